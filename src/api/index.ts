@@ -1,0 +1,2 @@
+export { buildApp } from './app.ts'
+export { type Problem, type ProblemCode, problems } from './problems.ts'

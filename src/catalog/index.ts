@@ -1,0 +1,30 @@
+import { type Field, type Station, type StationName, stationNames, stations } from './stations.ts'
+
+export type { EnumField, Field, NumericField, Station, StationName } from './stations.ts'
+export { stationNames, stations } from './stations.ts'
+
+export function isStationName(value: unknown): value is StationName {
+  return typeof value === 'string' && Object.hasOwn(stations, value)
+}
+
+export function getStation(name: StationName): Station {
+  return stations[name]
+}
+
+/** Kafka topic for a station: `sensor.<station>` with a configurable prefix. */
+export function topicFor(station: StationName, prefix: string): string {
+  return `${prefix}${station}`
+}
+
+/** The station a topic carries, or undefined for a topic that is not ours. */
+export function stationForTopic(topic: string, prefix: string): StationName | undefined {
+  if (!topic.startsWith(prefix)) return undefined
+  const name = topic.slice(prefix.length)
+  return isStationName(name) ? name : undefined
+}
+
+export function fieldEntries(station: StationName): [string, Field][] {
+  return Object.entries(stations[station].fields)
+}
+
+export const allTopics = (prefix: string): string[] => stationNames.map((s) => topicFor(s, prefix))

@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander'
+import { buildApp } from './api/index.ts'
+import { allTopics } from './catalog/index.ts'
+import { type Config, flagFor, loadConfig, type SettingKey, settings } from './config/index.ts'
+import { createPool, migrate } from './db/index.ts'
+import { PipelineError } from './errors/index.ts'
+import { classify, follow, runBounded, schedule } from './etl/index.ts'
+import { createLogger } from './shared/log.ts'
+import { runSimulator } from './simulator/index.ts'
+import { stackUp } from './stack/index.ts'
+
+const ALL = Object.keys(settings) as SettingKey[]
+const KAFKA: SettingKey[] = ['logLevel', 'kafkaBrokers', 'topicPrefix', 'topicPartitions']
+const DB: SettingKey[] = ['logLevel', 'databaseUrl']
+const ETL: SettingKey[] = [
+  ...KAFKA,
+  'databaseUrl',
+  'etlBatchSize',
+  'etlLingerMs',
+  'etlGroupId',
+  'etlSchedule',
+]
+const SIM: SettingKey[] = [...KAFKA, ...ALL.filter((k) => k.startsWith('sim'))]
+const API: SettingKey[] = [...DB, 'apiHost', 'apiPort']
+
+/** Adds a `--flag <value>` for each setting; the environment variable and default are in the help. */
+function withSettings(cmd: Command, keys: SettingKey[]): Command {
+  for (const key of keys) {
+    const def = settings[key]
+    cmd.addOption(new Option(`${flagFor(key)} <value>`, `${def.doc} [env ${def.env}]`))
+  }
+  return cmd
+}
+
+/** Turns the command's flags into the validated config; a bad value ends the process with exit 2. */
+function configOf(cmd: Command): Config {
+  return loadConfig(cmd.opts())
+}
+
+/** Runs until SIGINT/SIGTERM, then aborts the signal so the work drains. */
+function untilSignal(): AbortSignal {
+  const controller = new AbortController()
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => controller.abort())
+  return controller.signal
+}
+
+const program = new Command('evf')
+  .description('EV factory sensor pipeline: simulator → Kafka → ETL → PostgreSQL → API')
+  .showHelpAfterError()
+
+const stack = program.command('stack').description('the whole pipeline')
+withSettings(
+  stack.command('up').description('start Kafka, PostgreSQL, the ETL, the API and the simulator'),
+  ALL,
+).action(async (_o, cmd: Command) => {
+  const config = configOf(cmd)
+  process.exitCode = await stackUp(config, createLogger('stack', config.logLevel))
+})
+
+withSettings(program.command('simulate').description('produce sensor readings to Kafka'), SIM).action(
+  async (_o, cmd: Command) => {
+    const config = configOf(cmd)
+    const summary = await runSimulator(config, createLogger('simulator', config.logLevel), untilSignal())
+    if (config.simCount > 0) process.stdout.write(`${JSON.stringify(summary)}\n`)
+  },
+)
+
+const etl = program.command('etl').description('Kafka → PostgreSQL, exactly once')
+withSettings(
+  etl
+    .command('run')
+    .description('load everything in the topics at start, then exit with a JSON summary on stdout')
+    .option('--topic <topic...>', 'only these topics (default: every station topic)'),
+  ETL,
+).action(async (o: { topic?: string[] }, cmd: Command) => {
+  const config = configOf(cmd)
+  const log = createLogger('etl', config.logLevel)
+  const pool = createPool(config.databaseUrl, { application: 'evf-etl' })
+  try {
+    const summary = await runBounded(
+      config,
+      pool,
+      log,
+      o.topic ?? allTopics(config.topicPrefix),
+      untilSignal(),
+    )
+    process.stdout.write(`${JSON.stringify(summary)}\n`)
+  } catch (error) {
+    throw classify(error)
+  } finally {
+    await pool.end()
+  }
+})
+for (const [name, description, fn] of [
+  ['follow', 'load continuously until stopped', follow],
+  ['schedule', 'run bounded loads on the cron schedule until stopped', schedule],
+] as const) {
+  withSettings(etl.command(name).description(description), ETL).action(async (_o, cmd: Command) => {
+    const config = configOf(cmd)
+    const pool = createPool(config.databaseUrl, { application: `evf-etl-${name}` })
+    try {
+      await fn(config, pool, createLogger('etl', config.logLevel), untilSignal())
+    } finally {
+      await pool.end()
+    }
+  })
+}
+
+withSettings(program.command('api').description('serve the HTTP API and its docs'), API).action(
+  async (_o, cmd: Command) => {
+    const config = configOf(cmd)
+    const log = createLogger('api', config.logLevel)
+    const pool = createPool(config.databaseUrl, { max: 10, application: 'evf-api', statementTimeoutMs: 5000 })
+    const app = await buildApp({ pool, logger: log })
+    await app.listen({ host: config.apiHost, port: config.apiPort })
+    await new Promise((resolve) => untilSignal().addEventListener('abort', resolve))
+    await app.close()
+    await pool.end()
+  },
+)
+
+const db = program.command('db').description('the database')
+withSettings(db.command('migrate').description('apply the SQL migrations not yet applied'), DB).action(
+  async (_o, cmd: Command) => {
+    const config = configOf(cmd)
+    const pool = createPool(config.databaseUrl, { max: 1 })
+    try {
+      const applied = await migrate(pool)
+      process.stdout.write(`${JSON.stringify({ applied })}\n`)
+    } finally {
+      await pool.end()
+    }
+  },
+)
+
+withSettings(program.command('config').description('print the effective settings as JSON'), ALL).action(
+  (_o, cmd: Command) => {
+    process.stdout.write(`${JSON.stringify(configOf(cmd), null, 2)}\n`)
+  },
+)
+
+program.parseAsync().catch((error: unknown) => {
+  const e = error instanceof PipelineError ? error : classify(error)
+  process.stderr.write(`evf: ${e.code}: ${e.message}\n`)
+  process.exit(e.exitCode)
+})

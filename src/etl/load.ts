@@ -1,0 +1,123 @@
+import type pg from 'pg'
+import { PipelineError } from '../errors/index.ts'
+import type { LoadRow, Rejection, SourceRecord } from './transform.ts'
+
+export interface DeadLetter {
+  record: SourceRecord
+  rejection: Rejection
+}
+
+/** Where a partition's stored offset must be (`expected`) and where this batch moves it (`next`). */
+export interface OffsetAdvance {
+  topic: string
+  partition: number
+  expected: bigint
+  next: bigint
+}
+
+const INSERT_ROWS = `
+INSERT INTO sensor_data (station, data, reading_time, source_topic, source_partition, source_offset)
+SELECT u.station, u.data, to_timestamp(u.ts), u.topic, u.partition, u.off
+FROM unnest($1::text[], $2::jsonb[], $3::float8[], $4::text[], $5::int[], $6::bigint[])
+  AS u(station, data, ts, topic, partition, off)`
+
+const INSERT_DEAD_LETTERS = `
+INSERT INTO dead_letters (topic, partition, "offset", message_key, message_value, headers, reason_code, reason)
+SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::jsonb[], $7::text[], $8::text[])`
+
+// The fence: a partition's offset moves only from the value this loader read. If another worker
+// moved it in between, fewer rows match and the whole transaction is rolled back.
+const ADVANCE_OFFSETS = `
+UPDATE etl_offsets o SET next_offset = u.next, updated_at = now()
+FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS u(topic, partition, expected, next)
+WHERE o.topic = u.topic AND o.partition = u.partition AND o.next_offset = u.expected`
+
+/**
+ * Loads one batch in one transaction: rows, dead letters and the offsets they cover. Either all
+ * of it is committed or none; a fenced batch throws `OFFSET_FENCED` and leaves nothing behind.
+ */
+export async function loadBatch(
+  client: pg.PoolClient,
+  rows: LoadRow[],
+  deadLetters: DeadLetter[],
+  advances: OffsetAdvance[],
+): Promise<void> {
+  await client.query('BEGIN')
+  try {
+    if (rows.length > 0) {
+      await client.query(INSERT_ROWS, [
+        rows.map((r) => r.station),
+        rows.map((r) => r.data),
+        rows.map((r) => r.timestamp),
+        rows.map((r) => r.topic),
+        rows.map((r) => r.partition),
+        rows.map((r) => r.offset.toString()),
+      ])
+    }
+    if (deadLetters.length > 0) {
+      await client.query(INSERT_DEAD_LETTERS, [
+        deadLetters.map((d) => d.record.topic),
+        deadLetters.map((d) => d.record.partition),
+        deadLetters.map((d) => d.record.offset.toString()),
+        deadLetters.map((d) => d.record.key ?? null),
+        deadLetters.map((d) => d.record.value ?? null),
+        deadLetters.map((d) => JSON.stringify(headersToJson(d.record.headers))),
+        deadLetters.map((d) => d.rejection.reasonCode),
+        deadLetters.map((d) => d.rejection.reason),
+      ])
+    }
+    const moved = await client.query(ADVANCE_OFFSETS, [
+      advances.map((a) => a.topic),
+      advances.map((a) => a.partition),
+      advances.map((a) => a.expected.toString()),
+      advances.map((a) => a.next.toString()),
+    ])
+    if (moved.rowCount !== advances.length) {
+      throw new PipelineError(
+        'OFFSET_FENCED',
+        `offsets of ${advances.length - (moved.rowCount ?? 0)} partition(s) moved under this loader; batch rolled back`,
+      )
+    }
+    await client.query('COMMIT')
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined)
+    throw error
+  }
+}
+
+/** Header keys as text; values base64, since a header may hold any bytes. */
+function headersToJson(headers: Map<Buffer, Buffer> | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of headers ?? []) out[k.toString('utf8')] = v ? v.toString('base64') : ''
+  return out
+}
+
+/**
+ * Makes sure every partition has an offset row (new partitions start at the log's earliest
+ * offset) and returns the stored positions, keyed `topic:partition`.
+ */
+export async function initOffsets(
+  pool: pg.Pool,
+  earliest: Map<string, bigint[]>,
+): Promise<Map<string, bigint>> {
+  const topics: string[] = []
+  const partitions: number[] = []
+  const starts: string[] = []
+  for (const [topic, offsets] of earliest) {
+    offsets.forEach((offset, partition) => {
+      topics.push(topic)
+      partitions.push(partition)
+      starts.push(offset.toString())
+    })
+  }
+  await pool.query(
+    `INSERT INTO etl_offsets (topic, partition, next_offset)
+     SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]) ON CONFLICT DO NOTHING`,
+    [topics, partitions, starts],
+  )
+  const { rows } = await pool.query<{ topic: string; partition: number; next_offset: string }>(
+    'SELECT topic, partition, next_offset::text FROM etl_offsets WHERE topic = ANY($1)',
+    [[...earliest.keys()]],
+  )
+  return new Map(rows.map((r) => [`${r.topic}:${r.partition}`, BigInt(r.next_offset)]))
+}

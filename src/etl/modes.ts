@@ -1,0 +1,84 @@
+import { Cron } from 'croner'
+import { allTopics } from '../catalog/index.ts'
+import type { Config } from '../config/index.ts'
+import type { Pool } from '../db/index.ts'
+import { coerceError, PipelineError } from '../errors/index.ts'
+import type { Logger } from '../shared/log.ts'
+import { sleep } from '../shared/time.ts'
+import { EtlWorker, type RunSummary } from './worker.ts'
+
+/** Maps a failure to the error the CLI's exit code is read from. */
+export function classify(error: unknown): PipelineError {
+  const e = coerceError(error)
+  if (e instanceof PipelineError) return e
+  const code = (e as { code?: string }).code ?? ''
+  const text = `${code} ${e.message}`
+  if (
+    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|57P0[123]|08\d{3}|Connection terminated|connect/i.test(text) &&
+    !/PLT_KFK/.test(code)
+  ) {
+    return new PipelineError('DATABASE_UNREACHABLE', `PostgreSQL unreachable: ${e.message}`, { cause: e })
+  }
+  if (/PLT_KFK|kafka|broker/i.test(text)) {
+    return new PipelineError('KAFKA_UNREACHABLE', `Kafka unreachable: ${e.message}`, { cause: e })
+  }
+  return new PipelineError('SERVICE_START_FAILED', e.message, { cause: e })
+}
+
+/** `etl run`: everything in the topics at start, then return the summary. */
+export function runBounded(
+  config: Config,
+  pool: Pool,
+  log: Logger,
+  topics = allTopics(config.topicPrefix),
+  signal?: AbortSignal,
+): Promise<RunSummary> {
+  return new EtlWorker(config, pool, log, { bounded: true, topics }).run(signal)
+}
+
+/**
+ * `etl follow`: load continuously until aborted. A failure (broker or database gone) is logged
+ * with what it waits for, and the worker starts again after a jittered exponential backoff.
+ */
+export async function follow(config: Config, pool: Pool, log: Logger, signal: AbortSignal): Promise<void> {
+  let attempt = 0
+  while (!signal.aborted) {
+    try {
+      const worker = new EtlWorker(config, pool, log, {
+        bounded: false,
+        topics: allTopics(config.topicPrefix),
+      })
+      log.info({ group: config.etlGroupId }, 'ETL following the station topics')
+      await worker.run(signal)
+      attempt = 0
+    } catch (error) {
+      const e = classify(error)
+      const delay = Math.min(30_000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2)
+      attempt++
+      log.error(
+        { code: e.code, err: e.message, retryInMs: Math.round(delay), attempt },
+        'ETL failed; retrying',
+      )
+      await sleep(delay, signal)
+    }
+  }
+}
+
+/** Bounded runs on a cron schedule (default every 5 minutes, like the reference DAG); never two at once. */
+export async function schedule(config: Config, pool: Pool, log: Logger, signal: AbortSignal): Promise<void> {
+  const job = new Cron(config.etlSchedule, { protect: true }, async () => {
+    try {
+      const summary = await runBounded(config, pool, log, undefined, signal)
+      log.info({ summary }, 'scheduled ETL run finished')
+    } catch (error) {
+      const e = classify(error)
+      log.error({ code: e.code, err: e.message }, 'scheduled ETL run failed')
+    }
+    log.info({ next: job.nextRun()?.toISOString() }, 'next scheduled ETL run')
+  })
+  log.info({ schedule: config.etlSchedule, next: job.nextRun()?.toISOString() }, 'ETL scheduled')
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+  job.stop()
+  // Let a run in progress finish its transaction (it watches the same signal).
+  while (job.isBusy()) await sleep(100)
+}

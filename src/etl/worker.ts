@@ -1,0 +1,236 @@
+import { randomUUID } from 'node:crypto'
+import type { Consumer, Message, MessagesStream } from '@platformatic/kafka'
+import type { Config } from '../config/index.ts'
+import type { Pool } from '../db/index.ts'
+import { coerceError, PipelineError } from '../errors/index.ts'
+import { createAdmin, createConsumer, ensureTopics } from '../kafka/index.ts'
+import type { Logger } from '../shared/log.ts'
+import { nextBatch } from './batch.ts'
+import { type DeadLetter, initOffsets, loadBatch, type OffsetAdvance } from './load.ts'
+import { type LoadRow, transformRecord } from './transform.ts'
+
+const EARLIEST = -2n
+const IDLE_MS = 500
+
+export interface PartitionSummary {
+  topic: string
+  partition: number
+  /** first offset this run looked at */
+  from: string
+  /** offset the run stopped at (exclusive) */
+  to: string
+  loaded: number
+  rejected: number
+}
+
+export interface RunSummary {
+  mode: 'bounded' | 'continuous'
+  status: 'ok' | 'aborted'
+  startedAt: string
+  durationMs: number
+  loaded: number
+  rejected: number
+  batches: number
+  fencedRetries: number
+  partitions: PartitionSummary[]
+}
+
+export interface WorkerOptions {
+  /** stop at the end offsets seen at start (`etl run`), or follow the topics (`etl follow`) */
+  bounded: boolean
+  topics: string[]
+}
+
+type Msg = Message<Buffer, Buffer, Buffer, Buffer>
+const tp = (topic: string, partition: number) => `${topic}:${partition}`
+
+/**
+ * One ETL worker: consume ▸ transform ▸ load, exactly once. Positions live in PostgreSQL and
+ * advance in the transaction that writes the rows; Kafka's own group offsets are not used. A
+ * bounded run uses a consumer group of its own, so it always owns all of its topics' partitions;
+ * continuous workers share `etlGroupId` and split the partitions between them.
+ */
+export class EtlWorker {
+  private readonly positions = new Map<string, bigint>()
+  private readonly summary = new Map<string, PartitionSummary>()
+  private end: Map<string, bigint> | undefined
+  private batches = 0
+  private fencedRetries = 0
+
+  constructor(
+    private readonly config: Config,
+    private readonly pool: Pool,
+    private readonly log: Logger,
+    private readonly opts: WorkerOptions,
+  ) {}
+
+  async run(signal?: AbortSignal): Promise<RunSummary> {
+    const startedAt = new Date()
+    const groupId = this.opts.bounded
+      ? `${this.config.etlGroupId}-run-${randomUUID()}`
+      : this.config.etlGroupId
+    const consumer = createConsumer(this.config.kafkaBrokers, `evf-etl-${process.pid}`, groupId)
+    try {
+      await this.prepare(consumer)
+      while (!signal?.aborted && !this.done()) {
+        const stream = await consumer.consume({
+          topics: this.opts.topics,
+          mode: 'manual',
+          autocommit: false,
+          offsets: [...this.positions].map(([key, offset]) => {
+            const i = key.lastIndexOf(':')
+            return { topic: key.slice(0, i), partition: Number(key.slice(i + 1)), offset }
+          }),
+        })
+        try {
+          const outcome = await this.consume(stream, signal)
+          if (outcome !== 'fenced') break
+        } finally {
+          await stream.close().catch(() => undefined)
+        }
+        // Another worker moved a partition: start again from what PostgreSQL says.
+        this.fencedRetries++
+        await this.reloadPositions()
+      }
+    } finally {
+      await consumer.close().catch(() => undefined)
+    }
+    const partitions = [...this.summary.values()].map((p) => ({
+      ...p,
+      to: String(this.positions.get(tp(p.topic, p.partition)) ?? p.from),
+    }))
+    return {
+      mode: this.opts.bounded ? 'bounded' : 'continuous',
+      status: signal?.aborted && !this.done() ? 'aborted' : 'ok',
+      startedAt: startedAt.toISOString(),
+      durationMs: Date.now() - startedAt.getTime(),
+      loaded: partitions.reduce((n, p) => n + p.loaded, 0),
+      rejected: partitions.reduce((n, p) => n + p.rejected, 0),
+      batches: this.batches,
+      fencedRetries: this.fencedRetries,
+      partitions,
+    }
+  }
+
+  private async prepare(consumer: Consumer): Promise<void> {
+    const admin = createAdmin(this.config.kafkaBrokers, `evf-etl-admin-${process.pid}`)
+    try {
+      await ensureTopics(admin, this.opts.topics, this.config.topicPartitions, this.log)
+    } finally {
+      await admin.close()
+    }
+    const earliest = await consumer.listOffsets({ topics: this.opts.topics, timestamp: EARLIEST })
+    if (this.opts.bounded) {
+      const latest = await consumer.listOffsets({ topics: this.opts.topics })
+      const end = new Map<string, bigint>()
+      for (const [topic, offsets] of latest) {
+        offsets.forEach((o, p) => {
+          end.set(tp(topic, p), o)
+        })
+      }
+      this.end = end
+    }
+    const stored = await initOffsets(this.pool, earliest)
+    for (const [topic, offsets] of earliest) {
+      offsets.forEach((first, partition) => {
+        const key = tp(topic, partition)
+        const position = stored.get(key) ?? first
+        if (position < first) {
+          this.log.warn(
+            { topic, partition, position, first },
+            'messages were deleted by retention before loading',
+          )
+        }
+        this.positions.set(key, position)
+        this.summary.set(key, { topic, partition, from: String(position), to: '', loaded: 0, rejected: 0 })
+      })
+    }
+  }
+
+  private async reloadPositions(): Promise<void> {
+    const { rows } = await this.pool.query<{ topic: string; partition: number; next_offset: string }>(
+      'SELECT topic, partition, next_offset::text FROM etl_offsets WHERE topic = ANY($1)',
+      [this.opts.topics],
+    )
+    for (const r of rows) this.positions.set(tp(r.topic, r.partition), BigInt(r.next_offset))
+    this.log.warn({ positions: rows.length }, 'fenced by another worker: re-seeking from stored offsets')
+  }
+
+  /** True when a bounded run has reached the end offsets it saw at start. */
+  private done(): boolean {
+    if (!this.end) return false
+    for (const [key, end] of this.end) if ((this.positions.get(key) ?? 0n) < end) return false
+    return true
+  }
+
+  private async consume(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>, signal?: AbortSignal) {
+    const { etlBatchSize, etlLingerMs } = this.config
+    while (!signal?.aborted && !this.done()) {
+      const batch = await nextBatch<Msg>(stream, etlBatchSize, etlLingerMs, IDLE_MS, signal)
+      if (batch.length === 0) continue
+      try {
+        await this.load(batch)
+      } catch (error) {
+        const e = coerceError(error)
+        if (e instanceof PipelineError && e.code === 'OFFSET_FENCED') return 'fenced'
+        throw e
+      }
+    }
+    return 'done'
+  }
+
+  private async load(batch: Msg[]): Promise<void> {
+    const processedAt = new Date().toISOString()
+    const rows: LoadRow[] = []
+    const deadLetters: DeadLetter[] = []
+    const last = new Map<string, bigint>()
+    const counts = new Map<string, { loaded: number; rejected: number }>()
+    for (const m of batch) {
+      const key = tp(m.topic, m.partition)
+      const position = this.positions.get(key)
+      // Already loaded (a re-delivery after a re-seek), or past this bounded run's end.
+      if (position === undefined || m.offset < position) continue
+      if (this.end && m.offset >= (this.end.get(key) ?? 0n)) continue
+      if (m.offset <= (last.get(key) ?? -1n)) continue
+      last.set(key, m.offset)
+      const c = counts.get(key) ?? { loaded: 0, rejected: 0 }
+      counts.set(key, c)
+      const result = transformRecord(m, this.config.topicPrefix, processedAt)
+      if (result.ok) {
+        rows.push(result.row)
+        c.loaded++
+      } else {
+        deadLetters.push({ record: m, rejection: result.rejection })
+        c.rejected++
+        this.log.warn(
+          { topic: m.topic, partition: m.partition, offset: m.offset, ...result.rejection },
+          'dead-lettered',
+        )
+      }
+    }
+    if (last.size === 0) return
+    const advances: OffsetAdvance[] = [...last].map(([key, lastOffset]) => {
+      const s = this.summary.get(key)!
+      return {
+        topic: s.topic,
+        partition: s.partition,
+        expected: this.positions.get(key)!,
+        next: lastOffset + 1n,
+      }
+    })
+    const client = await this.pool.connect()
+    try {
+      await loadBatch(client, rows, deadLetters, advances)
+    } finally {
+      client.release()
+    }
+    this.batches++
+    for (const a of advances) this.positions.set(tp(a.topic, a.partition), a.next)
+    for (const [key, c] of counts) {
+      const s = this.summary.get(key)!
+      s.loaded += c.loaded
+      s.rejected += c.rejected
+    }
+    this.log.debug({ rows: rows.length, deadLetters: deadLetters.length }, 'batch committed')
+  }
+}

@@ -1,0 +1,38 @@
+import { Admin, Consumer, ProduceAcks, Producer } from '@platformatic/kafka'
+
+export const brokerList = (brokers: string): string[] =>
+  brokers
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean)
+
+/** Idempotent producer, acks from every in-sync replica: no reading is lost or doubled by a retry. */
+export function createProducer(brokers: string, clientId: string): Producer {
+  return new Producer({
+    clientId,
+    bootstrapBrokers: brokerList(brokers),
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+    retries: 10,
+    retryDelay: 500,
+  })
+}
+
+export function createAdmin(brokers: string, clientId: string): Admin {
+  return new Admin({ clientId, bootstrapBrokers: brokerList(brokers), retries: 5, retryDelay: 500 })
+}
+
+export function createConsumer(brokers: string, clientId: string, groupId: string): Consumer {
+  return new Consumer({
+    clientId,
+    groupId,
+    bootstrapBrokers: brokerList(brokers),
+    maxWaitTime: 500,
+    maxBytes: 16 * 1024 * 1024,
+    retries: 10,
+    retryDelay: 500,
+    sessionTimeout: 20_000,
+    heartbeatInterval: 2_000,
+    highWaterMark: 8192,
+  })
+}

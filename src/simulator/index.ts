@@ -1,0 +1,2 @@
+export { PlantSimulator, prng, type Reading } from './generator.ts'
+export { runSimulator, type SimulatorSummary, toMessage } from './run.ts'

@@ -1,0 +1,3 @@
+export { type Services, startServices } from './services.ts'
+export { cliPath, formatLine, Supervisor } from './supervisor.ts'
+export { stackUp } from './up.ts'

@@ -45,7 +45,8 @@ function need(cmd, args, what) {
 
 // Prerequisites
 const [major, minor] = process.versions.node.split('.').map(Number)
-if (major < 20 || (major === 20 && minor < 19)) fail(`Node.js 20.19+ is required (this is ${process.version})`)
+if (major < 20 || (major === 20 && minor < 19))
+  fail(`Node.js 20.19+ is required (this is ${process.version})`)
 const javaVersion = need('java', ['-version'], 'Java 17+')
 const javaMajor = Number(/version "(\d+)/.exec(javaVersion)?.[1] ?? 0)
 if (javaMajor < 17) fail(`Java 17+ is required for Kafka 4 (found: ${javaVersion.split('\n')[0]})`)
@@ -77,7 +78,9 @@ await step('TypeScript build', () => {
   const stamp = join(root, 'dist/.evf-build-stamp')
   const newest = Math.max(
     ...listFiles(join(root, 'src')).map((f) => statSync(f).mtimeMs),
-    ...['tsconfig.json', 'tsconfig.build.json', 'package-lock.json'].map((f) => statSync(join(root, f)).mtimeMs),
+    ...['tsconfig.json', 'tsconfig.build.json', 'package-lock.json'].map(
+      (f) => statSync(join(root, f)).mtimeMs,
+    ),
   )
   if (existsSync(stamp) && statSync(stamp).mtimeMs >= newest) return false
   say('compiling TypeScript (tsc)…')

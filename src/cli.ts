@@ -8,7 +8,7 @@ import { PipelineError } from './errors/index.ts'
 import { classify, follow, runBounded, schedule } from './etl/index.ts'
 import { createLogger } from './shared/log.ts'
 import { runSimulator } from './simulator/index.ts'
-import { stackUp } from './stack/index.ts'
+import { formatLine, stackUp, withEndpoints } from './stack/index.ts'
 
 const ALL = Object.keys(settings) as SettingKey[]
 const KAFKA: SettingKey[] = ['logLevel', 'kafkaBrokers', 'topicPrefix', 'topicPartitions']
@@ -34,8 +34,8 @@ function withSettings(cmd: Command, keys: SettingKey[]): Command {
 }
 
 /** Turns the command's flags into the validated config; a bad value ends the process with exit 2. */
-function configOf(cmd: Command): Config {
-  return loadConfig(cmd.opts())
+function configOf(cmd: Command, needs: ('kafka' | 'database')[] = []): Config {
+  return withEndpoints(loadConfig(cmd.opts()), needs)
 }
 
 /** Runs until SIGINT/SIGTERM, then aborts the signal so the work drains. */
@@ -55,12 +55,14 @@ withSettings(
   ALL,
 ).action(async (_o, cmd: Command) => {
   const config = configOf(cmd)
-  process.exitCode = await stackUp(config, createLogger('stack', config.logLevel))
+  // The stack's own lines are shown like its children's: compact, for a person at a terminal.
+  const pretty = { write: (line: string) => process.stdout.write(`${formatLine('stack', line.trimEnd())}\n`) }
+  process.exitCode = await stackUp(config, createLogger('stack', config.logLevel, pretty))
 })
 
 withSettings(program.command('simulate').description('produce sensor readings to Kafka'), SIM).action(
   async (_o, cmd: Command) => {
-    const config = configOf(cmd)
+    const config = configOf(cmd, ['kafka'])
     const summary = await runSimulator(config, createLogger('simulator', config.logLevel), untilSignal())
     if (config.simCount > 0) process.stdout.write(`${JSON.stringify(summary)}\n`)
   },
@@ -74,7 +76,7 @@ withSettings(
     .option('--topic <topic...>', 'only these topics (default: every station topic)'),
   ETL,
 ).action(async (o: { topic?: string[] }, cmd: Command) => {
-  const config = configOf(cmd)
+  const config = configOf(cmd, ['kafka', 'database'])
   const log = createLogger('etl', config.logLevel)
   const pool = createPool(config.databaseUrl, { application: 'evf-etl' })
   try {
@@ -97,7 +99,7 @@ for (const [name, description, fn] of [
   ['schedule', 'run bounded loads on the cron schedule until stopped', schedule],
 ] as const) {
   withSettings(etl.command(name).description(description), ETL).action(async (_o, cmd: Command) => {
-    const config = configOf(cmd)
+    const config = configOf(cmd, ['kafka', 'database'])
     const pool = createPool(config.databaseUrl, { application: `evf-etl-${name}` })
     try {
       await fn(config, pool, createLogger('etl', config.logLevel), untilSignal())
@@ -109,7 +111,7 @@ for (const [name, description, fn] of [
 
 withSettings(program.command('api').description('serve the HTTP API and its docs'), API).action(
   async (_o, cmd: Command) => {
-    const config = configOf(cmd)
+    const config = configOf(cmd, ['database'])
     const log = createLogger('api', config.logLevel)
     const pool = createPool(config.databaseUrl, { max: 10, application: 'evf-api', statementTimeoutMs: 5000 })
     const app = await buildApp({ pool, logger: log })
@@ -123,7 +125,7 @@ withSettings(program.command('api').description('serve the HTTP API and its docs
 const db = program.command('db').description('the database')
 withSettings(db.command('migrate').description('apply the SQL migrations not yet applied'), DB).action(
   async (_o, cmd: Command) => {
-    const config = configOf(cmd)
+    const config = configOf(cmd, ['database'])
     const pool = createPool(config.databaseUrl, { max: 1 })
     try {
       const applied = await migrate(pool)

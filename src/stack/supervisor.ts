@@ -43,7 +43,11 @@ export class Supervisor {
       })
     }
     child.once('exit', (code) => {
-      if (!this.stopping) this.onFailure(name, code, tail)
+      if (this.stopping) return
+      // A component that finished its work (a simulator given a duration) is not a failure.
+      if (code === 0)
+        this.print(formatLine(name, JSON.stringify({ level: 30, time: Date.now(), msg: 'finished' })))
+      else this.onFailure(name, code, tail)
     })
     this.children.push({ name, process: child, file })
     return child

@@ -1,6 +1,7 @@
 import { type Config, configToEnv } from '../config/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { sleep } from '../shared/time.ts'
+import { removeEndpoints, writeEndpoints } from './endpoints.ts'
 import { logsDir, startServices } from './services.ts'
 import { Supervisor } from './supervisor.ts'
 
@@ -30,12 +31,16 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
     KAFKA_BROKERS: services.kafkaBrokers,
     DATABASE_URL: services.databaseUrl,
   }
+  writeEndpoints(config, { kafkaBrokers: services.kafkaBrokers, databaseUrl: services.databaseUrl })
   let exitCode = 0
   let shutdown: Promise<void> | undefined
   const stop = (reason: string) => {
     if (!shutdown) {
       log.info({ reason }, 'stopping the stack')
-      shutdown = supervisor.stopAll().then(() => services.stop())
+      shutdown = supervisor
+        .stopAll()
+        .then(() => services.stop())
+        .finally(() => removeEndpoints(config))
     }
     return shutdown
   }
@@ -56,7 +61,7 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
   await waitForHttp(`${base}/health`, 30_000)
   const startupMs = Math.round(performance.now() - t0)
   process.stdout.write(
-    [
+    `${[
       '',
       '  EV factory pipeline is up',
       `  API          ${base}/sensor-data`,
@@ -70,7 +75,7 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
         .join(', ')})`,
       '  Ctrl-C stops everything.',
       '',
-    ].join('\n') + '\n',
+    ].join('\n')}\n`,
   )
   log.info({ startupMs, timings: services.timings }, 'stack up')
   await new Promise<void>((resolve) => {

@@ -31,6 +31,7 @@ export type ReasonCode =
   | 'STATION_TOPIC_MISMATCH'
   | 'MISSING_TIMESTAMP'
   | 'INVALID_TIMESTAMP'
+  | 'UNSUPPORTED_CHARACTER'
 
 export interface Rejection {
   reasonCode: ReasonCode
@@ -39,9 +40,22 @@ export interface Rejection {
 
 export type TransformResult = { ok: true; row: LoadRow } | { ok: false; rejection: Rejection }
 
+/** `\u0000` in JSON text, not preceded by an escaped backslash */
+const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/
+
+/** Reasons quote the input: keep them printable, storable (no NUL) and short. */
+function printable(text: string): string {
+  let out = ''
+  for (const ch of text.length > 300 ? `${text.slice(0, 300)}…` : text) {
+    const code = ch.charCodeAt(0)
+    out += code < 0x20 || code === 0x7f ? `\\u${code.toString(16).padStart(4, '0')}` : ch
+  }
+  return out
+}
+
 const reject = (reasonCode: ReasonCode, reason: string): TransformResult => ({
   ok: false,
-  rejection: { reasonCode, reason },
+  rejection: { reasonCode, reason: printable(reason) },
 })
 
 /**
@@ -90,11 +104,18 @@ export function transformRecord(
       reading[name] = round(v, field.precision)
   }
   reading.processed_at = processedAt
+  const data = JSON.stringify(reading)
+  if (NUL_ESCAPE.test(data)) {
+    return reject(
+      'UNSUPPORTED_CHARACTER',
+      'a string holds U+0000, which PostgreSQL text and jsonb cannot store',
+    )
+  }
   return {
     ok: true,
     row: {
       station,
-      data: JSON.stringify(reading),
+      data,
       timestamp: ts,
       topic: record.topic,
       partition: record.partition,

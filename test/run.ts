@@ -1,0 +1,70 @@
+/**
+ * `npm test`: lint and type-check, start the real services the integration tests need (an
+ * embedded Kafka broker and PostgreSQL under .test-stack/, on ports apart from a dev stack's),
+ * run every test file with node's test runner, stop the services, exit with the runner's code.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { readdirSync, rmSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { loadConfig } from '../src/config/index.ts'
+import { createLogger } from '../src/shared/log.ts'
+import { repoRoot } from '../src/shared/paths.ts'
+import { startServices } from '../src/stack/index.ts'
+
+const step = (msg: string) => process.stderr.write(`[test] ${msg}\n`)
+
+function check(cmd: string, args: string[]): void {
+  step(`${cmd} ${args.join(' ')}`)
+  const r = spawnSync(cmd, args, { cwd: repoRoot, stdio: 'inherit' })
+  if (r.status !== 0) {
+    step(`${cmd} failed: fix the findings above (\`npm run format\` fixes formatting)`)
+    process.exit(r.status ?? 1)
+  }
+}
+
+check('npx', ['biome', 'check', '.'])
+check('npx', ['tsc', '--noEmit', '-p', '.'])
+
+const files = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.test.ts') ? [join(dir, e.name)] : [],
+  )
+const only = process.argv.slice(2)
+const testFiles = (only.length ? only : files(join(repoRoot, 'test')).sort()).map((f) =>
+  relative(repoRoot, f),
+)
+
+const dataDir = join(repoRoot, '.test-stack')
+rmSync(dataDir, { recursive: true, force: true })
+const config = loadConfig({ dataDir, kafkaPort: 19092, kafkaControllerPort: 19093, kafkaHeapMb: 512 }, {})
+step('starting Kafka and PostgreSQL for the tests…')
+const t0 = Date.now()
+const services = await startServices(config, createLogger('test-services', 'warn'))
+step(
+  `services up in ${Date.now() - t0} ms: Kafka ${services.kafkaBrokers}, PostgreSQL ${services.databaseUrl}`,
+)
+
+let code = 1
+try {
+  code = await new Promise<number>((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--test', '--test-reporter=spec', ...testFiles],
+      {
+        cwd: repoRoot,
+        stdio: 'inherit',
+        env: {
+          ...process.env,
+          EVF_TEST_KAFKA_BROKERS: services.kafkaBrokers,
+          EVF_TEST_DATABASE_URL: services.databaseUrl,
+          EVF_LOG_LEVEL: process.env.EVF_LOG_LEVEL ?? 'warn',
+        },
+      },
+    )
+    child.on('exit', (c) => resolve(c ?? 1))
+  })
+} finally {
+  step('stopping the test services…')
+  await services.stop()
+}
+process.exit(code)

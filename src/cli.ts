@@ -6,7 +6,8 @@ import { type Config, flagFor, loadConfig, type SettingKey, settings } from './c
 import { createPool, migrate } from './db/index.ts'
 import { PipelineError } from './errors/index.ts'
 import { classify, follow, runBounded, schedule } from './etl/index.ts'
-import { createLogger } from './shared/log.ts'
+import { createLogger, type Logger } from './shared/log.ts'
+import { watchParent } from './shared/process.ts'
 import { runSimulator } from './simulator/index.ts'
 import { formatLine, stackUp, withEndpoints } from './stack/index.ts'
 
@@ -42,8 +43,12 @@ function configOf(cmd: Command, needs: ('kafka' | 'database')[] = []): Config {
 function untilSignal(): AbortSignal {
   const controller = new AbortController()
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => controller.abort())
+  if (process.env.EVF_SUPERVISED) watchParent(controller)
   return controller.signal
 }
+
+const dbLost = (log: Logger) => (error: Error) =>
+  log.warn({ err: error.message }, 'lost a database connection')
 
 const program = new Command('evf')
   .description('EV factory sensor pipeline: simulator → Kafka → ETL → PostgreSQL → API')
@@ -78,7 +83,7 @@ withSettings(
 ).action(async (o: { topic?: string[] }, cmd: Command) => {
   const config = configOf(cmd, ['kafka', 'database'])
   const log = createLogger('etl', config.logLevel)
-  const pool = createPool(config.databaseUrl, { application: 'evf-etl' })
+  const pool = createPool(config.databaseUrl, { application: 'evf-etl', onError: dbLost(log) })
   try {
     const summary = await runBounded(
       config,
@@ -100,9 +105,10 @@ for (const [name, description, fn] of [
 ] as const) {
   withSettings(etl.command(name).description(description), ETL).action(async (_o, cmd: Command) => {
     const config = configOf(cmd, ['kafka', 'database'])
-    const pool = createPool(config.databaseUrl, { application: `evf-etl-${name}` })
+    const log = createLogger('etl', config.logLevel)
+    const pool = createPool(config.databaseUrl, { application: `evf-etl-${name}`, onError: dbLost(log) })
     try {
-      await fn(config, pool, createLogger('etl', config.logLevel), untilSignal())
+      await fn(config, pool, log, untilSignal())
     } finally {
       await pool.end()
     }
@@ -113,7 +119,12 @@ withSettings(program.command('api').description('serve the HTTP API and its docs
   async (_o, cmd: Command) => {
     const config = configOf(cmd, ['database'])
     const log = createLogger('api', config.logLevel)
-    const pool = createPool(config.databaseUrl, { max: 10, application: 'evf-api', statementTimeoutMs: 5000 })
+    const pool = createPool(config.databaseUrl, {
+      max: 10,
+      application: 'evf-api',
+      statementTimeoutMs: 5000,
+      onError: dbLost(log),
+    })
     const app = await buildApp({ pool, logger: log })
     await app.listen({ host: config.apiHost, port: config.apiPort })
     await new Promise((resolve) => untilSignal().addEventListener('abort', resolve))

@@ -1,20 +1,29 @@
 import pg from 'pg'
 
-// Kafka offsets and ids are bigints: return int8 as a string-free bigint-safe number only where
-// it fits, otherwise callers cast in SQL. Here ids and offsets stay well below 2^53.
+// int8 (ids, Kafka offsets, counts) as JS numbers: exact below 2^53, which a plant's row ids and
+// offsets stay far below. Code that needs the full range casts to text in SQL.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v))
 
 export type Pool = pg.Pool
 
-export function createPool(
-  url: string,
-  opts: { max?: number; statementTimeoutMs?: number; application?: string } = {},
-): pg.Pool {
-  return new pg.Pool({
+export interface PoolOptions {
+  max?: number
+  statementTimeoutMs?: number
+  application?: string
+  /** an idle connection that fails (server restart): the pool drops it; this is told why */
+  onError?: (error: Error) => void
+}
+
+export function createPool(url: string, opts: PoolOptions = {}): pg.Pool {
+  const pool = new pg.Pool({
     connectionString: url,
     max: opts.max ?? 5,
     application_name: opts.application ?? 'evf',
     statement_timeout: opts.statementTimeoutMs ?? 30_000,
     connectionTimeoutMillis: 10_000,
   })
+  // Without a listener, an idle client's error (e.g. "terminating connection due to
+  // administrator command") would crash the process.
+  pool.on('error', opts.onError ?? (() => undefined))
+  return pool
 }

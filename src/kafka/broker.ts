@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { PipelineError } from '../errors/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { kafkaLibsDir } from '../shared/paths.ts'
+import { alive, stopChild, stopPid } from '../shared/process.ts'
 import { sleep } from '../shared/time.ts'
 
 export interface EmbeddedBroker {
@@ -72,7 +73,10 @@ export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedB
     )
   }
   const out = createWriteStream(join(logsDir, 'stdout.log'), { flags: 'a' })
-  const child = spawn('java', [...javaArgs, 'kafka.Kafka', propsFile], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('java', [...javaArgs, 'kafka.Kafka', propsFile], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   child.stdout?.pipe(out)
   child.stderr?.pipe(out)
   await writeFile(pidFile, String(child.pid))
@@ -108,19 +112,9 @@ export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedB
 async function stopOrphan(pidFile: string, log: Logger): Promise<void> {
   if (!existsSync(pidFile)) return
   const pid = Number(await readFile(pidFile, 'utf8'))
-  const alive = () => {
-    try {
-      process.kill(pid, 0)
-      return true
-    } catch {
-      return false
-    }
-  }
-  if (!pid || !alive()) return
+  if (!pid || !alive(pid)) return
   log.warn({ pid }, 'stopping a Kafka broker left running by an earlier stack')
-  process.kill(pid, 'SIGTERM')
-  for (let i = 0; i < 300 && alive(); i++) await sleep(100)
-  if (alive()) process.kill(pid, 'SIGKILL')
+  await stopPid(pid, 'SIGTERM', 30_000)
 }
 
 function serverProperties(opts: BrokerOptions, logDir: string): string {
@@ -205,17 +199,4 @@ async function tailOf(file: string, lines: number): Promise<string> {
   } catch {
     return '(no log written)'
   }
-}
-
-/** SIGTERM, then SIGKILL after a grace period; resolves when the process is gone. */
-export function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
-    child.once('exit', () => {
-      clearTimeout(timer)
-      resolve()
-    })
-    child.kill('SIGTERM')
-  })
 }

@@ -3,7 +3,7 @@ import { createWriteStream, type WriteStream } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { stopChild } from '../kafka/index.ts'
+import { stopChild } from '../shared/process.ts'
 
 interface Child {
   name: string
@@ -30,7 +30,8 @@ export class Supervisor {
     await mkdir(this.logsDir, { recursive: true })
     const file = createWriteStream(join(this.logsDir, `${name}.log`), { flags: 'a' })
     const child = spawn(process.execPath, [...process.execArgv, cliPath(), ...args], {
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...env, EVF_SUPERVISED: '1' },
+      detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     const tail: string[] = []

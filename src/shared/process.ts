@@ -1,0 +1,49 @@
+import type { ChildProcess } from 'node:child_process'
+import { sleep } from './time.ts'
+
+/** Sends `signal`, then SIGKILL after a grace period; resolves when the process is gone. */
+export function stopChild(
+  child: ChildProcess,
+  graceMs: number,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    child.kill(signal)
+  })
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Stops a process left running by an earlier, killed stack: `signal`, then SIGKILL after `graceMs`. */
+export async function stopPid(pid: number, signal: NodeJS.Signals, graceMs: number): Promise<void> {
+  if (!pid || !alive(pid)) return
+  process.kill(pid, signal)
+  for (let waited = 0; waited < graceMs && alive(pid); waited += 100) await sleep(100)
+  if (alive(pid)) process.kill(pid, 'SIGKILL')
+}
+
+/**
+ * Children of `stack up` run in process groups of their own (so a terminal's Ctrl-C reaches only
+ * the stack, which stops them in order). If the stack itself is killed, they must not live on:
+ * this aborts when the parent process goes away.
+ */
+export function watchParent(controller: AbortController): void {
+  const parent = process.ppid
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) controller.abort()
+  }, 1000)
+  timer.unref()
+}

@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { freePort } from '../../src/db/index.ts'
+import { repoRoot } from '../../src/shared/paths.ts'
+
+const dataDir = join(repoRoot, '.test-stack', 'e2e')
+
+/** `npm start` in its own process group, as a terminal runs it; Ctrl-C is SIGINT to the group. */
+function npmStart(apiPort: number): {
+  child: ChildProcess
+  output: () => string
+  exited: Promise<number | null>
+} {
+  const child = spawn(
+    'npm',
+    [
+      'start',
+      '--',
+      '--data-dir',
+      dataDir,
+      '--kafka-port',
+      '29092',
+      '--kafka-controller-port',
+      '29093',
+      '--api-port',
+      String(apiPort),
+    ],
+    {
+      cwd: repoRoot,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        EVF_SIM_INTERVAL_MS: '500',
+        EVF_SIM_SENSORS_PER_STATION: '1',
+        EVF_LOG_LEVEL: 'info',
+      },
+    },
+  )
+  let out = ''
+  child.stdout?.on('data', (d) => (out += d))
+  child.stderr?.on('data', (d) => (out += d))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return { child, output: () => out, exited }
+}
+
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs: number,
+  output: () => string,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const v = await fn().catch(() => undefined)
+    if (v !== undefined) return v
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  assert.fail(`timed out waiting for ${what}; output:\n${output().slice(-4000)}`)
+}
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  try {
+    if (pid) process.kill(-pid, signal)
+  } catch {
+    // already gone
+  }
+}
+
+async function ctrlC(stack: ReturnType<typeof npmStart>): Promise<void> {
+  killGroup(stack.child.pid, 'SIGINT')
+  const timer = setTimeout(() => killGroup(stack.child.pid, 'SIGKILL'), 90_000)
+  await stack.exited
+  clearTimeout(timer)
+}
+
+describe('npm start', () => {
+  it('runs the whole pipeline: fresh readings of every station over HTTP, a clean stop, and a resume', async (t) => {
+    await rm(dataDir, { recursive: true, force: true })
+    const apiPort = await freePort()
+    const url = `http://127.0.0.1:${apiPort}/sensor-data?limit=200`
+    const stack = npmStart(apiPort)
+    t.after(() => {
+      killGroup(stack.child.pid, 'SIGKILL')
+    })
+
+    await until(
+      'the stack banner',
+      async () => (stack.output().includes('pipeline is up') ? true : undefined),
+      180_000,
+      stack.output,
+    )
+    const rows = await until(
+      'a fresh reading of each station',
+      async () => {
+        const body = (await (await fetch(url)).json()) as { station: string; data: { timestamp: number } }[]
+        const stations = new Set(body.map((r) => r.station))
+        const newest = Math.max(...body.map((r) => r.data.timestamp))
+        return stations.size === 4 && Date.now() / 1000 - newest < 30 ? body : undefined
+      },
+      30_000,
+      stack.output,
+    )
+    assert.ok(rows.length >= 4)
+
+    await ctrlC(stack)
+    const out = stack.output()
+    assert.match(out, /simulator stopped/, 'the simulator flushed and stopped')
+    assert.match(out, /stack stopped/)
+    assert.doesNotMatch(out, /exited unexpectedly/)
+    assert.ok(!existsSync(join(dataDir, 'kafka', 'broker.pid')), 'the broker was stopped')
+    assert.ok(!existsSync(join(dataDir, 'postgres', 'postmaster.pid')), 'PostgreSQL was stopped')
+
+    // A second start resumes on the same data.
+    const again = npmStart(apiPort)
+    t.after(() => {
+      killGroup(again.child.pid, 'SIGKILL')
+    })
+    await until(
+      'the second banner',
+      async () => (again.output().includes('pipeline is up') ? true : undefined),
+      180_000,
+      again.output,
+    )
+    const first = rows[rows.length - 1]!
+    const resumed = (await (await fetch(`${url.replace('limit=200', 'limit=1000')}`)).json()) as {
+      id: number
+    }[]
+    assert.ok(resumed.length >= rows.length, 'rows of the first run are still there')
+    assert.ok(resumed.some((r) => r.id === (first as unknown as { id: number }).id))
+    await ctrlC(again)
+    assert.match(again.output(), /stack stopped/)
+  })
+})

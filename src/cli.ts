@@ -1,15 +1,14 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander'
-import { buildApp } from './api/index.ts'
 import { allTopics } from './catalog/index.ts'
 import { type Config, flagFor, loadConfig, type SettingKey, settings } from './config/index.ts'
-import { createPool, migrate } from './db/index.ts'
-import { PipelineError } from './errors/index.ts'
-import { classify, follow, runBounded, schedule } from './etl/index.ts'
+import { classify, PipelineError } from './errors/index.ts'
 import { createLogger, type Logger } from './shared/log.ts'
 import { watchParent } from './shared/process.ts'
-import { runSimulator } from './simulator/index.ts'
-import { formatLine, stackUp, withEndpoints } from './stack/index.ts'
+// The composition root imports these two light modules directly; every stage is loaded lazily
+// by the command that needs it (the Kafka client alone takes a second to load).
+import { withEndpoints } from './stack/endpoints.ts'
+import { formatLine } from './stack/supervisor.ts'
 
 const ALL = Object.keys(settings) as SettingKey[]
 const KAFKA: SettingKey[] = ['logLevel', 'kafkaBrokers', 'topicPrefix', 'topicPartitions']
@@ -62,12 +61,14 @@ withSettings(
   const config = configOf(cmd)
   // The stack's own lines are shown like its children's: compact, for a person at a terminal.
   const pretty = { write: (line: string) => process.stdout.write(`${formatLine('stack', line.trimEnd())}\n`) }
+  const { stackUp } = await import('./stack/index.ts')
   process.exitCode = await stackUp(config, createLogger('stack', config.logLevel, pretty))
 })
 
 withSettings(program.command('simulate').description('produce sensor readings to Kafka'), SIM).action(
   async (_o, cmd: Command) => {
     const config = configOf(cmd, ['kafka'])
+    const { runSimulator } = await import('./simulator/index.ts')
     const summary = await runSimulator(config, createLogger('simulator', config.logLevel), untilSignal())
     if (config.simCount > 0) process.stdout.write(`${JSON.stringify(summary)}\n`)
   },
@@ -83,6 +84,10 @@ withSettings(
 ).action(async (o: { topic?: string[] }, cmd: Command) => {
   const config = configOf(cmd, ['kafka', 'database'])
   const log = createLogger('etl', config.logLevel)
+  const [{ createPool }, { runBounded }] = await Promise.all([
+    import('./db/index.ts'),
+    import('./etl/index.ts'),
+  ])
   const pool = createPool(config.databaseUrl, { application: 'evf-etl', onError: dbLost(log) })
   try {
     const summary = await runBounded(
@@ -99,13 +104,15 @@ withSettings(
     await pool.end()
   }
 })
-for (const [name, description, fn] of [
-  ['follow', 'load continuously until stopped', follow],
-  ['schedule', 'run bounded loads on the cron schedule until stopped', schedule],
+for (const [name, description] of [
+  ['follow', 'load continuously until stopped'],
+  ['schedule', 'run bounded loads on the cron schedule until stopped'],
 ] as const) {
   withSettings(etl.command(name).description(description), ETL).action(async (_o, cmd: Command) => {
     const config = configOf(cmd, ['kafka', 'database'])
     const log = createLogger('etl', config.logLevel)
+    const [{ createPool }, etl] = await Promise.all([import('./db/index.ts'), import('./etl/index.ts')])
+    const fn = name === 'follow' ? etl.follow : etl.schedule
     const pool = createPool(config.databaseUrl, { application: `evf-etl-${name}`, onError: dbLost(log) })
     try {
       await fn(config, pool, log, untilSignal())
@@ -119,6 +126,10 @@ withSettings(program.command('api').description('serve the HTTP API and its docs
   async (_o, cmd: Command) => {
     const config = configOf(cmd, ['database'])
     const log = createLogger('api', config.logLevel)
+    const [{ createPool }, { buildApp }] = await Promise.all([
+      import('./db/index.ts'),
+      import('./api/index.ts'),
+    ])
     const pool = createPool(config.databaseUrl, {
       max: 10,
       application: 'evf-api',
@@ -137,6 +148,7 @@ const db = program.command('db').description('the database')
 withSettings(db.command('migrate').description('apply the SQL migrations not yet applied'), DB).action(
   async (_o, cmd: Command) => {
     const config = configOf(cmd, ['database'])
+    const { createPool, migrate } = await import('./db/index.ts')
     const pool = createPool(config.databaseUrl, { max: 1 })
     try {
       const applied = await migrate(pool)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -85,9 +86,16 @@ def pg_connect(db_url: str):
     return psycopg2.connect(db_url.replace("postgresql+psycopg2://", "postgresql://", 1), connect_timeout=10)
 
 
+# Defaults of the settings the bash tasks pass on to the CLI (resolved again when a task runs).
+CLI_DEFAULTS = {"EVF_NODE": EVF_NODE, "EVF_CLI": EVF_CLI, "EVF_TOPIC_PREFIX": _prefix}
+
+
 def runtime_env(name: str) -> str:
-    """Jinja macro for the bash tasks: the setting, masked in logs/rendered fields ("" = CLI default)."""
-    value = setting(name)
+    """Jinja macro for the bash tasks: the setting when the task runs ("" = the CLI's own default).
+
+    DATABASE_URL is masked in task logs and rendered fields.
+    """
+    value = setting(name, CLI_DEFAULTS.get(name, ""))
     if value and name == "DATABASE_URL":
         from airflow.sdk.log import mask_secret
 
@@ -95,15 +103,11 @@ def runtime_env(name: str) -> str:
     return value
 
 
-# Env for every CLI call: BashOperator's env= REPLACES the environment unless append_env=True, so
-# PATH, HOME etc. are inherited and these are layered on top (templated: rendered when the task runs).
-CLI_ENV = {
-    "EVF_NODE": EVF_NODE,
-    "EVF_CLI": EVF_CLI,
-    "KAFKA_BROKERS": "{{ evf_setting('KAFKA_BROKERS') }}",
-    "DATABASE_URL": "{{ evf_setting('DATABASE_URL') }}",
-    "EVF_TOPIC_PREFIX": _prefix,
-}
+# Env for every CLI call. BashOperator's env= REPLACES the environment unless append_env=True, so
+# PATH, HOME etc. are inherited and these are layered on top. Every value is a Jinja expression on
+# purpose: env is a templated field, and a plain string ending in ".sh"/".bash" (say EVF_CLI=x.sh)
+# would be taken for a template FILE to load (jinja2 TemplateNotFound).
+CLI_ENV = {k: "{{ evf_setting('%s') }}" % k for k in ("EVF_NODE", "EVF_CLI", "EVF_TOPIC_PREFIX", "KAFKA_BROKERS", "DATABASE_URL")}
 
 # The subprocess hook merges stderr into stdout and BashOperator pushes the LAST line as XCom, so a
 # late log line on stderr could replace the JSON. Hence: stdout to a file, logs stream to the task
@@ -163,10 +167,9 @@ with DAG(
             host, _, port = broker.split("://")[-1].rpartition(":")
             with socket.create_connection((host.strip("[]"), int(port)), timeout=5):
                 print(f"kafka {host}:{port} answers")
-        with pg_connect(db_url) as conn, conn.cursor() as cur:
+        with closing(pg_connect(db_url)) as conn, conn.cursor() as cur:
             cur.execute("SELECT 1")
             cur.fetchone()
-        conn.close()
         print("postgresql answers")
 
     # One mapped task instance per topic (dynamic task mapping over the parse-time topic list).
@@ -187,8 +190,9 @@ with DAG(
         max_dl_rate = float(setting("EVF_DQ_MAX_DEAD_LETTER_RATE", "0.05"))
         max_silence = float(setting("EVF_DQ_MAX_SILENCE_MINUTES", "15"))
         problems = []
-        # Mapped XComs come back in map-index order, i.e. the order of TOPICS.
-        for topic, s in zip(TOPICS, list(summaries)):
+        # Mapped XComs come back in map-index order, i.e. the order of TOPICS (zip stops at the
+        # last topic, so the lazy sequence is not read past its end).
+        for topic, s in zip(TOPICS, summaries):
             loaded, rejected = int(s.get("loaded", 0)), int(s.get("rejected", 0))
             consumed = sum(int(p["to"]) - int(p["from"]) for p in s.get("partitions", []))
             print(f"{topic}: consumed={consumed} loaded={loaded} rejected={rejected}")
@@ -198,20 +202,19 @@ with DAG(
                 rate = rejected / (loaded + rejected)
                 problems.append(f"{topic}: dead-letter rate {rate:.3f} > {max_dl_rate}")
 
-        stations = {t: t[len(_prefix):] if t.startswith(_prefix) else t for t in TOPICS}
+        stations = sorted({t[len(_prefix):] if t.startswith(_prefix) else t for t in TOPICS})
         _, db_url = endpoints()
-        with pg_connect(db_url) as conn, conn.cursor() as cur:
+        with closing(pg_connect(db_url)) as conn, conn.cursor() as cur:
             # Per-station max() so the (station, ...) index narrows each scan.
             cur.execute(
                 """SELECT s, EXTRACT(EPOCH FROM now() - (SELECT max(reading_time) FROM sensor_data WHERE station = s)) / 60
                    FROM unnest(%s::text[]) AS s""",
-                (sorted(set(stations.values())),),
+                (stations,),
             )
             for station, minutes in cur.fetchall():
                 print(f"{station}: last reading {'never' if minutes is None else f'{minutes:.1f} min ago'}")
                 if minutes is None or minutes > max_silence:
                     problems.append(f"station {station}: no reading for more than {max_silence:g} min")
-        conn.close()
         if problems:
             raise AirflowFailException("data quality failed:\n  - " + "\n  - ".join(problems))
 
@@ -224,6 +227,7 @@ with DAG(
         append_env=True,
         cwd=REPO_ROOT,
         skip_on_exit_code=None,
+        do_xcom_push=False,
     )
 
     check_services() >> load

@@ -32,3 +32,21 @@ export function coerceError(value: unknown): Error {
   if (value instanceof Error) return value
   return new Error(typeof value === 'string' ? value : JSON.stringify(value))
 }
+
+/** Maps a failure to the error the CLI's exit code is read from. */
+export function classify(error: unknown): PipelineError {
+  const e = coerceError(error)
+  if (e instanceof PipelineError) return e
+  const code = (e as { code?: string }).code ?? ''
+  const text = `${code} ${e.message}`
+  if (
+    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|57P0[123]|08\d{3}|Connection terminated|connect/i.test(text) &&
+    !/PLT_KFK/.test(code)
+  ) {
+    return new PipelineError('DATABASE_UNREACHABLE', `PostgreSQL unreachable: ${e.message}`, { cause: e })
+  }
+  if (/PLT_KFK|kafka|broker/i.test(text)) {
+    return new PipelineError('KAFKA_UNREACHABLE', `Kafka unreachable: ${e.message}`, { cause: e })
+  }
+  return new PipelineError('SERVICE_START_FAILED', e.message, { cause: e })
+}

@@ -1,3 +1,3 @@
-export { classify, follow, runBounded, schedule } from './modes.ts'
+export { follow, runBounded, schedule } from './modes.ts'
 export { type LoadRow, type ReasonCode, round, type SourceRecord, transformRecord } from './transform.ts'
 export type { PartitionSummary, RunSummary } from './worker.ts'

@@ -2,28 +2,10 @@ import { Cron } from 'croner'
 import { allTopics } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
 import type { Pool } from '../db/index.ts'
-import { coerceError, PipelineError } from '../errors/index.ts'
+import { classify } from '../errors/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { sleep } from '../shared/time.ts'
 import { EtlWorker, type RunSummary } from './worker.ts'
-
-/** Maps a failure to the error the CLI's exit code is read from. */
-export function classify(error: unknown): PipelineError {
-  const e = coerceError(error)
-  if (e instanceof PipelineError) return e
-  const code = (e as { code?: string }).code ?? ''
-  const text = `${code} ${e.message}`
-  if (
-    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|57P0[123]|08\d{3}|Connection terminated|connect/i.test(text) &&
-    !/PLT_KFK/.test(code)
-  ) {
-    return new PipelineError('DATABASE_UNREACHABLE', `PostgreSQL unreachable: ${e.message}`, { cause: e })
-  }
-  if (/PLT_KFK|kafka|broker/i.test(text)) {
-    return new PipelineError('KAFKA_UNREACHABLE', `Kafka unreachable: ${e.message}`, { cause: e })
-  }
-  return new PipelineError('SERVICE_START_FAILED', e.message, { cause: e })
-}
 
 /** `etl run`: everything in the topics at start, then return the summary. */
 export function runBounded(

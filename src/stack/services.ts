@@ -20,35 +20,42 @@ export interface Services {
  */
 export async function startServices(config: Config, log: Logger): Promise<Services> {
   const timings: Record<string, number> = {}
-  const stops: (() => Promise<void>)[] = []
   const timed = async <T>(step: string, fn: () => Promise<T>): Promise<T> => {
     const t0 = performance.now()
     const result = await fn()
     timings[step] = Math.round(performance.now() - t0)
     return result
   }
+  let stopKafka: (() => Promise<void>) | undefined
+  let stopPostgres: (() => Promise<void>) | undefined
+  // Kafka first: the last consumers and producers are gone by then, and PostgreSQL goes last.
   const stop = async () => {
-    for (const s of stops.reverse()) await s().catch((e) => log.warn({ err: String(e) }, 'stop failed'))
+    for (const s of [stopKafka, stopPostgres])
+      await s?.().catch((e) => log.warn({ err: String(e) }, 'stop failed'))
   }
-  try {
-    let databaseUrl = config.databaseUrl
-    if (!databaseUrl) {
+
+  const database = async (): Promise<string> => {
+    let url = config.databaseUrl
+    if (!url) {
       const db = await timed('postgres', () =>
         startEmbeddedPostgres({ dataDir: config.dataDir, port: config.databasePort, log }),
       )
-      stops.push(db.stop)
-      databaseUrl = db.url
+      stopPostgres = db.stop
+      url = db.url
     }
-    const pool = createPool(databaseUrl, { max: 1, application: 'evf-migrate' })
+    const pool = createPool(url, { max: 1, application: 'evf-migrate' })
     try {
       const applied = await timed('migrations', () => migrate(pool))
       if (applied.length) log.info({ applied }, 'applied migrations')
     } finally {
       await pool.end()
     }
+    return url
+  }
 
-    let kafkaBrokers = config.kafkaBrokers
-    if (!kafkaBrokers) {
+  const kafka = async (): Promise<string> => {
+    let brokers = config.kafkaBrokers
+    if (!brokers) {
       const broker = await timed('kafka', () =>
         startEmbeddedKafka({
           dataDir: config.dataDir,
@@ -59,22 +66,27 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
           log,
         }),
       )
-      stops.push(broker.stop)
-      kafkaBrokers = broker.brokers
+      stopKafka = broker.stop
+      brokers = broker.brokers
     }
     await timed('topics', async () => {
-      const admin = createAdmin(kafkaBrokers, 'evf-stack-admin')
+      const admin = createAdmin(brokers, 'evf-stack-admin')
       try {
         await ensureTopics(admin, allTopics(config.topicPrefix), config.topicPartitions, log)
       } finally {
         await admin.close()
       }
     })
-    return { databaseUrl, kafkaBrokers, timings, stop }
-  } catch (error) {
-    await stop()
-    throw error
+    return brokers
   }
+
+  // The two services start side by side: PostgreSQL is ready long before the JVM.
+  const [db, broker] = await Promise.allSettled([database(), kafka()])
+  if (db.status === 'rejected' || broker.status === 'rejected') {
+    await stop()
+    throw db.status === 'rejected' ? db.reason : (broker as PromiseRejectedResult).reason
+  }
+  return { databaseUrl: db.value, kafkaBrokers: broker.value, timings, stop }
 }
 
 export const logsDir = (config: Config): string => join(config.dataDir, 'logs')

@@ -10,7 +10,11 @@ import { repoRoot } from '../../src/shared/paths.ts'
 const dataDir = join(repoRoot, '.test-stack', 'e2e')
 
 /** `npm start` in its own process group, as a terminal runs it; Ctrl-C is SIGINT to the group. */
-function npmStart(apiPort: number): {
+function npmStart(
+  apiPort: number,
+  kafkaPort: number,
+  controllerPort: number,
+): {
   child: ChildProcess
   output: () => string
   exited: Promise<number | null>
@@ -23,9 +27,9 @@ function npmStart(apiPort: number): {
       '--data-dir',
       dataDir,
       '--kafka-port',
-      '29092',
+      String(kafkaPort),
       '--kafka-controller-port',
-      '29093',
+      String(controllerPort),
       '--api-port',
       String(apiPort),
     ],
@@ -81,9 +85,9 @@ async function ctrlC(stack: ReturnType<typeof npmStart>): Promise<void> {
 describe('npm start', () => {
   it('runs the whole pipeline: fresh readings of every station over HTTP, a clean stop, and a resume', async (t) => {
     await rm(dataDir, { recursive: true, force: true })
-    const apiPort = await freePort()
+    const [apiPort, kafkaPort, controllerPort] = [await freePort(), await freePort(), await freePort()]
     const url = `http://127.0.0.1:${apiPort}/sensor-data?limit=200`
-    const stack = npmStart(apiPort)
+    const stack = npmStart(apiPort, kafkaPort, controllerPort)
     t.after(() => {
       killGroup(stack.child.pid, 'SIGKILL')
     })
@@ -116,7 +120,7 @@ describe('npm start', () => {
     assert.ok(!existsSync(join(dataDir, 'postgres', 'postmaster.pid')), 'PostgreSQL was stopped')
 
     // A second start resumes on the same data.
-    const again = npmStart(apiPort)
+    const again = npmStart(apiPort, kafkaPort, controllerPort)
     t.after(() => {
       killGroup(again.child.pid, 'SIGKILL')
     })

@@ -13,14 +13,7 @@ import { formatLine } from './stack/supervisor.ts'
 const ALL = Object.keys(settings) as SettingKey[]
 const KAFKA: SettingKey[] = ['logLevel', 'kafkaBrokers', 'topicPrefix', 'topicPartitions']
 const DB: SettingKey[] = ['logLevel', 'databaseUrl']
-const ETL: SettingKey[] = [
-  ...KAFKA,
-  'databaseUrl',
-  'etlBatchSize',
-  'etlLingerMs',
-  'etlGroupId',
-  'etlSchedule',
-]
+const ETL: SettingKey[] = [...KAFKA, 'databaseUrl', ...ALL.filter((k) => k.startsWith('etl'))]
 const SIM: SettingKey[] = [...KAFKA, ...ALL.filter((k) => k.startsWith('sim'))]
 const API: SettingKey[] = [...DB, 'apiHost', 'apiPort']
 

@@ -142,6 +142,26 @@ export const settings = {
     'Longest a partial batch waits for more messages before it is loaded',
     int(0, 60_000).default(200),
   ),
+  etlMaxAgeDays: setting(
+    'EVF_ETL_MAX_AGE_DAYS',
+    'Readings older than this many days are dead-lettered (TIMESTAMP_TOO_OLD)',
+    z.coerce.number().positive().default(30),
+  ),
+  etlFutureToleranceSec: setting(
+    'EVF_ETL_FUTURE_TOLERANCE_SEC',
+    'Readings dated more than this many seconds ahead are dead-lettered (TIMESTAMP_IN_FUTURE)',
+    int(0).default(300),
+  ),
+  etlMaxMessageBytes: setting(
+    'EVF_ETL_MAX_MESSAGE_BYTES',
+    'Larger message values are dead-lettered (VALUE_TOO_LARGE)',
+    int(64).default(65_536),
+  ),
+  etlWorkers: setting(
+    'EVF_ETL_WORKERS',
+    'ETL worker processes of `etl follow` (one consumer group; partitions are split between them)',
+    int(1, 64).default(1),
+  ),
   etlGroupId: setting(
     'EVF_ETL_GROUP_ID',
     'Kafka consumer group of the ETL workers',

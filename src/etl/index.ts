@@ -1,3 +1,11 @@
 export { follow, runBounded, schedule } from './modes.ts'
-export { type LoadRow, type ReasonCode, round, type SourceRecord, transformRecord } from './transform.ts'
+export {
+  type LoadRow,
+  type ReasonCode,
+  reasonCodes,
+  round,
+  type SourceRecord,
+  transformRecord,
+  type ValidationPolicy,
+} from './transform.ts'
 export type { PartitionSummary, RunSummary } from './worker.ts'

@@ -1,4 +1,5 @@
 import { isStationName, type StationName, stationForTopic, stations } from '../catalog/index.ts'
+import { scanStructure } from './validate.ts'
 
 /** A Kafka record as the ETL sees it, before any parsing. */
 export interface SourceRecord {
@@ -22,16 +23,43 @@ export interface LoadRow {
   offset: bigint
 }
 
-export type ReasonCode =
-  | 'EMPTY_VALUE'
-  | 'INVALID_JSON'
-  | 'NOT_AN_OBJECT'
-  | 'MISSING_STATION'
-  | 'UNKNOWN_STATION'
-  | 'STATION_TOPIC_MISMATCH'
-  | 'MISSING_TIMESTAMP'
-  | 'INVALID_TIMESTAMP'
-  | 'UNSUPPORTED_CHARACTER'
+/**
+ * Why a message was dead-lettered: a closed set, documented in docs/etl.md (a test checks).
+ */
+export const reasonCodes = {
+  EMPTY_VALUE: 'the message has no value (a tombstone or an empty payload)',
+  VALUE_TOO_LARGE: 'the value is larger than etlMaxMessageBytes',
+  INVALID_UTF8: 'the value is not valid UTF-8',
+  INVALID_JSON: 'the value is not JSON (or is truncated)',
+  NOT_AN_OBJECT: 'the value is JSON but not an object (an array, a number, a string, null)',
+  DUPLICATE_KEY: 'a key appears twice in one object',
+  TOO_DEEP: 'objects or arrays nested deeper than 8 levels',
+  MISSING_STATION: 'no "station" field',
+  UNKNOWN_STATION: '"station" is not in the catalog',
+  STATION_TOPIC_MISMATCH: 'the station is not the one its topic carries',
+  MISSING_TIMESTAMP: 'no "timestamp" field',
+  INVALID_TIMESTAMP: '"timestamp" is not a finite number of epoch seconds',
+  TIMESTAMP_IN_FUTURE:
+    'the reading is dated further ahead than etlFutureToleranceSec (often: milliseconds sent as seconds)',
+  TIMESTAMP_TOO_OLD: 'the reading is older than etlMaxAgeDays',
+  MISSING_FIELD: "a measurement of the station's catalog entry is missing",
+  WRONG_TYPE:
+    'a measurement has the wrong JSON type (a number as a string, a fraction where an integer is due, a non-finite number)',
+  INVALID_VALUE: 'a categorical measurement has a value outside its list',
+  OUT_OF_PLAUSIBLE_RANGE: 'a measurement is outside what the sensor can physically report',
+  UNSUPPORTED_CHARACTER: 'a string holds U+0000, which PostgreSQL cannot store',
+} as const
+
+export type ReasonCode = keyof typeof reasonCodes
+
+/** What a message is checked against; `nowSec` is taken once per batch. */
+export interface ValidationPolicy {
+  topicPrefix: string
+  nowSec: number
+  maxAgeSec: number
+  futureToleranceSec: number
+  maxBytes: number
+}
 
 export interface Rejection {
   reasonCode: ReasonCode
@@ -58,38 +86,58 @@ const reject = (reasonCode: ReasonCode, reason: string): TransformResult => ({
   rejection: { reasonCode, reason: printable(reason) },
 })
 
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+const MAX_DEPTH = 8
+
 /**
- * Validate, then transform as the reference DAG does: numeric fields rounded to the catalog's
- * precision, `processed_at` added. Fields the catalog does not know are kept as they are.
+ * Validate against the station catalog, then transform as the reference DAG does: numeric
+ * fields rounded to the catalog's precision, `processed_at` added. A measurement outside its
+ * specification limits is kept and named in `out_of_spec` (a factory event, not bad data);
+ * fields the catalog does not know are kept as they are.
  */
 export function transformRecord(
   record: SourceRecord,
-  topicPrefix: string,
+  policy: ValidationPolicy,
   processedAt: string,
 ): TransformResult {
   const value = record.value
   if (!value || value.length === 0) return reject('EMPTY_VALUE', 'the message has no value')
+  if (value.length > policy.maxBytes) {
+    return reject(
+      'VALUE_TOO_LARGE',
+      `value is ${value.length} bytes; at most ${policy.maxBytes} are accepted`,
+    )
+  }
+  let text: string
+  try {
+    text = utf8.decode(value)
+  } catch {
+    return reject('INVALID_UTF8', 'value is not valid UTF-8')
+  }
   let parsed: unknown
   try {
-    parsed = JSON.parse(value.toString('utf8'))
+    parsed = JSON.parse(text)
   } catch (error) {
     return reject('INVALID_JSON', `value is not valid JSON: ${(error as Error).message}`)
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return reject(
-      'NOT_AN_OBJECT',
-      `value is JSON ${Array.isArray(parsed) ? 'array' : typeof parsed}, expected an object`,
-    )
+    const kind = parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`
+    return reject('NOT_AN_OBJECT', `value is JSON ${kind}, expected an object`)
   }
+  const structure = scanStructure(text, MAX_DEPTH)
+  if (structure === 'DUPLICATE_KEY') return reject('DUPLICATE_KEY', 'a key appears twice in one object')
+  if (structure === 'TOO_DEEP') return reject('TOO_DEEP', `nested deeper than ${MAX_DEPTH} levels`)
+
   const reading = parsed as Record<string, unknown>
   const station = reading.station
   if (station === undefined) return reject('MISSING_STATION', 'field "station" is missing')
   if (!isStationName(station))
     return reject('UNKNOWN_STATION', `station ${JSON.stringify(station)} is not in the catalog`)
-  const topicStation = stationForTopic(record.topic, topicPrefix)
+  const topicStation = stationForTopic(record.topic, policy.topicPrefix)
   if (topicStation !== undefined && topicStation !== station) {
     return reject('STATION_TOPIC_MISMATCH', `station "${station}" arrived on topic ${record.topic}`)
   }
+
   const ts = reading.timestamp
   if (ts === undefined) return reject('MISSING_TIMESTAMP', 'field "timestamp" is missing')
   if (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0) {
@@ -98,11 +146,54 @@ export function transformRecord(
       `timestamp ${JSON.stringify(ts)} is not a finite number of epoch seconds`,
     )
   }
+  if (ts > policy.nowSec + policy.futureToleranceSec) {
+    const hint = ts > policy.nowSec * 100 ? ' (it looks like milliseconds; epoch seconds are expected)' : ''
+    return reject(
+      'TIMESTAMP_IN_FUTURE',
+      `timestamp ${ts} is ${Math.round(ts - policy.nowSec)} s ahead of now${hint}`,
+    )
+  }
+  if (ts < policy.nowSec - policy.maxAgeSec) {
+    return reject(
+      'TIMESTAMP_TOO_OLD',
+      `timestamp ${ts} is older than ${Math.round(policy.maxAgeSec / 86400)} days`,
+    )
+  }
+
+  const outOfSpec: string[] = []
   for (const [name, field] of Object.entries(stations[station].fields)) {
     const v = reading[name]
-    if (field.kind !== 'enum' && typeof v === 'number' && Number.isFinite(v))
-      reading[name] = round(v, field.precision)
+    if (v === undefined || v === null) return reject('MISSING_FIELD', `measurement "${name}" is missing`)
+    if (field.kind === 'enum') {
+      if (typeof v !== 'string') return reject('WRONG_TYPE', `"${name}" must be a string, got ${typeName(v)}`)
+      if (!field.values.includes(v)) {
+        return reject(
+          'INVALID_VALUE',
+          `"${name}" is ${JSON.stringify(v)}; allowed: ${field.values.join(', ')}`,
+        )
+      }
+      continue
+    }
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      return reject(
+        'WRONG_TYPE',
+        `"${name}" must be a finite number, got ${typeName(v)} ${JSON.stringify(v)}`,
+      )
+    }
+    if (field.kind === 'integer' && !Number.isInteger(v))
+      return reject('WRONG_TYPE', `"${name}" must be an integer, got ${v}`)
+    const [min, max] = field.plausible
+    if (v < min || v > max) {
+      return reject(
+        'OUT_OF_PLAUSIBLE_RANGE',
+        `"${name}" = ${v} ${field.unit} is outside the plausible ${min}…${max}`,
+      )
+    }
+    const rounded = round(v, field.precision)
+    reading[name] = rounded
+    if (rounded < field.spec[0] || rounded > field.spec[1]) outOfSpec.push(name)
   }
+  if (outOfSpec.length > 0) reading.out_of_spec = outOfSpec
   reading.processed_at = processedAt
   const data = JSON.stringify(reading)
   if (NUL_ESCAPE.test(data)) {
@@ -123,6 +214,8 @@ export function transformRecord(
     },
   }
 }
+
+const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v)
 
 /** Round half away from zero to `digits` decimals, without binary-representation surprises. */
 export function round(value: number, digits: number): number {

@@ -7,7 +7,7 @@ import { createAdmin, createConsumer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { nextBatch } from './batch.ts'
 import { type DeadLetter, initOffsets, loadBatch, type OffsetAdvance } from './load.ts'
-import { type LoadRow, transformRecord } from './transform.ts'
+import { type LoadRow, transformRecord, type ValidationPolicy } from './transform.ts'
 
 const EARLIEST = -2n
 const IDLE_MS = 500
@@ -180,7 +180,15 @@ export class EtlWorker {
   }
 
   private async load(batch: Msg[]): Promise<void> {
-    const processedAt = new Date().toISOString()
+    const now = Date.now()
+    const processedAt = new Date(now).toISOString()
+    const policy: ValidationPolicy = {
+      topicPrefix: this.config.topicPrefix,
+      nowSec: now / 1000,
+      maxAgeSec: this.config.etlMaxAgeDays * 86_400,
+      futureToleranceSec: this.config.etlFutureToleranceSec,
+      maxBytes: this.config.etlMaxMessageBytes,
+    }
     const rows: LoadRow[] = []
     const deadLetters: DeadLetter[] = []
     const last = new Map<string, bigint>()
@@ -195,7 +203,7 @@ export class EtlWorker {
       last.set(key, m.offset)
       const c = counts.get(key) ?? { loaded: 0, rejected: 0 }
       counts.set(key, c)
-      const result = transformRecord(m, this.config.topicPrefix, processedAt)
+      const result = transformRecord(m, policy, processedAt)
       if (result.ok) {
         rows.push(result.row)
         c.loaded++

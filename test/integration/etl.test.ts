@@ -75,7 +75,7 @@ describe('the ETL against the real broker and database', () => {
     const good = (i: number) =>
       JSON.stringify({
         station: 'paint',
-        timestamp: 1_738_433_976 + i,
+        timestamp: Date.now() / 1000 - 60 + i,
         booth_temp: 20,
         booth_humidity: 60,
         paint_thickness: 1.1,
@@ -101,7 +101,7 @@ describe('the ETL against the real broker and database', () => {
       [
         [1, 'INVALID_JSON'],
         [3, 'NOT_AN_OBJECT'],
-        [4, 'INVALID_JSON'],
+        [4, 'INVALID_UTF8'],
         [5, 'STATION_TOPIC_MISMATCH'],
       ],
     )

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
+import { fileURLToPath } from 'node:url'
 import { Command, Option } from 'commander'
 import { allTopics } from './catalog/index.ts'
-import { type Config, flagFor, loadConfig, type SettingKey, settings } from './config/index.ts'
+import { type Config, configToEnv, flagFor, loadConfig, type SettingKey, settings } from './config/index.ts'
 import { classify, PipelineError } from './errors/index.ts'
 import { createLogger, type Logger } from './shared/log.ts'
 import { watchParent } from './shared/process.ts'
@@ -105,6 +106,11 @@ for (const [name, description] of [
     const config = configOf(cmd, ['kafka', 'database'])
     const log = createLogger('etl', config.logLevel)
     const [{ createPool }, etl] = await Promise.all([import('./db/index.ts'), import('./etl/index.ts')])
+    if (name === 'follow' && config.etlWorkers > 1) {
+      const cli = fileURLToPath(import.meta.url)
+      const argv = { node: process.execPath, execArgv: process.execArgv, cli, env: configToEnv(config) }
+      return etl.runWorkerProcesses(config.etlWorkers, argv, log, untilSignal())
+    }
     const fn = name === 'follow' ? etl.follow : etl.schedule
     const pool = createPool(config.databaseUrl, { application: `evf-etl-${name}`, onError: dbLost(log) })
     try {
@@ -114,6 +120,79 @@ for (const [name, description] of [
     }
   })
 }
+
+const deadLetters = etl
+  .command('dead-letters')
+  .description('messages the ETL could not load, kept with their raw bytes')
+const filterOptions = (cmd: Command) =>
+  cmd
+    .option('--id <id...>', 'only these dead letters')
+    .option('--reason <code>', 'only this reason code (e.g. WRONG_TYPE)')
+    .option('--topic <topic>', 'only this topic')
+    .option('--limit <n>', 'at most this many', (v) => Number(v))
+interface FilterFlags {
+  id?: string[]
+  reason?: string
+  topic?: string
+  limit?: number
+  all?: boolean
+  json?: boolean
+}
+const filterOf = (o: FilterFlags) => ({
+  ids: o.id?.map(Number),
+  reason: o.reason,
+  topic: o.topic,
+  limit: o.limit,
+  includeResolved: o.all,
+})
+withSettings(
+  filterOptions(deadLetters.command('list').description('list dead letters, newest first'))
+    .option('--all', 'include the ones already re-driven')
+    .option('--json', 'one JSON object per line'),
+  DB,
+).action(async (o: FilterFlags, cmd: Command) => {
+  const config = configOf(cmd, ['database'])
+  const [{ createPool }, { listDeadLetters }] = await Promise.all([
+    import('./db/index.ts'),
+    import('./etl/index.ts'),
+  ])
+  const pool = createPool(config.databaseUrl, { max: 1 })
+  try {
+    const rows = await listDeadLetters(pool, filterOf(o))
+    for (const r of rows) {
+      process.stdout.write(
+        o.json
+          ? `${JSON.stringify(r)}\n`
+          : `#${r.id}  ${r.topic}[${r.partition}]@${r.offset}  ${r.reason_code}  ${r.reason}\n    ${r.value_bytes} B: ${r.value_preview}\n`,
+      )
+    }
+    if (!o.json) process.stderr.write(`${rows.length} dead letter(s)\n`)
+  } finally {
+    await pool.end()
+  }
+})
+withSettings(
+  filterOptions(
+    deadLetters
+      .command('retry')
+      .description("validate chosen dead letters again with today's rules and load the ones that pass"),
+  ),
+  ETL,
+).action(async (o: FilterFlags, cmd: Command) => {
+  if (!o.id && !o.reason && !o.topic)
+    throw new PipelineError('CONFIG_INVALID', 'choose what to retry: --id, --reason or --topic')
+  const config = configOf(cmd, ['database'])
+  const [{ createPool }, { retryDeadLetters }] = await Promise.all([
+    import('./db/index.ts'),
+    import('./etl/index.ts'),
+  ])
+  const pool = createPool(config.databaseUrl, { max: 1 })
+  try {
+    process.stdout.write(`${JSON.stringify(await retryDeadLetters(config, pool, filterOf(o)))}\n`)
+  } finally {
+    await pool.end()
+  }
+})
 
 withSettings(program.command('api').description('serve the HTTP API and its docs'), API).action(
   async (_o, cmd: Command) => {

@@ -1,3 +1,10 @@
+export {
+  type DeadLetterFilter,
+  type DeadLetterRow,
+  listDeadLetters,
+  type RetrySummary,
+  retryDeadLetters,
+} from './dead-letters.ts'
 export { follow, runBounded, schedule } from './modes.ts'
 export {
   type LoadRow,
@@ -9,3 +16,4 @@ export {
   type ValidationPolicy,
 } from './transform.ts'
 export type { PartitionSummary, RunSummary } from './worker.ts'
+export { runWorkerProcesses } from './workers.ts'

@@ -31,8 +31,9 @@ export function createConsumer(brokers: string, clientId: string, groupId: strin
     maxBytes: 16 * 1024 * 1024,
     retries: 10,
     retryDelay: 500,
-    sessionTimeout: 20_000,
-    heartbeatInterval: 2_000,
+    sessionTimeout: 10_000,
+    rebalanceTimeout: 20_000,
+    heartbeatInterval: 1_000,
     highWaterMark: 8192,
   })
 }

@@ -157,6 +157,11 @@ export const settings = {
     'Larger message values are dead-lettered (VALUE_TOO_LARGE)',
     int(64).default(65_536),
   ),
+  etlRetryForSec: setting(
+    'EVF_ETL_RETRY_FOR_SEC',
+    'How long `etl run` keeps retrying while Kafka or PostgreSQL is unreachable before it exits (3 or 4)',
+    int(0).default(300),
+  ),
   etlWorkers: setting(
     'EVF_ETL_WORKERS',
     'ETL worker processes of `etl follow` (one consumer group; partitions are split between them)',

@@ -1,3 +1,3 @@
 export { DATABASE, type EmbeddedDatabase, freePort, startEmbeddedPostgres } from './embedded.ts'
 export { migrate, readMigrations } from './migrate.ts'
-export { createPool, type Pool } from './pool.ts'
+export { createPool, type Pool, withClient } from './pool.ts'

@@ -9,6 +9,7 @@ export const errorCodes = {
   OFFSET_FENCED: { canRetry: false, exitCode: 5 },
   SERVICE_START_FAILED: { canRetry: false, exitCode: 6 },
   PREREQUISITE_MISSING: { canRetry: false, exitCode: 7 },
+  UNEXPECTED: { canRetry: false, exitCode: 1 },
 } as const
 
 export type ErrorCode = keyof typeof errorCodes
@@ -33,20 +34,23 @@ export function coerceError(value: unknown): Error {
   return new Error(typeof value === 'string' ? value : JSON.stringify(value))
 }
 
-/** Maps a failure to the error the CLI's exit code is read from. */
+/**
+ * Maps any failure to a PipelineError, which the CLI's exit code and the ETL's retry decision
+ * are read from. Kafka client errors carry `PLT_KFK_*` codes; PostgreSQL's are SQLSTATEs of class
+ * 08 (connection) or 57P0x (shutdown), or a refused/reset socket.
+ */
 export function classify(error: unknown): PipelineError {
   const e = coerceError(error)
   if (e instanceof PipelineError) return e
-  const code = (e as { code?: string }).code ?? ''
-  const text = `${code} ${e.message}`
+  const code = String((e as { code?: unknown }).code ?? '')
+  if (code.startsWith('PLT_KFK')) {
+    return new PipelineError('KAFKA_UNREACHABLE', `Kafka unreachable: ${e.message}`, { cause: e })
+  }
   if (
-    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|57P0[123]|08\d{3}|Connection terminated|connect/i.test(text) &&
-    !/PLT_KFK/.test(code)
+    /^(08\w{3}|57P0[1-3]|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)$/.test(code) ||
+    /Connection terminated|timeout exceeded when trying to connect/.test(e.message)
   ) {
     return new PipelineError('DATABASE_UNREACHABLE', `PostgreSQL unreachable: ${e.message}`, { cause: e })
   }
-  if (/PLT_KFK|kafka|broker/i.test(text)) {
-    return new PipelineError('KAFKA_UNREACHABLE', `Kafka unreachable: ${e.message}`, { cause: e })
-  }
-  return new PipelineError('SERVICE_START_FAILED', e.message, { cause: e })
+  return new PipelineError('UNEXPECTED', e.message, { cause: e })
 }

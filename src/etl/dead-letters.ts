@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.ts'
-import type { Pool } from '../db/index.ts'
+import { type Pool, withClient } from '../db/index.ts'
 import { type ReasonCode, transformRecord, type ValidationPolicy } from './transform.ts'
 
 export interface DeadLetterRow {
@@ -80,72 +80,71 @@ export async function retryDeadLetters(
   pool: Pool,
   filter: DeadLetterFilter,
 ): Promise<RetrySummary> {
-  const client = await pool.connect()
   const summary: RetrySummary = { selected: 0, loaded: 0, stillRejected: [] }
-  try {
-    await client.query('BEGIN')
-    const { rows } = await client.query<{
-      id: number
-      topic: string
-      partition: number
-      offset: string
-      message_key: Buffer | null
-      message_value: Buffer | null
-    }>(
-      `SELECT id, topic, partition, "offset"::text, message_key, message_value FROM dead_letters
+  return withClient(pool, async (client) => {
+    try {
+      await client.query('BEGIN')
+      const { rows } = await client.query<{
+        id: number
+        topic: string
+        partition: number
+        offset: string
+        message_key: Buffer | null
+        message_value: Buffer | null
+      }>(
+        `SELECT id, topic, partition, "offset"::text, message_key, message_value FROM dead_letters
        WHERE ${WHERE} ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED`,
-      [...params(filter), filter.limit ?? 10_000],
-    )
-    summary.selected = rows.length
-    const now = Date.now()
-    const policy: ValidationPolicy = {
-      topicPrefix: config.topicPrefix,
-      nowSec: now / 1000,
-      maxAgeSec: config.etlMaxAgeDays * 86_400,
-      futureToleranceSec: config.etlFutureToleranceSec,
-      maxBytes: config.etlMaxMessageBytes,
-    }
-    for (const dl of rows) {
-      const result = transformRecord(
-        {
-          topic: dl.topic,
-          partition: dl.partition,
-          offset: BigInt(dl.offset),
-          key: dl.message_key,
-          value: dl.message_value,
-        },
-        policy,
-        new Date(now).toISOString(),
+        [...params(filter), filter.limit ?? 10_000],
       )
-      if (!result.ok) {
-        summary.stillRejected.push({ id: dl.id, ...result.rejection })
-        await client.query(
-          `UPDATE dead_letters SET attempts = attempts + 1, last_attempt_at = now(), reason_code = $2, reason = $3 WHERE id = $1`,
-          [dl.id, result.rejection.reasonCode, result.rejection.reason],
-        )
-        continue
+      summary.selected = rows.length
+      const now = Date.now()
+      const policy: ValidationPolicy = {
+        topicPrefix: config.topicPrefix,
+        nowSec: now / 1000,
+        maxAgeSec: config.etlMaxAgeDays * 86_400,
+        futureToleranceSec: config.etlFutureToleranceSec,
+        maxBytes: config.etlMaxMessageBytes,
       }
-      const r = result.row
-      const inserted = await client.query<{ id: number }>(
-        `INSERT INTO sensor_data (station, data, reading_time, source_topic, source_partition, source_offset)
+      for (const dl of rows) {
+        const result = transformRecord(
+          {
+            topic: dl.topic,
+            partition: dl.partition,
+            offset: BigInt(dl.offset),
+            key: dl.message_key,
+            value: dl.message_value,
+          },
+          policy,
+          new Date(now).toISOString(),
+        )
+        if (!result.ok) {
+          summary.stillRejected.push({ id: dl.id, ...result.rejection })
+          await client.query(
+            `UPDATE dead_letters SET attempts = attempts + 1, last_attempt_at = now(), reason_code = $2, reason = $3 WHERE id = $1`,
+            [dl.id, result.rejection.reasonCode, result.rejection.reason],
+          )
+          continue
+        }
+        const r = result.row
+        const inserted = await client.query<{ id: number }>(
+          `INSERT INTO sensor_data (station, data, reading_time, source_topic, source_partition, source_offset)
          VALUES ($1, $2, to_timestamp($3), $4, $5, $6)
          ON CONFLICT (source_topic, source_partition, source_offset) DO UPDATE SET station = EXCLUDED.station
          RETURNING id`,
-        [r.station, r.data, r.timestamp, r.topic, r.partition, dl.offset],
-      )
-      await client.query(
-        `UPDATE dead_letters SET attempts = attempts + 1, last_attempt_at = now(), resolved_at = now(), resolved_row_id = $2
+          [r.station, r.data, r.timestamp, r.topic, r.partition, dl.offset],
+        )
+        await client.query(
+          `UPDATE dead_letters SET attempts = attempts + 1, last_attempt_at = now(), resolved_at = now(), resolved_row_id = $2
          WHERE id = $1`,
-        [dl.id, inserted.rows[0]!.id],
-      )
-      summary.loaded++
+          [dl.id, inserted.rows[0]!.id],
+        )
+        summary.loaded++
+      }
+      await client.query('COMMIT')
+      return summary
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined)
+      throw error
     }
-    await client.query('COMMIT')
-    return summary
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined)
-    throw error
-  } finally {
-    client.release()
-  }
+  })
 }

@@ -7,16 +7,47 @@ import type { Logger } from '../shared/log.ts'
 import { sleep } from '../shared/time.ts'
 import { EtlWorker, type RunSummary } from './worker.ts'
 
-/** `etl run`: everything in the topics at start, then return the summary. */
-export function runBounded(
+/**
+ * `etl run`: everything in the topics at start, then return the summary. When Kafka or
+ * PostgreSQL goes away mid-run, it says what it waits for and tries again with a jittered,
+ * growing backoff for up to `etlRetryForSec`, resuming from the offsets PostgreSQL holds; the
+ * run still ends at the end offsets it saw at start.
+ */
+export async function runBounded(
   config: Config,
   pool: Pool,
   log: Logger,
   topics = allTopics(config.topicPrefix),
   signal?: AbortSignal,
 ): Promise<RunSummary> {
-  return new EtlWorker(config, pool, log, { bounded: true, topics }).run(signal)
+  const worker = new EtlWorker(config, pool, log, { bounded: true, topics })
+  const giveUpAt = Date.now() + config.etlRetryForSec * 1000
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await worker.run(signal)
+    } catch (error) {
+      const e = classify(error)
+      if (!e.canRetry || signal?.aborted || Date.now() >= giveUpAt) throw e
+      const delay = backoff(attempt)
+      worker.retries++
+      log.warn(
+        {
+          code: e.code,
+          waitingFor: e.code === 'KAFKA_UNREACHABLE' ? 'Kafka' : 'PostgreSQL',
+          retryInMs: delay,
+          attempt,
+          err: e.message,
+        },
+        `waiting for ${e.code === 'KAFKA_UNREACHABLE' ? 'Kafka' : 'PostgreSQL'}`,
+      )
+      await sleep(delay, signal)
+    }
+  }
 }
+
+/** Jittered exponential backoff: 0.5 s, 1 s, 2 s … capped at 30 s, each between half and all of it. */
+export const backoff = (attempt: number): number =>
+  Math.round(Math.min(30_000, 500 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2))
 
 /**
  * `etl follow`: load continuously until aborted. A failure (broker or database gone) is logged

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Consumer, Message, MessagesStream } from '@platformatic/kafka'
 import type { Config } from '../config/index.ts'
-import type { Pool } from '../db/index.ts'
+import { type Pool, withClient } from '../db/index.ts'
 import { coerceError, PipelineError } from '../errors/index.ts'
 import { createAdmin, createConsumer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
@@ -11,6 +11,7 @@ import { type LoadRow, transformRecord, type ValidationPolicy } from './transfor
 
 const EARLIEST = -2n
 const IDLE_MS = 500
+const MAX_FENCED_IN_A_ROW = 10
 
 export interface PartitionSummary {
   topic: string
@@ -21,6 +22,8 @@ export interface PartitionSummary {
   to: string
   loaded: number
   rejected: number
+  /** from the start of the run until this partition reached its end (bounded runs) */
+  durationMs: number
 }
 
 export interface RunSummary {
@@ -32,6 +35,8 @@ export interface RunSummary {
   rejected: number
   batches: number
   fencedRetries: number
+  /** restarts after Kafka or PostgreSQL went away */
+  retries: number
   partitions: PartitionSummary[]
 }
 
@@ -56,6 +61,9 @@ export class EtlWorker {
   private end: Map<string, bigint> | undefined
   private batches = 0
   private fencedRetries = 0
+  private readonly startedAt = Date.now()
+  /** restarts after a failure, counted by `runBounded` */
+  retries = 0
 
   constructor(
     private readonly config: Config,
@@ -64,14 +72,19 @@ export class EtlWorker {
     private readonly opts: WorkerOptions,
   ) {}
 
+  /**
+   * Loads until done (bounded) or aborted. May be called again after it threw (the broker or the
+   * database went away): positions are read again from PostgreSQL, while the end offsets and
+   * the summary of a bounded run carry over.
+   */
   async run(signal?: AbortSignal): Promise<RunSummary> {
-    const startedAt = new Date()
     const groupId = this.opts.bounded
       ? `${this.config.etlGroupId}-run-${randomUUID()}`
       : this.config.etlGroupId
     const consumer = createConsumer(this.config.kafkaBrokers, `evf-etl-${process.pid}`, groupId)
     try {
       await this.prepare(consumer)
+      let fencedInARow = 0
       while (!signal?.aborted && !this.done()) {
         const stream = await consumer.consume({
           topics: this.opts.topics,
@@ -82,6 +95,7 @@ export class EtlWorker {
             return { topic: key.slice(0, i), partition: Number(key.slice(i + 1)), offset }
           }),
         })
+        const batchesBefore = this.batches
         try {
           const outcome = await this.consume(stream, signal)
           if (outcome !== 'fenced') break
@@ -90,11 +104,22 @@ export class EtlWorker {
         }
         // Another worker moved a partition: start again from what PostgreSQL says.
         this.fencedRetries++
+        fencedInARow = this.batches > batchesBefore ? 1 : fencedInARow + 1
+        if (this.opts.bounded && fencedInARow >= MAX_FENCED_IN_A_ROW) {
+          throw new PipelineError(
+            'OFFSET_FENCED',
+            `fenced ${fencedInARow} times in a row without progress: another ETL keeps loading these partitions`,
+          )
+        }
         await this.reloadPositions()
       }
     } finally {
       await consumer.close().catch(() => undefined)
     }
+    return this.summarize(signal)
+  }
+
+  private summarize(signal?: AbortSignal): RunSummary {
     const partitions = [...this.summary.values()].map((p) => ({
       ...p,
       to: String(this.positions.get(tp(p.topic, p.partition)) ?? p.from),
@@ -102,12 +127,13 @@ export class EtlWorker {
     return {
       mode: this.opts.bounded ? 'bounded' : 'continuous',
       status: signal?.aborted && !this.done() ? 'aborted' : 'ok',
-      startedAt: startedAt.toISOString(),
-      durationMs: Date.now() - startedAt.getTime(),
+      startedAt: new Date(this.startedAt).toISOString(),
+      durationMs: Date.now() - this.startedAt,
       loaded: partitions.reduce((n, p) => n + p.loaded, 0),
       rejected: partitions.reduce((n, p) => n + p.rejected, 0),
       batches: this.batches,
       fencedRetries: this.fencedRetries,
+      retries: this.retries,
       partitions,
     }
   }
@@ -120,7 +146,7 @@ export class EtlWorker {
       await admin.close()
     }
     const earliest = await consumer.listOffsets({ topics: this.opts.topics, timestamp: EARLIEST })
-    if (this.opts.bounded) {
+    if (this.opts.bounded && !this.end) {
       const latest = await consumer.listOffsets({ topics: this.opts.topics })
       const end = new Map<string, bigint>()
       for (const [topic, offsets] of latest) {
@@ -142,7 +168,17 @@ export class EtlWorker {
           )
         }
         this.positions.set(key, position)
-        this.summary.set(key, { topic, partition, from: String(position), to: '', loaded: 0, rejected: 0 })
+        if (!this.summary.has(key)) {
+          this.summary.set(key, {
+            topic,
+            partition,
+            from: String(position),
+            to: '',
+            loaded: 0,
+            rejected: 0,
+            durationMs: 0,
+          })
+        }
       })
     }
   }
@@ -226,14 +262,14 @@ export class EtlWorker {
         next: lastOffset + 1n,
       }
     })
-    const client = await this.pool.connect()
-    try {
-      await loadBatch(client, rows, deadLetters, advances)
-    } finally {
-      client.release()
-    }
+    await withClient(this.pool, (client) => loadBatch(client, rows, deadLetters, advances))
     this.batches++
-    for (const a of advances) this.positions.set(tp(a.topic, a.partition), a.next)
+    for (const a of advances) {
+      const key = tp(a.topic, a.partition)
+      this.positions.set(key, a.next)
+      const end = this.end?.get(key)
+      if (end !== undefined && a.next >= end) this.summary.get(key)!.durationMs = Date.now() - this.startedAt
+    }
     for (const [key, c] of counts) {
       const s = this.summary.get(key)!
       s.loaded += c.loaded

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { Command, Option } from 'commander'
 import { allTopics } from './catalog/index.ts'
 import { type Config, configToEnv, flagFor, loadConfig, type SettingKey, settings } from './config/index.ts'
-import { classify, PipelineError } from './errors/index.ts'
+import { classify, errorCodes, PipelineError } from './errors/index.ts'
 import { createLogger, type Logger } from './shared/log.ts'
 import { watchParent } from './shared/process.ts'
 // The composition root imports these two light modules directly; every stage is loaded lazily
@@ -78,10 +78,22 @@ withSettings(
 ).action(async (o: { topic?: string[] }, cmd: Command) => {
   const config = configOf(cmd, ['kafka', 'database'])
   const log = createLogger('etl', config.logLevel)
-  const [{ createPool }, { runBounded }] = await Promise.all([
+  const [{ createPool }, { runBounded, runBoundedProcesses }] = await Promise.all([
     import('./db/index.ts'),
     import('./etl/index.ts'),
   ])
+  if (config.etlWorkers > 1) {
+    const argv = {
+      node: process.execPath,
+      execArgv: process.execArgv,
+      cli: fileURLToPath(import.meta.url),
+      env: configToEnv(config),
+    }
+    const run = await runBoundedProcesses(o.topic ?? allTopics(config.topicPrefix), config.etlWorkers, argv)
+    process.stdout.write(`${JSON.stringify(run.summary)}\n`)
+    process.exitCode = run.exitCode
+    return
+  }
   const pool = createPool(config.databaseUrl, { application: 'evf-etl', onError: dbLost(log) })
   try {
     const summary = await runBounded(
@@ -92,6 +104,8 @@ withSettings(
       untilSignal(),
     )
     process.stdout.write(`${JSON.stringify(summary)}\n`)
+    // Stopped by a signal before its end: the summary says how far it got; schedulers see a failure.
+    if (summary.status === 'aborted') process.exitCode = errorCodes.ABORTED.exitCode
   } catch (error) {
     throw classify(error)
   } finally {

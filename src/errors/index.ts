@@ -9,6 +9,7 @@ export const errorCodes = {
   OFFSET_FENCED: { canRetry: false, exitCode: 5 },
   SERVICE_START_FAILED: { canRetry: false, exitCode: 6 },
   PREREQUISITE_MISSING: { canRetry: false, exitCode: 7 },
+  ABORTED: { canRetry: false, exitCode: 8 },
   UNEXPECTED: { canRetry: false, exitCode: 1 },
 } as const
 

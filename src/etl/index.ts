@@ -16,4 +16,4 @@ export {
   type ValidationPolicy,
 } from './transform.ts'
 export type { PartitionSummary, RunSummary } from './worker.ts'
-export { runWorkerProcesses } from './workers.ts'
+export { runBoundedProcesses, runWorkerProcesses } from './workers.ts'

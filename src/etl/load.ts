@@ -1,4 +1,7 @@
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
 import { PipelineError } from '../errors/index.ts'
 import type { LoadRow, Rejection, SourceRecord } from './transform.ts'
 
@@ -15,11 +18,24 @@ export interface OffsetAdvance {
   next: bigint
 }
 
-const INSERT_ROWS = `
-INSERT INTO sensor_data (station, data, reading_time, source_topic, source_partition, source_offset)
-SELECT u.station, u.data, to_timestamp(u.ts), u.topic, u.partition, u.off
-FROM unnest($1::text[], $2::jsonb[], $3::float8[], $4::text[], $5::int[], $6::bigint[])
-  AS u(station, data, ts, topic, partition, off)`
+const COPY_ROWS =
+  'COPY sensor_data (station, data, reading_time, source_topic, source_partition, source_offset) FROM STDIN'
+
+/**
+ * One row in COPY's text format. `data` is JSON.stringify output, which never holds a raw tab,
+ * newline or carriage return (JSON escapes them), so doubling its backslashes is all the
+ * escaping COPY needs; station and topic are catalog names and Kafka topic names.
+ */
+function copyLine(r: LoadRow): string {
+  return `${r.station}\t${r.data.replaceAll('\\', '\\\\')}\t${isoMicros(r.timestamp)}\t${r.topic}\t${r.partition}\t${r.offset}\n`
+}
+
+/** Epoch seconds → ISO 8601 with microseconds, PostgreSQL's timestamptz precision. */
+export function isoMicros(epochSeconds: number): string {
+  const us = Math.round(epochSeconds * 1e6)
+  const ms = Math.floor(us / 1000)
+  return `${new Date(ms).toISOString().slice(0, 23)}${String(us - ms * 1000).padStart(3, '0')}Z`
+}
 
 const INSERT_DEAD_LETTERS = `
 INSERT INTO dead_letters (topic, partition, "offset", message_key, message_value, headers, reason_code, reason)
@@ -45,14 +61,10 @@ export async function loadBatch(
   await client.query('BEGIN')
   try {
     if (rows.length > 0) {
-      await client.query(INSERT_ROWS, [
-        rows.map((r) => r.station),
-        rows.map((r) => r.data),
-        rows.map((r) => r.timestamp),
-        rows.map((r) => r.topic),
-        rows.map((r) => r.partition),
-        rows.map((r) => r.offset.toString()),
-      ])
+      // COPY: the fastest way into PostgreSQL, and still inside this transaction.
+      let payload = ''
+      for (const r of rows) payload += copyLine(r)
+      await pipeline(Readable.from([payload]), client.query(copyFrom(COPY_ROWS)))
     }
     if (deadLetters.length > 0) {
       await client.query(INSERT_DEAD_LETTERS, [

@@ -47,6 +47,13 @@ export interface WorkerOptions {
 }
 
 type Msg = Message<Buffer, Buffer, Buffer, Buffer>
+
+interface PreparedBatch {
+  rows: LoadRow[]
+  deadLetters: DeadLetter[]
+  advances: OffsetAdvance[]
+  counts: Map<string, { loaded: number; rejected: number }>
+}
 const tp = (topic: string, partition: number) => `${topic}:${partition}`
 
 /**
@@ -56,7 +63,10 @@ const tp = (topic: string, partition: number) => `${topic}:${partition}`
  * continuous workers share `etlGroupId` and split the partitions between them.
  */
 export class EtlWorker {
+  /** committed positions: the next offset to load, per `topic:partition`, as PostgreSQL holds it */
   private readonly positions = new Map<string, bigint>()
+  /** positions once the batch in flight commits: where the next batch starts */
+  private ahead = new Map<string, bigint>()
   private readonly summary = new Map<string, PartitionSummary>()
   private end: Map<string, bigint> | undefined
   private batches = 0
@@ -83,7 +93,7 @@ export class EtlWorker {
       : this.config.etlGroupId
     const consumer = createConsumer(this.config.kafkaBrokers, `evf-etl-${process.pid}`, groupId)
     try {
-      await this.prepare(consumer)
+      await this.start(consumer)
       let fencedInARow = 0
       while (!signal?.aborted && !this.done()) {
         const stream = await consumer.consume({
@@ -138,7 +148,7 @@ export class EtlWorker {
     }
   }
 
-  private async prepare(consumer: Consumer): Promise<void> {
+  private async start(consumer: Consumer): Promise<void> {
     const admin = createAdmin(this.config.kafkaBrokers, `evf-etl-admin-${process.pid}`)
     try {
       await ensureTopics(admin, this.opts.topics, this.config.topicPartitions, this.log)
@@ -192,30 +202,53 @@ export class EtlWorker {
     this.log.warn({ positions: rows.length }, 'fenced by another worker: re-seeking from stored offsets')
   }
 
-  /** True when a bounded run has reached the end offsets it saw at start. */
-  private done(): boolean {
+  /** True when a bounded run has reached (in `positions`) the end offsets it saw at start. */
+  private done(positions = this.positions): boolean {
     if (!this.end) return false
-    for (const [key, end] of this.end) if ((this.positions.get(key) ?? 0n) < end) return false
+    for (const [key, end] of this.end) if ((positions.get(key) ?? 0n) < end) return false
     return true
   }
 
+  /**
+   * Double-buffered: while batch N is being written by PostgreSQL, batch N+1 is consumed and
+   * transformed (against the positions N will leave), so Node and the database work at the same
+   * time. Commits stay strictly in order on one connection; if N fails, N+1 is dropped.
+   */
   private async consume(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>, signal?: AbortSignal) {
     const { etlBatchSize, etlLingerMs } = this.config
-    while (!signal?.aborted && !this.done()) {
-      const batch = await nextBatch<Msg>(stream, etlBatchSize, etlLingerMs, IDLE_MS, signal)
-      if (batch.length === 0) continue
+    this.ahead = new Map(this.positions)
+    let inflight: Promise<void> | undefined
+    const settle = async (): Promise<'fenced' | undefined> => {
+      if (!inflight) return undefined
       try {
-        await this.load(batch)
+        await inflight
       } catch (error) {
         const e = coerceError(error)
         if (e instanceof PipelineError && e.code === 'OFFSET_FENCED') return 'fenced'
         throw e
+      } finally {
+        inflight = undefined
+      }
+      return undefined
+    }
+    while (!signal?.aborted && !this.done(this.positions)) {
+      const batch = this.done(this.ahead)
+        ? []
+        : await nextBatch<Msg>(stream, etlBatchSize, etlLingerMs, IDLE_MS, signal)
+      const prepared = this.transform(batch)
+      if ((await settle()) === 'fenced') return 'fenced'
+      if (prepared) {
+        inflight = this.commit(prepared)
+        inflight.catch(() => undefined) // awaited by settle(); this only marks it handled meanwhile
       }
     }
+    if ((await settle()) === 'fenced') return 'fenced'
     return 'done'
   }
 
-  private async load(batch: Msg[]): Promise<void> {
+  /** Validates and transforms a batch, and says how it moves each partition's offset. */
+  private transform(batch: Msg[]): PreparedBatch | undefined {
+    if (batch.length === 0) return undefined
     const now = Date.now()
     const processedAt = new Date(now).toISOString()
     const policy: ValidationPolicy = {
@@ -231,14 +264,17 @@ export class EtlWorker {
     const counts = new Map<string, { loaded: number; rejected: number }>()
     for (const m of batch) {
       const key = tp(m.topic, m.partition)
-      const position = this.positions.get(key)
+      const position = this.ahead.get(key)
       // Already loaded (a re-delivery after a re-seek), or past this bounded run's end.
       if (position === undefined || m.offset < position) continue
       if (this.end && m.offset >= (this.end.get(key) ?? 0n)) continue
       if (m.offset <= (last.get(key) ?? -1n)) continue
       last.set(key, m.offset)
-      const c = counts.get(key) ?? { loaded: 0, rejected: 0 }
-      counts.set(key, c)
+      let c = counts.get(key)
+      if (!c) {
+        c = { loaded: 0, rejected: 0 }
+        counts.set(key, c)
+      }
       const result = transformRecord(m, policy, processedAt)
       if (result.ok) {
         rows.push(result.row)
@@ -252,16 +288,16 @@ export class EtlWorker {
         )
       }
     }
-    if (last.size === 0) return
+    if (last.size === 0) return undefined
     const advances: OffsetAdvance[] = [...last].map(([key, lastOffset]) => {
       const s = this.summary.get(key)!
-      return {
-        topic: s.topic,
-        partition: s.partition,
-        expected: this.positions.get(key)!,
-        next: lastOffset + 1n,
-      }
+      return { topic: s.topic, partition: s.partition, expected: this.ahead.get(key)!, next: lastOffset + 1n }
     })
+    for (const a of advances) this.ahead.set(tp(a.topic, a.partition), a.next)
+    return { rows, deadLetters, advances, counts }
+  }
+
+  private async commit({ rows, deadLetters, advances, counts }: PreparedBatch): Promise<void> {
     await withClient(this.pool, (client) => loadBatch(client, rows, deadLetters, advances))
     this.batches++
     for (const a of advances) {

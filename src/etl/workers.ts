@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import type { Logger } from '../shared/log.ts'
 import { stopChild } from '../shared/process.ts'
 import { sleep } from '../shared/time.ts'
+import type { RunSummary } from './worker.ts'
 
 /**
  * `etl follow --etl-workers N`: N worker processes in one consumer group, so the partitions are
@@ -39,3 +40,52 @@ export async function runWorkerProcesses(
   await Promise.all([...children].map((c) => stopChild(c, 30_000)))
   await Promise.all(running)
 }
+
+/**
+ * `etl run --etl-workers N`: the topics are dealt out to N bounded runs in processes of their
+ * own (a process uses one core; the transform is CPU-bound), and their summaries are merged into
+ * one. Any failing worker fails the whole run with its exit code.
+ */
+export async function runBoundedProcesses(
+  topics: string[],
+  n: number,
+  argv: { node: string; execArgv: string[]; cli: string; env: Record<string, string> },
+): Promise<{ summary: RunSummary; exitCode: number; pids: number[] }> {
+  const groups = Array.from({ length: Math.min(n, topics.length) }, (_, i) =>
+    topics.filter((_, j) => j % n === i),
+  )
+  const pids: number[] = []
+  const results = await Promise.all(
+    groups.map(
+      (group) =>
+        new Promise<{ code: number; out: string }>((resolve) => {
+          const child = spawn(
+            argv.node,
+            [...argv.execArgv, argv.cli, 'etl', 'run', '--etl-workers', '1', '--topic', ...group],
+            { env: { ...process.env, ...argv.env }, stdio: ['ignore', 'pipe', 'inherit'] },
+          )
+          if (child.pid) pids.push(child.pid)
+          let out = ''
+          child.stdout.on('data', (d) => (out += d))
+          child.once('exit', (code) => resolve({ code: code ?? 1, out }))
+        }),
+    ),
+  )
+  const summaries = results.flatMap((r) => (r.out.trim() ? [JSON.parse(r.out) as RunSummary] : []))
+  const summary: RunSummary = {
+    mode: 'bounded',
+    status:
+      summaries.every((s) => s.status === 'ok') && summaries.length === groups.length ? 'ok' : 'aborted',
+    startedAt: summaries.map((s) => s.startedAt).sort()[0] ?? new Date().toISOString(),
+    durationMs: Math.max(0, ...summaries.map((s) => s.durationMs)),
+    loaded: sum(summaries, (s) => s.loaded),
+    rejected: sum(summaries, (s) => s.rejected),
+    batches: sum(summaries, (s) => s.batches),
+    fencedRetries: sum(summaries, (s) => s.fencedRetries),
+    retries: sum(summaries, (s) => s.retries),
+    partitions: summaries.flatMap((s) => s.partitions),
+  }
+  return { summary, exitCode: Math.max(0, ...results.map((r) => r.code)), pids }
+}
+
+const sum = (xs: RunSummary[], f: (s: RunSummary) => number) => xs.reduce((n, s) => n + f(s), 0)

@@ -28,12 +28,12 @@ export function createConsumer(brokers: string, clientId: string, groupId: strin
     groupId,
     bootstrapBrokers: brokerList(brokers),
     maxWaitTime: 500,
-    maxBytes: 16 * 1024 * 1024,
+    maxBytes: 4 * 1024 * 1024,
     retries: 10,
     retryDelay: 500,
     sessionTimeout: 10_000,
     rebalanceTimeout: 20_000,
     heartbeatInterval: 1_000,
-    highWaterMark: 8192,
+    highWaterMark: 4096,
   })
 }

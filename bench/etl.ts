@@ -1,0 +1,226 @@
+/**
+ * `npm run bench:etl`: the ETL's sustained load rate against two baselines measured in the same
+ * run, on the same data:
+ *  - the limit: the same already-transformed rows loaded with PostgreSQL COPY into an identical
+ *    table, no Kafka in the path;
+ *  - the reference: one INSERT per message, each committed, as the reference DAG loads.
+ * BENCH_ETL_MESSAGES (default 1,000,000) readings are produced first. Prints the rates, the
+ * ratios and the ETL's peak RSS, and appends them to docs/benchmarks.md.
+ */
+import { spawn } from 'node:child_process'
+import { readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { from as copyFrom } from 'pg-copy-streams'
+import { allTopics } from '../src/catalog/index.ts'
+import { configToEnv, loadConfig } from '../src/config/index.ts'
+import { createPool, freePort } from '../src/db/index.ts'
+import { transformRecord } from '../src/etl/index.ts'
+import { createConsumer } from '../src/kafka/index.ts'
+import { createLogger } from '../src/shared/log.ts'
+import { repoRoot } from '../src/shared/paths.ts'
+import { runSimulator } from '../src/simulator/index.ts'
+import { startServices } from '../src/stack/index.ts'
+import { progress, record, table } from './lib.ts'
+
+const childrenOf = (pid: number): number[] => {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number)
+  } catch {
+    return []
+  }
+}
+
+const N = Number(process.env.BENCH_ETL_MESSAGES ?? 1_000_000)
+const SAMPLE = Number(process.env.BENCH_ETL_BASELINE_SAMPLE ?? 20_000)
+const log = createLogger('bench', 'warn')
+const dataDir = join(repoRoot, '.cache', 'bench-etl')
+rmSync(dataDir, { recursive: true, force: true })
+const base = loadConfig(
+  {
+    dataDir,
+    kafkaPort: await freePort(),
+    kafkaControllerPort: await freePort(),
+    kafkaHeapMb: 768,
+    logLevel: 'warn',
+  },
+  {},
+)
+progress('starting Kafka and PostgreSQL…')
+const services = await startServices(base, log)
+const config = { ...base, kafkaBrokers: services.kafkaBrokers, databaseUrl: services.databaseUrl }
+const pool = createPool(config.databaseUrl, { max: 2, statementTimeoutMs: 0 })
+
+interface RunSummaryLike {
+  loaded: number
+  rejected: number
+  batches: number
+  durationMs: number
+}
+
+async function runEtl(workers: number) {
+  progress(`ETL: evf etl run --etl-workers ${workers}…`)
+  // BENCH_ETL_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the ETL process.
+  const nodeArgs = (process.env.BENCH_ETL_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const etl = spawn(
+    process.execPath,
+    [...nodeArgs, join(repoRoot, 'dist/cli.js'), 'etl', 'run', '--etl-workers', String(workers)],
+    {
+      env: { ...process.env, ...configToEnv(config) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
+  let peakKb = 0
+  const sampler = setInterval(() => {
+    try {
+      // The ETL and, with --etl-workers, its worker processes: the peak of any one of them.
+      for (const pid of [etl.pid!, ...childrenOf(etl.pid!)]) {
+        const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+        if (hwm) peakKb = Math.max(peakKb, Number(hwm[1]))
+      }
+    } catch {
+      // a process has exited
+    }
+  }, 100)
+  let out = ''
+  etl.stdout.on('data', (d) => (out += d))
+  const reporter = setInterval(async () => {
+    const { rows } = await pool.query('SELECT count(*)::int AS n FROM sensor_data')
+    progress(`ETL: ${rows[0].n.toLocaleString('en-US')} / ${N.toLocaleString('en-US')} rows`)
+  }, 3000)
+  const code = await new Promise((resolve) => etl.on('exit', resolve))
+  clearInterval(sampler)
+  clearInterval(reporter)
+  if (code !== 0) throw new Error(`etl run exited ${code}`)
+  const summary = JSON.parse(out) as RunSummaryLike
+  // From the first row to the last commit: the transactions' own timestamps (created_at = now()).
+  const span = await pool.query<{ rows: number; seconds: number; first_batch: number }>(
+    `SELECT count(*)::int AS rows, extract(epoch FROM max(created_at) - min(created_at))::float8 AS seconds,
+            (SELECT count(*)::int FROM sensor_data WHERE created_at = (SELECT min(created_at) FROM sensor_data)) AS first_batch
+     FROM sensor_data`,
+  )
+  const { rows, seconds, first_batch } = span.rows[0]!
+  if (rows !== N) throw new Error(`expected ${N} rows, found ${rows}`)
+  // The span starts at the first batch's commit, so that batch's rows are not counted in it.
+  return { workers, rate: (rows - first_batch) / seconds, peakMb: peakKb / 1024, summary }
+}
+
+try {
+  progress(`producing ${N.toLocaleString('en-US')} readings…`)
+  await runSimulator(
+    { ...config, simCount: N, simSensorsPerStation: 25, logLevel: 'info' },
+    createLogger('simulator', 'info'),
+  )
+
+  // 1. The ETL, as a user runs it, in processes of its own so their RSS is their own: one worker
+  // process, then one per core (the topics dealt out between them).
+  const runs: { workers: number; rate: number; peakMb: number; summary: RunSummaryLike }[] = []
+  for (const workers of [1, 2]) {
+    if (workers > 1) await pool.query('TRUNCATE sensor_data, dead_letters, etl_offsets')
+    runs.push(await runEtl(workers))
+  }
+  const loaded = N
+  const etlRate = Math.max(...runs.map((r) => r.rate))
+
+  // 2. The limit: COPY of the same transformed rows into an identical table.
+  progress('COPY: exporting the transformed rows…')
+  const exported = await pool.query<{ line: string }>(
+    `SELECT concat_ws(E'\\t', station, replace(replace(data::text, '\\', '\\\\'), E'\\t', '\\t'), reading_time, source_topic,
+       source_partition, source_offset) AS line FROM sensor_data`,
+  )
+  const payload = Buffer.from(`${exported.rows.map((r) => r.line).join('\n')}\n`)
+  exported.rows.length = 0
+  await pool.query('CREATE TABLE sensor_data_copy (LIKE sensor_data INCLUDING ALL)')
+  progress(`COPY: loading ${loaded.toLocaleString('en-US')} rows…`)
+  const client = await pool.connect()
+  const t0 = performance.now()
+  try {
+    await client.query('BEGIN')
+    await pipeline(
+      Readable.from([payload]),
+      client.query(
+        copyFrom(
+          'COPY sensor_data_copy (station, data, reading_time, source_topic, source_partition, source_offset) FROM STDIN',
+        ),
+      ),
+    )
+    await client.query('COMMIT')
+  } finally {
+    client.release()
+  }
+  const copyRate = loaded / ((performance.now() - t0) / 1000)
+
+  // 3. The reference: consume, transform, one INSERT per message, each committed.
+  progress(`baseline: ${SAMPLE.toLocaleString('en-US')} messages, one INSERT and COMMIT each…`)
+  await pool.query('CREATE TABLE sensor_data_baseline (LIKE sensor_data INCLUDING ALL)')
+  const consumer = createConsumer(config.kafkaBrokers, 'bench-baseline', `bench-baseline-${Date.now()}`)
+  const stream = await consumer.consume({
+    topics: allTopics(config.topicPrefix),
+    mode: 'earliest',
+    autocommit: false,
+  })
+  const policy = {
+    topicPrefix: config.topicPrefix,
+    nowSec: Date.now() / 1000,
+    maxAgeSec: 30 * 86_400,
+    futureToleranceSec: 300,
+    maxBytes: 65_536,
+  }
+  let n = 0
+  const t1 = performance.now()
+  for await (const m of stream) {
+    const r = transformRecord(m, policy, new Date().toISOString())
+    if (r.ok) {
+      await pool.query(
+        `INSERT INTO sensor_data_baseline (station, data, reading_time, source_topic, source_partition, source_offset)
+         VALUES ($1, $2, to_timestamp($3), $4, $5, $6)`,
+        [r.row.station, r.row.data, r.row.timestamp, r.row.topic, r.row.partition, r.row.offset.toString()],
+      )
+    }
+    if (++n >= SAMPLE) break
+  }
+  const baselineRate = n / ((performance.now() - t1) / 1000)
+  await stream.close()
+  await consumer.close()
+
+  const fmt = (x: number) => Math.round(x).toLocaleString('en-US')
+  const result = table(
+    ['what', 'rows/s', 'ETL (best) ÷ this', 'peak RSS per process'],
+    [
+      ...runs.map((r) => [
+        `ETL: \`evf etl run --etl-workers ${r.workers}\`, batches of 5000, first row → last commit`,
+        fmt(r.rate),
+        (etlRate / r.rate).toFixed(2),
+        `${r.peakMb.toFixed(0)} MB`,
+      ]),
+      [
+        'limit: COPY of the same transformed rows, no Kafka',
+        fmt(copyRate),
+        (etlRate / copyRate).toFixed(2),
+        '',
+      ],
+      [
+        `reference: one INSERT + COMMIT per message (${fmt(SAMPLE)} sample)`,
+        fmt(baselineRate),
+        (etlRate / baselineRate).toFixed(2),
+        '',
+      ],
+    ],
+  )
+  const extra = runs
+    .map(
+      (r) =>
+        `--etl-workers ${r.workers}: loaded ${fmt(r.summary.loaded)}, rejected ${fmt(r.summary.rejected)}, ${r.summary.batches} batches, ${(r.summary.durationMs / 1000).toFixed(1)} s including start-up.`,
+    )
+    .join(' ')
+  process.stdout.write(`${result}\n\n${extra}\n`)
+  record(`ETL load rate, ${fmt(N)} readings`, `${result}\n\n${extra}`)
+} finally {
+  await pool.end()
+  await services.stop()
+}

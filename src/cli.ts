@@ -245,6 +245,22 @@ withSettings(db.command('migrate').description('apply the SQL migrations not yet
   },
 )
 
+withSettings(
+  db
+    .command('maintain')
+    .description('refresh what the storage keeps for readers (statistics; later rollups, partitions)'),
+  DB,
+).action(async (_o, cmd: Command) => {
+  const config = configOf(cmd, ['database'])
+  const { createPool, maintain } = await import('./db/index.ts')
+  const pool = createPool(config.databaseUrl, { max: 1, statementTimeoutMs: 0 })
+  try {
+    process.stdout.write(`${JSON.stringify(await maintain(pool))}\n`)
+  } finally {
+    await pool.end()
+  }
+})
+
 withSettings(program.command('config').description('print the effective settings as JSON'), ALL).action(
   (_o, cmd: Command) => {
     process.stdout.write(`${JSON.stringify(configOf(cmd), null, 2)}\n`)

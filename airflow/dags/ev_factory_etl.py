@@ -126,15 +126,7 @@ tail -n 1 "$out"
 REFRESH_COMMAND = """
 set -uo pipefail
 if [ -n "${EVF_REFRESH_COMMAND:-}" ]; then eval "$EVF_REFRESH_COMMAND"; exit $?; fi
-err="$(mktemp)"; trap 'rm -f "$err"' EXIT
-"$EVF_NODE" "$EVF_CLI" db maintain 2>"$err"
-rc=$?
-cat "$err" >&2
-if [ "$rc" -ne 0 ] && grep -q "unknown command 'maintain'" "$err"; then
-  echo "WARNING: this CLI has no 'db maintain' yet; nothing refreshed (set EVF_REFRESH_COMMAND to override)" >&2
-  exit 0
-fi
-exit "$rc"
+"$EVF_NODE" "$EVF_CLI" db maintain
 """
 
 
@@ -218,8 +210,7 @@ with DAG(
         if problems:
             raise AirflowFailException("data quality failed:\n  - " + "\n  - ".join(problems))
 
-    # EVF_REFRESH_COMMAND overrides the command. The default `evf db maintain` is not in the CLI
-    # yet: while Commander answers "unknown command" for it, the task warns and succeeds.
+    # `evf db maintain` refreshes what the storage keeps for readers; EVF_REFRESH_COMMAND overrides it.
     refresh_summaries = BashOperator(
         task_id="refresh_summaries",
         bash_command=REFRESH_COMMAND,

@@ -172,6 +172,16 @@ export const settings = {
     'Kafka consumer group of the ETL workers',
     z.string().min(1).default('evf-etl'),
   ),
+  orchestrator: setting(
+    'EVF_ORCHESTRATOR',
+    'Who runs the ETL under `stack up`: the built-in runner (etlMode) or Apache Airflow 3 (the DAG in airflow/dags, every etlSchedule)',
+    z.enum(['builtin', 'airflow']).default('builtin'),
+  ),
+  airflowPort: setting(
+    'EVF_AIRFLOW_PORT',
+    'Port of the Airflow UI and API when the orchestrator is Airflow',
+    port.default(8080),
+  ),
   apiHost: setting('EVF_API_HOST', 'Address the API listens on', z.string().min(1).default('127.0.0.1')),
   apiPort: setting('EVF_API_PORT', 'Port of the API and dashboard', int(0, 65535).default(8000)),
   simulator: setting('EVF_SIMULATOR', 'Whether `stack up` starts the simulator', bool.default(true)),

@@ -1,20 +1,33 @@
 import type { ChildProcess } from 'node:child_process'
 import { sleep } from './time.ts'
 
-/** Sends `signal`, then SIGKILL after a grace period; resolves when the process is gone. */
+/**
+ * Sends `signal`, then SIGKILL after a grace period; resolves when the process is gone. With
+ * `group`, the signals go to the child's whole process group (a detached child leads one), so
+ * the programs it started (Airflow's workers, say) stop with it.
+ */
 export function stopChild(
   child: ChildProcess,
   graceMs: number,
   signal: NodeJS.Signals = 'SIGTERM',
+  group = false,
 ): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  const send = (sig: NodeJS.Signals) => {
+    try {
+      if (group && child.pid) process.kill(-child.pid, sig)
+      else child.kill(sig)
+    } catch {
+      // already gone
+    }
+  }
   return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+    const timer = setTimeout(() => send('SIGKILL'), graceMs)
     child.once('exit', () => {
       clearTimeout(timer)
       resolve()
     })
-    child.kill(signal)
+    send(signal)
   })
 }
 

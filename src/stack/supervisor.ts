@@ -26,10 +26,25 @@ export class Supervisor {
     private readonly print: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
   ) {}
 
-  async start(name: string, args: string[], env: Record<string, string>): Promise<ChildProcess> {
+  /** Starts an `evf` command of this build. */
+  start(name: string, args: string[], env: Record<string, string>): Promise<ChildProcess> {
+    return this.startProcess(name, process.execPath, [...process.execArgv, cliPath(), ...args], env)
+  }
+
+  /**
+   * Starts any program in a process group of its own. `show: false` keeps its lines out of the
+   * terminal (they still go to its log file): for chatty programs such as Airflow's.
+   */
+  async startProcess(
+    name: string,
+    command: string,
+    args: string[],
+    env: Record<string, string>,
+    opts: { show?: boolean } = {},
+  ): Promise<ChildProcess> {
     await mkdir(this.logsDir, { recursive: true })
     const file = createWriteStream(join(this.logsDir, `${name}.log`), { flags: 'a' })
-    const child = spawn(process.execPath, [...process.execArgv, cliPath(), ...args], {
+    const child = spawn(command, args, {
       env: { ...process.env, ...env, EVF_SUPERVISED: '1' },
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -40,7 +55,7 @@ export class Supervisor {
         file.write(`${line}\n`)
         tail.push(line)
         if (tail.length > 20) tail.shift()
-        this.print(formatLine(name, line))
+        if (opts.show !== false) this.print(formatLine(name, line))
       })
     }
     child.once('exit', (code) => {
@@ -58,7 +73,7 @@ export class Supervisor {
   async stopAll(graceMs = 20_000): Promise<void> {
     this.stopping = true
     for (const child of [...this.children].reverse()) {
-      await stopChild(child.process, graceMs)
+      await stopChild(child.process, graceMs, 'SIGTERM', true)
       child.file.end()
     }
   }

@@ -2,8 +2,40 @@ import { type Config, configToEnv } from '../config/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { sleep } from '../shared/time.ts'
 import { removeEndpoints, writeEndpoints } from './endpoints.ts'
-import { logsDir, startServices } from './services.ts'
+import { logsDir, type Services, startServices } from './services.ts'
 import { Supervisor } from './supervisor.ts'
+
+/** Installs Airflow if needed, migrates its metadata, starts its processes; returns banner lines. */
+async function startAirflow(
+  config: Config,
+  services: Services,
+  supervisor: Supervisor,
+  log: Logger,
+): Promise<string[]> {
+  const airflow = await import('../orchestrator/index.ts')
+  log.info('Airflow: installing or checking the venv…')
+  await airflow.installAirflow()
+  const home = airflow.airflowHome(config)
+  await airflow.ensureMetadataDatabase(services.databaseUrl, 'airflow')
+  const env = airflow.airflowEnv({
+    home,
+    kafkaBrokers: services.kafkaBrokers,
+    databaseUrl: services.databaseUrl,
+    airflowDb: 'airflow',
+    port: config.airflowPort,
+    schedule: config.etlSchedule,
+    topicPrefix: config.topicPrefix,
+  })
+  const { user, password } = await airflow.uiCredentials(home)
+  log.info('Airflow: migrating its metadata database…')
+  await airflow.migrateMetadata(env)
+  for (const name of airflow.AIRFLOW_PROCESSES) {
+    await supervisor.startProcess(`airflow-${name}`, airflow.airflowBin, [name], env, { show: false })
+  }
+  const ui = `http://127.0.0.1:${config.airflowPort}`
+  await waitForHttp(`${ui}/api/v2/monitor/health`, 120_000)
+  return [`  Airflow UI   ${ui}  (user ${user}, password ${password}; logs in ${logsDir(config)})`]
+}
 
 async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -52,7 +84,11 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
   process.once('SIGINT', () => void stop('SIGINT'))
   process.once('SIGTERM', () => void stop('SIGTERM'))
 
-  if (config.etlMode !== 'off')
+  let airflowLines: string[] = []
+  if (config.orchestrator === 'airflow') {
+    // Airflow runs the ETL (the DAG's bounded runs); the built-in runner stays off.
+    airflowLines = await startAirflow(config, services, supervisor, log)
+  } else if (config.etlMode !== 'off')
     await supervisor.start('etl', ['etl', config.etlMode === 'schedule' ? 'schedule' : 'follow'], env)
   await supervisor.start('api', ['api'], env)
   if (config.simulator) await supervisor.start('simulator', ['simulate'], env)
@@ -68,7 +104,14 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
       `  API docs     ${base}/docs`,
       `  Kafka        ${services.kafkaBrokers}${config.kafkaBrokers ? '' : ' (embedded)'}`,
       `  PostgreSQL   ${services.databaseUrl.replace(/:[^:@/]+@/, ':***@')}${config.databaseUrl ? '' : ' (embedded)'}`,
-      `  ETL          ${config.etlMode === 'schedule' ? `scheduled: ${config.etlSchedule}` : config.etlMode}`,
+      `  ETL          ${
+        config.orchestrator === 'airflow'
+          ? `Airflow DAG ev_factory_etl, ${config.etlSchedule}`
+          : config.etlMode === 'schedule'
+            ? `scheduled: ${config.etlSchedule}`
+            : config.etlMode
+      }`,
+      ...airflowLines,
       `  Data, logs   ${config.dataDir}`,
       `  Started in   ${startupMs} ms (${Object.entries(services.timings)
         .map(([k, v]) => `${k} ${v} ms`)

@@ -40,3 +40,25 @@ describe('the README', () => {
     }
   })
 })
+
+describe('docs/etl.md', () => {
+  const etlDoc = readFileSync(`${repoRoot}docs/etl.md`, 'utf8')
+
+  it('documents every reason code the ETL can give', async () => {
+    const { reasonCodes } = await import('../../src/etl/index.ts')
+    for (const code of Object.keys(reasonCodes)) {
+      assert.match(etlDoc, new RegExp(`^\\|\\s*\`${code}\`\\s*\\|`, 'm'), `docs/etl.md lacks ${code}`)
+    }
+  })
+
+  it('documents every exit code', () => {
+    for (const { exitCode } of Object.values(errorCodes)) {
+      if (exitCode === 6 || exitCode === 7) continue // start-up of the stack, documented in the README
+      assert.match(
+        etlDoc,
+        new RegExp(`^\\|\\s*${exitCode}\\s*\\|`, 'm'),
+        `docs/etl.md lacks exit code ${exitCode}`,
+      )
+    }
+  })
+})

@@ -1,0 +1,141 @@
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import pg from 'pg'
+import type { Config } from '../config/index.ts'
+import { PipelineError } from '../errors/index.ts'
+import type { Logger } from '../shared/log.ts'
+import { repoRoot } from '../shared/paths.ts'
+
+export const airflowVenv = join(repoRoot, '.cache', 'airflow', 'venv')
+export const airflowBin = join(airflowVenv, 'bin', 'airflow')
+export const DAG_ID = 'ev_factory_etl'
+const USER = 'admin'
+
+/** Installs (or checks) the Airflow venv from the committed lock: `scripts/airflow-setup.mjs`. */
+export function installAirflow(): Promise<void> {
+  return run(process.execPath, [join(repoRoot, 'scripts', 'airflow-setup.mjs')], process.env, 'inherit')
+}
+
+/** The metadata database's URL: a database named `airflowDb` on the server of `databaseUrl`. */
+export function metadataUrl(databaseUrl: string, airflowDb: string): string {
+  const url = new URL(databaseUrl)
+  url.pathname = `/${airflowDb}`
+  url.protocol = 'postgresql+psycopg2:'
+  return url.toString()
+}
+
+/** Creates the metadata database if it does not exist (Airflow creates its tables, not the database). */
+export async function ensureMetadataDatabase(databaseUrl: string, airflowDb: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl })
+  await client.connect()
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [airflowDb])
+    if (!rowCount) await client.query(`CREATE DATABASE "${airflowDb.replaceAll('"', '')}"`)
+  } finally {
+    await client.end()
+  }
+}
+
+export interface AirflowEnvOptions {
+  home: string
+  kafkaBrokers: string
+  databaseUrl: string
+  airflowDb: string
+  port: number
+  schedule: string
+  topicPrefix: string
+  cli?: string
+}
+
+/**
+ * The environment of every Airflow process: metadata in PostgreSQL, our DAG folder, no example
+ * DAGs, new DAGs unpaused, and sized for 2 cores (LocalExecutor, parallelism 2, one API worker,
+ * one parsing process). The DAG's own settings (EVF_*) ride along; see airflow/dags/.
+ */
+export function airflowEnv(o: AirflowEnvOptions): Record<string, string> {
+  return {
+    AIRFLOW_HOME: o.home,
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: metadataUrl(o.databaseUrl, o.airflowDb),
+    AIRFLOW__CORE__DAGS_FOLDER: join(repoRoot, 'airflow', 'dags'),
+    AIRFLOW__CORE__LOAD_EXAMPLES: 'False',
+    AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION: 'False',
+    AIRFLOW__CORE__EXECUTOR: 'LocalExecutor',
+    AIRFLOW__CORE__PARALLELISM: '2',
+    AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG: '2',
+    AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES: '1',
+    AIRFLOW__API__WORKERS: '1',
+    AIRFLOW__API__HOST: '127.0.0.1',
+    AIRFLOW__API__PORT: String(o.port),
+    AIRFLOW__API__BASE_URL: `http://127.0.0.1:${o.port}`,
+    AIRFLOW__CORE__EXECUTION_API_SERVER_URL: `http://127.0.0.1:${o.port}/execution/`,
+    AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS: `${USER}:admin`,
+    AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE: join(o.home, 'passwords.json'),
+    AIRFLOW__LOGGING__BASE_LOG_FOLDER: join(o.home, 'logs'),
+    PATH: `${join(airflowVenv, 'bin')}:${process.env.PATH ?? ''}`,
+    KAFKA_BROKERS: o.kafkaBrokers,
+    DATABASE_URL: o.databaseUrl,
+    EVF_NODE: process.execPath,
+    EVF_CLI: o.cli ?? join(repoRoot, 'dist', 'cli.js'),
+    EVF_REPO_ROOT: repoRoot,
+    EVF_TOPIC_PREFIX: o.topicPrefix,
+    EVF_AIRFLOW_SCHEDULE: o.schedule,
+  }
+}
+
+/** The UI password: chosen once per data directory and kept where the auth manager reads it. */
+export async function uiCredentials(home: string): Promise<{ user: string; password: string }> {
+  const file = join(home, 'passwords.json')
+  await mkdir(home, { recursive: true })
+  if (existsSync(file)) {
+    const stored = JSON.parse(await readFile(file, 'utf8')) as Record<string, string>
+    if (stored[USER]) return { user: USER, password: stored[USER] }
+  }
+  const password = randomBytes(9).toString('base64url')
+  await writeFile(file, JSON.stringify({ [USER]: password }), { mode: 0o600 })
+  return { user: USER, password }
+}
+
+/** `airflow db migrate`: creates or upgrades the metadata tables. */
+export function migrateMetadata(env: Record<string, string>): Promise<void> {
+  return run(airflowBin, ['db', 'migrate'], { ...process.env, ...env }, 'pipe')
+}
+
+/** The Airflow 3 processes `stack up` runs, in start order. */
+export const AIRFLOW_PROCESSES = ['api-server', 'scheduler', 'dag-processor', 'triggerer'] as const
+
+export function ensureInstalled(log: Logger): void {
+  if (!existsSync(airflowBin)) {
+    throw new PipelineError(
+      'PREREQUISITE_MISSING',
+      `Airflow is not installed at ${airflowVenv}: run \`node scripts/airflow-setup.mjs\``,
+    )
+  }
+  log.debug({ airflowBin }, 'Airflow found')
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, stdio: 'inherit' | 'pipe'): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', stdio, stdio], cwd: repoRoot })
+    let output = ''
+    child.stdout?.on('data', (d) => (output += d))
+    child.stderr?.on('data', (d) => (output += d))
+    child.on('error', (e) =>
+      reject(new PipelineError('PREREQUISITE_MISSING', `cannot run ${cmd}: ${e.message}`)),
+    )
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve()
+        : reject(
+            new PipelineError(
+              'SERVICE_START_FAILED',
+              `${cmd} ${args.join(' ')} exited ${code}:\n${output.slice(-3000)}`,
+            ),
+          ),
+    )
+  })
+}
+
+export const airflowHome = (config: Config): string => join(config.dataDir, 'airflow')

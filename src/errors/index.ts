@@ -49,7 +49,7 @@ export function classify(error: unknown): PipelineError {
   }
   if (
     /^(08\w{3}|57P0[1-3]|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)$/.test(code) ||
-    /Connection terminated|timeout exceeded when trying to connect/.test(e.message)
+    /Connection terminated|not queryable|timeout exceeded when trying to connect/.test(e.message)
   ) {
     return new PipelineError('DATABASE_UNREACHABLE', `PostgreSQL unreachable: ${e.message}`, { cause: e })
   }

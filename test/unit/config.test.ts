@@ -54,3 +54,29 @@ describe('loadConfig', () => {
     assert.equal(Object.keys(settings).length, new Set(Object.values(settings).map((s) => s.env)).size)
   })
 })
+
+describe('classify', () => {
+  it('tells Kafka from PostgreSQL failures, by code rather than by message', async () => {
+    const { classify } = await import('../../src/errors/index.ts')
+    const withCode = (message: string, code: string) => Object.assign(new Error(message), { code })
+    assert.equal(
+      classify(withCode('joinGroup failed 11 times.', 'PLT_KFK_MULTIPLE')).code,
+      'KAFKA_UNREACHABLE',
+    )
+    assert.equal(
+      classify(withCode('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED')).code,
+      'DATABASE_UNREACHABLE',
+    )
+    assert.equal(
+      classify(withCode('terminating connection due to administrator command', '57P01')).code,
+      'DATABASE_UNREACHABLE',
+    )
+    assert.equal(
+      classify(new Error('Client has encountered a connection error and is not queryable')).code,
+      'DATABASE_UNREACHABLE',
+    )
+    assert.equal(classify(new Error('Connection terminated unexpectedly')).code, 'DATABASE_UNREACHABLE')
+    assert.equal(classify(new TypeError('x is undefined')).code, 'UNEXPECTED')
+    assert.equal(classify(new Error('x')).canRetry, false)
+  })
+})

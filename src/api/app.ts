@@ -8,8 +8,10 @@ import Fastify, {
 } from 'fastify'
 import type { Pool } from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
+import { BadParameter } from './params.ts'
 import { problem } from './problems.ts'
 import { sensorDataRoutes } from './routes/sensor-data.ts'
+import { stationRoutes } from './routes/stations.ts'
 
 export interface AppOptions {
   pool: Pool
@@ -39,6 +41,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
   app.setErrorHandler((error: FastifyError, req, reply) => {
+    if (error instanceof BadParameter) {
+      return reply.code(400).type('application/problem+json').send(error.toProblem(req.url))
+    }
     if (error.validation) {
       const errors = error.validation.map((v) => ({
         parameter:
@@ -71,7 +76,32 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.get('/health', { schema: { summary: 'The process is up', tags: ['ops'] } }, async () => ({
     status: 'ok',
   }))
+  app.get(
+    '/ready',
+    { schema: { summary: 'PostgreSQL answers; when the ETL last committed', tags: ['ops'] } },
+    async (req, reply) => {
+      try {
+        const { rows } = await opts.pool.query<{ last: Date | null }>(
+          'SELECT max(updated_at) AS last FROM etl_offsets',
+        )
+        const last = rows[0]?.last ?? null
+        return {
+          status: 'ready',
+          database: 'ok',
+          etl: {
+            last_commit_at: last?.toISOString() ?? null,
+            seconds_since: last ? Math.round((Date.now() - last.getTime()) / 1000) : null,
+          },
+        }
+      } catch (error) {
+        req.log.warn({ err: String(error) }, 'not ready')
+        const p = problem('DATABASE_UNAVAILABLE', 'PostgreSQL did not answer')
+        return reply.code(503).type('application/problem+json').send(p)
+      }
+    },
+  )
   sensorDataRoutes(app, opts.pool)
+  stationRoutes(app, opts.pool)
   app.get('/', { schema: { hide: true } }, async (_req, reply) => reply.redirect('/docs'))
   return app
 }

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { buildApp } from '../../src/api/index.ts'
 import { runBounded } from '../../src/etl/index.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
-import { isolatedConfig, log } from '../helpers.ts'
+import { count, isolatedConfig, log } from '../helpers.ts'
 
 describe('the HTTP API', () => {
   it('serves /sensor-data with limit and station filters, and 400 problem+json for bad parameters', async (t) => {
@@ -75,5 +75,126 @@ describe('the HTTP API', () => {
 
     const empty = await fetch(`${base}/sensor-data`)
     assert.deepEqual(await empty.json(), [], 'an empty database gives an empty list')
+  })
+})
+
+describe('the HTTP API beyond the reference endpoint', () => {
+  it('filters by reading time, pages with a Link cursor, and refuses hostile parameters', async (t) => {
+    const { config, pool } = await isolatedConfig(t, {
+      simCount: 300,
+      simSensorsPerStation: 1,
+      simIntervalMs: 1000,
+    })
+    await runSimulator(config, log)
+    await runBounded(config, pool, log)
+    const app = await buildApp({ pool, logger: false })
+    t.after(() => app.close())
+
+    // Cursor pages cover every row exactly once, newest first.
+    const seen: number[] = []
+    let url: string | undefined = '/sensor-data?limit=70'
+    while (url) {
+      const res: Awaited<ReturnType<typeof app.inject>> = await app.inject({ url })
+      assert.equal(res.statusCode, 200)
+      seen.push(...(res.json() as { id: number }[]).map((r) => r.id))
+      url = /<([^>]+)>; rel="next"/.exec(String(res.headers.link ?? ''))?.[1]
+    }
+    assert.equal(seen.length, 300)
+    assert.equal(new Set(seen).size, 300)
+    assert.ok(seen.every((id, i) => i === 0 || id < seen[i - 1]!))
+
+    // A time window, given as epoch seconds or as ISO 8601, gives the same rows.
+    const { rows } = await pool.query<{ t: number }>(
+      `SELECT extract(epoch FROM reading_time)::float8 AS t FROM sensor_data ORDER BY reading_time LIMIT 1 OFFSET 100`,
+    )
+    const since = rows[0]!.t
+    const until = since + 60
+    const expected = await pool.query(
+      `SELECT count(*)::int AS n FROM sensor_data WHERE reading_time >= to_timestamp($1) AND reading_time < to_timestamp($2)`,
+      [since, until],
+    )
+    const byEpoch = (
+      await app.inject({ url: `/sensor-data?limit=1000&since=${since}&until=${until}` })
+    ).json()
+    const byIso = (
+      await app.inject({
+        url: `/sensor-data?limit=1000&since=${new Date(since * 1000).toISOString().replace('Z', '')}${String(Math.round((since * 1e6) % 1000)).padStart(3, '0')}Z&until=${new Date(until * 1000).toISOString()}`,
+      })
+    ).json()
+    assert.equal(byEpoch.length, expected.rows[0].n)
+    assert.ok(byEpoch.length > 0)
+    assert.equal(byIso.length, byEpoch.length)
+
+    for (const [bad, parameter] of [
+      ['since=yesterday', 'since'],
+      ['until=2026-13-45', 'until'],
+      ["since=2026-01-01';DROP TABLE sensor_data;--", 'since'],
+      ['before_id=-1', 'before_id'],
+      ['before_id=99999999999999999999999', 'before_id'],
+      ['limit=1&limit=2', 'limit'],
+      ['station=paint&station=battery', 'station'],
+    ]) {
+      const res = await app.inject({ url: `/sensor-data?${bad}` })
+      assert.equal(res.statusCode, 400, bad)
+      assert.match(res.headers['content-type'] as string, /problem\+json/)
+      assert.match(res.json().detail, new RegExp(parameter), bad)
+    }
+    assert.equal(
+      await count(pool, 'SELECT count(*) AS n FROM sensor_data'),
+      300,
+      'nothing reached SQL as text',
+    )
+  })
+
+  it('serves the catalog, the latest reading per station, counts per station, and readiness', async (t) => {
+    const { config, pool } = await isolatedConfig(t, {
+      simCount: 40,
+      simSensorsPerStation: 1,
+      simIntervalMs: 1000,
+    })
+    const app = await buildApp({ pool, logger: false })
+    t.after(() => app.close())
+
+    const catalog = (await app.inject({ url: '/stations' })).json() as {
+      name: string
+      fields: { name: string; unit?: string; spec?: { min: number } }[]
+    }[]
+    assert.deepEqual(catalog.map((s) => s.name).sort(), ['battery', 'chassis', 'paint', 'quality'])
+    const thickness = catalog
+      .find((s) => s.name === 'paint')!
+      .fields.find((f) => f.name === 'paint_thickness')!
+    assert.equal(thickness.unit, 'mil')
+    assert.equal(thickness.spec?.min, 1)
+
+    const none = await app.inject({ url: '/stations/paint/latest' })
+    assert.equal(none.statusCode, 404)
+    assert.equal(none.json().code, 'NOT_FOUND')
+    assert.equal((await app.inject({ url: '/stations/welding/latest' })).statusCode, 400)
+    const notYet = (await app.inject({ url: '/ready' })).json()
+    assert.equal(notYet.database, 'ok')
+    assert.equal(notYet.etl.last_commit_at, null)
+
+    await runSimulator(config, log)
+    await runBounded(config, pool, log)
+    const latest = await app.inject({ url: '/stations/paint/latest' })
+    assert.equal(latest.statusCode, 200)
+    const newest = await pool.query(`SELECT max(id)::int AS id FROM sensor_data WHERE station = 'paint'`)
+    assert.equal(latest.json().id, newest.rows[0].id)
+    assert.equal(latest.json().station, 'paint')
+
+    const counts = (await app.inject({ url: '/stats/counts' })).json()
+    assert.equal(counts.stations.length, 4)
+    assert.equal(
+      counts.stations.reduce((n: number, s: { records: number }) => n + s.records, 0),
+      40,
+    )
+    const empty = (
+      await app.inject({ url: '/stats/counts?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z' })
+    ).json()
+    assert.ok(empty.stations.every((s: { records: number }) => s.records === 0))
+    assert.equal((await app.inject({ url: '/stats/counts?from=2026-01-02&to=2026-01-01' })).statusCode, 400)
+
+    const ready = (await app.inject({ url: '/ready' })).json()
+    assert.ok(ready.etl.seconds_since >= 0 && ready.etl.seconds_since < 60)
   })
 })

@@ -62,3 +62,17 @@ describe('docs/etl.md', () => {
     }
   })
 })
+
+describe('docs/api.md', () => {
+  it('documents every problem code with its status', async () => {
+    const { problems } = await import('../../src/api/index.ts')
+    const apiDoc = readFileSync(`${repoRoot}docs/api.md`, 'utf8')
+    for (const [code, { status }] of Object.entries(problems)) {
+      assert.match(
+        apiDoc,
+        new RegExp(`^\\|\\s*\`${code}\`\\s*\\|\\s*${status}\\s*\\|`, 'm'),
+        `docs/api.md lacks ${code} (${status})`,
+      )
+    }
+  })
+})

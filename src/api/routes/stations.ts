@@ -1,0 +1,108 @@
+import type { FastifyInstance } from 'fastify'
+import { type StationName, stationNames, stations } from '../../catalog/index.ts'
+import type { Pool } from '../../db/index.ts'
+import { BadParameter, parseTime, timeParam } from '../params.ts'
+import { problem } from '../problems.ts'
+
+/** The catalog as served: what a client needs to read the data (not the simulator's model). */
+const catalog = stationNames.map((name) => {
+  const s = stations[name]
+  return {
+    name,
+    title: s.title,
+    description: s.description,
+    topic_suffix: name,
+    fields: Object.entries(s.fields).map(([field, f]) =>
+      f.kind === 'enum'
+        ? { name: field, kind: f.kind, description: f.description, values: f.values }
+        : {
+            name: field,
+            kind: f.kind,
+            unit: f.unit,
+            description: f.description,
+            precision: f.precision,
+            plausible: { min: f.plausible[0], max: f.plausible[1] },
+            spec: { min: f.spec[0], max: f.spec[1] },
+          },
+    ),
+  }
+})
+const catalogJson = JSON.stringify(catalog)
+
+const LATEST_OF_STATION = `
+SELECT row_to_json(t)::text AS body FROM (
+  SELECT id, station, data, created_at FROM sensor_data WHERE station = $1 ORDER BY id DESC LIMIT 1
+) t`
+
+const COUNTS = `
+SELECT s.station, coalesce(c.n, 0)::int AS records
+FROM unnest($1::text[]) AS s(station)
+LEFT JOIN (
+  SELECT station, count(*) AS n FROM sensor_data
+  WHERE reading_time >= $2 AND reading_time < $3 GROUP BY station
+) c USING (station)
+ORDER BY s.station`
+
+export function stationRoutes(app: FastifyInstance, pool: Pool): void {
+  app.get(
+    '/stations',
+    {
+      schema: {
+        summary: 'The station catalog: fields, units, plausible and specification ranges',
+        tags: ['stations'],
+      },
+    },
+    async (_req, reply) => reply.type('application/json; charset=utf-8').send(catalogJson),
+  )
+
+  app.get<{ Params: { station: StationName } }>(
+    '/stations/:station/latest',
+    {
+      schema: {
+        summary: 'The newest reading of a station, in the reference shape',
+        tags: ['stations'],
+        params: {
+          type: 'object',
+          properties: { station: { type: 'string', enum: stationNames } },
+          required: ['station'],
+        },
+      },
+    },
+    async (req, reply) => {
+      const { rows } = await pool.query<{ body: string }>(LATEST_OF_STATION, [req.params.station])
+      if (!rows[0]) {
+        const p = problem('NOT_FOUND', `no reading of ${req.params.station} has been loaded yet`, {
+          instance: req.url,
+        })
+        return reply.code(404).type('application/problem+json').send(p)
+      }
+      return reply.type('application/json; charset=utf-8').send(rows[0].body)
+    },
+  )
+
+  app.get<{ Querystring: { from?: string; to?: string } }>(
+    '/stats/counts',
+    {
+      schema: {
+        summary: 'Records per station in a window of reading time (default: the last hour)',
+        tags: ['stats'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { from: timeParam, to: timeParam },
+        },
+      },
+    },
+    async (req) => {
+      const to = parseTime('to', req.query.to) ?? new Date()
+      const from = parseTime('from', req.query.from) ?? new Date(to.getTime() - 3_600_000)
+      if (from >= to) throw new BadParameter('from', 'must be before `to`')
+      const { rows } = await pool.query<{ station: string; records: number }>(COUNTS, [
+        stationNames,
+        from,
+        to,
+      ])
+      return { from: from.toISOString(), to: to.toISOString(), stations: rows }
+    },
+  )
+}

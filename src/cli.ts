@@ -85,7 +85,7 @@ withSettings(
   if (config.etlWorkers > 1) {
     const argv = {
       node: process.execPath,
-      execArgv: process.execArgv,
+      execArgv: [...process.execArgv, `--max-old-space-size=${config.etlHeapMb}`],
       cli: fileURLToPath(import.meta.url),
       env: configToEnv(config),
     }
@@ -122,7 +122,12 @@ for (const [name, description] of [
     const [{ createPool }, etl] = await Promise.all([import('./db/index.ts'), import('./etl/index.ts')])
     if (name === 'follow' && config.etlWorkers > 1) {
       const cli = fileURLToPath(import.meta.url)
-      const argv = { node: process.execPath, execArgv: process.execArgv, cli, env: configToEnv(config) }
+      const argv = {
+        node: process.execPath,
+        execArgv: [...process.execArgv, `--max-old-space-size=${config.etlHeapMb}`],
+        cli,
+        env: configToEnv(config),
+      }
       return etl.runWorkerProcesses(config.etlWorkers, argv, log, untilSignal())
     }
     const fn = name === 'follow' ? etl.follow : etl.schedule

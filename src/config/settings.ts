@@ -167,6 +167,11 @@ export const settings = {
     'ETL worker processes of `etl follow` (one consumer group; partitions are split between them)',
     int(1, 64).default(1),
   ),
+  etlHeapMb: setting(
+    'EVF_ETL_HEAP_MB',
+    'V8 old-space limit of the ETL worker processes that evf starts (--max-old-space-size), bounding their memory',
+    int(64).default(224),
+  ),
   etlGroupId: setting(
     'EVF_ETL_GROUP_ID',
     'Kafka consumer group of the ETL workers',

@@ -26,9 +26,19 @@ export class Supervisor {
     private readonly print: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
   ) {}
 
-  /** Starts an `evf` command of this build. */
-  start(name: string, args: string[], env: Record<string, string>): Promise<ChildProcess> {
-    return this.startProcess(name, process.execPath, [...process.execArgv, cliPath(), ...args], env)
+  /** Starts an `evf` command of this build; `nodeArgs` go to node itself (a heap limit, say). */
+  start(
+    name: string,
+    args: string[],
+    env: Record<string, string>,
+    nodeArgs: string[] = [],
+  ): Promise<ChildProcess> {
+    return this.startProcess(
+      name,
+      process.execPath,
+      [...process.execArgv, ...nodeArgs, cliPath(), ...args],
+      env,
+    )
   }
 
   /**

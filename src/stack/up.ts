@@ -89,7 +89,9 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
     // Airflow runs the ETL (the DAG's bounded runs); the built-in runner stays off.
     airflowLines = await startAirflow(config, services, supervisor, log)
   } else if (config.etlMode !== 'off')
-    await supervisor.start('etl', ['etl', config.etlMode === 'schedule' ? 'schedule' : 'follow'], env)
+    await supervisor.start('etl', ['etl', config.etlMode === 'schedule' ? 'schedule' : 'follow'], env, [
+      `--max-old-space-size=${config.etlHeapMb}`,
+    ])
   await supervisor.start('api', ['api'], env)
   if (config.simulator) await supervisor.start('simulator', ['simulate'], env)
 

@@ -44,6 +44,14 @@ step(
   `services up in ${Date.now() - t0} ms: Kafka ${services.kafkaBrokers}, PostgreSQL ${services.databaseUrl}`,
 )
 
+// Interrupted (Ctrl-C, a CI timeout): stop the services rather than leave them running.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    step(`${sig}: stopping the test services…`)
+    void services.stop().finally(() => process.exit(130))
+  })
+}
+
 let code = 1
 try {
   code = await new Promise<number>((resolve) => {

@@ -16,7 +16,7 @@ import { from as copyFrom } from 'pg-copy-streams'
 import { allTopics } from '../src/catalog/index.ts'
 import { configToEnv, loadConfig } from '../src/config/index.ts'
 import { createPool, freePort } from '../src/db/index.ts'
-import { transformRecord } from '../src/etl/index.ts'
+import { transformRecord, validationPolicy } from '../src/etl/index.ts'
 import { createConsumer } from '../src/kafka/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { repoRoot } from '../src/shared/paths.ts'
@@ -164,13 +164,7 @@ try {
     mode: 'earliest',
     autocommit: false,
   })
-  const policy = {
-    topicPrefix: config.topicPrefix,
-    nowSec: Date.now() / 1000,
-    maxAgeSec: 30 * 86_400,
-    futureToleranceSec: 300,
-    maxBytes: 65_536,
-  }
+  const policy = validationPolicy(config, Date.now())
   let n = 0
   const t1 = performance.now()
   for await (const m of stream) {

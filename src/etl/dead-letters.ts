@@ -1,6 +1,6 @@
 import type { Config } from '../config/index.ts'
 import { type Pool, withClient } from '../db/index.ts'
-import { type ReasonCode, transformRecord, type ValidationPolicy } from './transform.ts'
+import { type ReasonCode, transformRecord, validationPolicy } from './transform.ts'
 
 export interface DeadLetterRow {
   id: number
@@ -98,13 +98,7 @@ export async function retryDeadLetters(
       )
       summary.selected = rows.length
       const now = Date.now()
-      const policy: ValidationPolicy = {
-        topicPrefix: config.topicPrefix,
-        nowSec: now / 1000,
-        maxAgeSec: config.etlMaxAgeDays * 86_400,
-        futureToleranceSec: config.etlFutureToleranceSec,
-        maxBytes: config.etlMaxMessageBytes,
-      }
+      const policy = validationPolicy(config, now)
       for (const dl of rows) {
         const result = transformRecord(
           {

@@ -14,6 +14,7 @@ export {
   type SourceRecord,
   transformRecord,
   type ValidationPolicy,
+  validationPolicy,
 } from './transform.ts'
 export type { PartitionSummary, RunSummary } from './worker.ts'
 export { runBoundedProcesses, runWorkerProcesses } from './workers.ts'

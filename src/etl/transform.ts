@@ -1,4 +1,5 @@
 import { isStationName, type StationName, stationForTopic, stations } from '../catalog/index.ts'
+import type { Config } from '../config/index.ts'
 import { scanStructure } from './validate.ts'
 
 /** A Kafka record as the ETL sees it, before any parsing. */
@@ -85,6 +86,17 @@ const reject = (reasonCode: ReasonCode, reason: string): TransformResult => ({
   ok: false,
   rejection: { reasonCode, reason: printable(reason) },
 })
+
+/** The policy the settings give, at `nowMs` (taken once per batch). */
+export function validationPolicy(config: Config, nowMs: number): ValidationPolicy {
+  return {
+    topicPrefix: config.topicPrefix,
+    nowSec: nowMs / 1000,
+    maxAgeSec: config.etlMaxAgeDays * 86_400,
+    futureToleranceSec: config.etlFutureToleranceSec,
+    maxBytes: config.etlMaxMessageBytes,
+  }
+}
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 const MAX_DEPTH = 8

@@ -7,7 +7,7 @@ import { createAdmin, createConsumer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { nextBatch } from './batch.ts'
 import { type DeadLetter, initOffsets, loadBatch, type OffsetAdvance } from './load.ts'
-import { type LoadRow, transformRecord, type ValidationPolicy } from './transform.ts'
+import { type LoadRow, transformRecord, validationPolicy } from './transform.ts'
 
 const EARLIEST = -2n
 const IDLE_MS = 500
@@ -251,13 +251,7 @@ export class EtlWorker {
     if (batch.length === 0) return undefined
     const now = Date.now()
     const processedAt = new Date(now).toISOString()
-    const policy: ValidationPolicy = {
-      topicPrefix: this.config.topicPrefix,
-      nowSec: now / 1000,
-      maxAgeSec: this.config.etlMaxAgeDays * 86_400,
-      futureToleranceSec: this.config.etlFutureToleranceSec,
-      maxBytes: this.config.etlMaxMessageBytes,
-    }
+    const policy = validationPolicy(this.config, now)
     const rows: LoadRow[] = []
     const deadLetters: DeadLetter[] = []
     const last = new Map<string, bigint>()

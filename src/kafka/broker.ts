@@ -59,7 +59,7 @@ export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedB
   ]
 
   if (!existsSync(join(logDir, 'meta.properties'))) {
-    const clusterId = randomBytes(16).toString('base64url')
+    const clusterId = newClusterId()
     opts.log.info({ clusterId, logDir }, 'formatting Kafka storage (first start)')
     await run('java', [...javaArgs, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile])
   }
@@ -115,6 +115,18 @@ async function stopOrphan(pidFile: string, log: Logger): Promise<void> {
   if (!pid || !alive(pid)) return
   log.warn({ pid }, 'stopping a Kafka broker left running by an earlier stack')
   await stopPid(pid, 'SIGTERM', 30_000)
+}
+
+/**
+ * 16 random bytes, URL-safe base64 without padding, as Kafka's own cluster ids. One starting with
+ * "-" would be read as an option by the storage tool's argument parser (1 start in 64 failed
+ * so), so such an id is drawn again.
+ */
+export function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url')
+    if (!id.startsWith('-')) return id
+  }
 }
 
 function serverProperties(opts: BrokerOptions, logDir: string): string {

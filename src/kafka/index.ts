@@ -1,3 +1,3 @@
-export { type EmbeddedBroker, startEmbeddedKafka } from './broker.ts'
+export { type EmbeddedBroker, newClusterId, startEmbeddedKafka } from './broker.ts'
 export { brokerList, createAdmin, createConsumer, createProducer } from './clients.ts'
 export { ensureTopics } from './topics.ts'

@@ -88,3 +88,13 @@ describe('the plant simulator', () => {
     assert.ok(failed.every((r) => (r.defect_count as number) >= 1))
   })
 })
+
+describe('Kafka cluster ids', () => {
+  it('are 22 URL-safe base64 characters that never start with "-" (the storage tool would read an option)', async () => {
+    const { newClusterId } = await import('../../src/kafka/index.ts')
+    for (let i = 0; i < 2000; i++) {
+      const id = newClusterId()
+      assert.match(id, /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/)
+    }
+  })
+})

@@ -38,29 +38,28 @@ const params = (f: DeadLetterFilter) => [
   f.includeResolved ?? false,
 ]
 
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** A key as text when it is UTF-8, else as hex: a dead letter's key may be any bytes. */
+function keyText(key: Buffer | null): string | null {
+  if (!key) return null
+  try {
+    return utf8.decode(key)
+  } catch {
+    return `0x${key.toString('hex')}`
+  }
+}
+
 /** Dead letters, newest first, with a printable preview of the value (raw bytes stay in the table). */
 export async function listDeadLetters(pool: Pool, filter: DeadLetterFilter = {}): Promise<DeadLetterRow[]> {
-  const { rows } = await pool
-    .query<DeadLetterRow>(
-      `SELECT id, topic, partition, "offset", reason_code, reason, attempts, created_at, resolved_at,
-            convert_from(message_key, 'UTF8') AS key,
+  const { rows } = await pool.query<Omit<DeadLetterRow, 'key'> & { message_key: Buffer | null }>(
+    `SELECT id, topic, partition, "offset", reason_code, reason, attempts, created_at, resolved_at, message_key,
             left(encode(message_value, 'escape'), 120) AS value_preview,
             coalesce(length(message_value), 0) AS value_bytes
      FROM dead_letters WHERE ${WHERE} ORDER BY id DESC LIMIT $5`,
-      [...params(filter), filter.limit ?? 50],
-    )
-    .catch(async (error: Error) => {
-      // A key that is not UTF-8 cannot be converted: show it as hex instead.
-      if (!/invalid byte sequence/.test(error.message)) throw error
-      return pool.query<DeadLetterRow>(
-        `SELECT id, topic, partition, "offset", reason_code, reason, attempts, created_at, resolved_at,
-              encode(message_key, 'hex') AS key, left(encode(message_value, 'escape'), 120) AS value_preview,
-              coalesce(length(message_value), 0) AS value_bytes
-       FROM dead_letters WHERE ${WHERE} ORDER BY id DESC LIMIT $5`,
-        [...params(filter), filter.limit ?? 50],
-      )
-    })
-  return rows
+    [...params(filter), filter.limit ?? 50],
+  )
+  return rows.map(({ message_key, ...row }) => ({ ...row, key: keyText(message_key) }))
 }
 
 export interface RetrySummary {

@@ -1,6 +1,3 @@
-export const SECOND = 1000
-export const MINUTE = 60 * SECOND
-
 /** Resolves after `ms`, or at once when `signal` aborts (never rejects). */
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {

@@ -1,0 +1,106 @@
+/**
+ * uPlot with the dashboard's theme, sized to its container and kept sized. uPlot draws on a
+ * canvas, so each chart also gets a text summary (`aria-label`) for screen readers.
+ */
+import uPlot from 'uplot'
+import 'uplot/dist/uPlot.min.css'
+
+export const colours = {
+  text: '#d7dde4',
+  grid: '#2b3541',
+  value: '#5cb8ff',
+  band: '#8b98a8',
+  limit: '#ff9f43',
+  spec: '#ff5c5c',
+  pass: '#3ddc97',
+  rework: '#f6c945',
+  fail: '#ff6b6b',
+  defects: '#c792ea',
+}
+
+const axis = (extra: uPlot.Axis = {}): uPlot.Axis => ({
+  stroke: colours.text,
+  grid: { stroke: colours.grid, width: 1 },
+  ticks: { stroke: colours.grid, width: 1 },
+  font: '13px system-ui, sans-serif',
+  ...extra,
+})
+
+export interface ChartSpec {
+  label: string
+  series: uPlot.Series[]
+  /** y axes after the x axis (default: one, on the left) */
+  axes?: uPlot.Axis[]
+  scales?: uPlot.Scales
+  /** x in epoch seconds (default) or a plain number (the SPC chart's reading number) */
+  time?: boolean
+}
+
+/**
+ * A chart in `target` that follows its width. `update` keeps a zoomed-in view where the user
+ * left it: a refresh every few seconds must not undo their drag-zoom.
+ */
+export class Chart {
+  readonly plot: uPlot
+  private zoomed = false
+  private readonly resize: ResizeObserver
+
+  constructor(
+    readonly target: HTMLElement,
+    spec: ChartSpec,
+    data: uPlot.AlignedData,
+  ) {
+    target.setAttribute('role', 'img')
+    target.setAttribute('aria-label', spec.label)
+    const time = spec.time ?? true
+    this.plot = new uPlot(
+      {
+        width: Math.max(200, target.clientWidth),
+        height: chartHeight(),
+        scales: { x: { time }, ...spec.scales },
+        series: [{ label: time ? 'time' : 'reading' }, ...spec.series],
+        axes: [axis(), ...(spec.axes ?? [{}]).map((a) => axis(a))],
+        cursor: { drag: { x: true, y: false } },
+        legend: { live: true },
+        hooks: {
+          setScale: [
+            (u, key) => {
+              if (key !== 'x') return
+              const xs = u.data[0]
+              const { min, max } = u.scales.x!
+              this.zoomed =
+                xs.length > 1 && min != null && max != null && (min > xs[0]! || max < xs[xs.length - 1]!)
+            },
+          ],
+        },
+      },
+      data,
+      target,
+    )
+    // Only on a change of width: setting the size changes the height, which would notify again.
+    this.resize = new ResizeObserver(() => {
+      const width = Math.max(200, target.clientWidth)
+      if (width !== this.plot.width) this.plot.setSize({ width, height: chartHeight() })
+    })
+    this.resize.observe(target)
+  }
+
+  update(data: uPlot.AlignedData, label: string): void {
+    this.target.setAttribute('aria-label', label)
+    this.plot.setData(data, !this.zoomed)
+  }
+
+  destroy(): void {
+    this.resize.disconnect()
+    this.plot.destroy()
+  }
+}
+
+/** Tall enough to read from across the room; scales with the root font size. */
+function chartHeight(): number {
+  const rem = Number.parseFloat(getComputedStyle(document.documentElement).fontSize) || 16
+  return Math.round(rem * 15)
+}
+
+/** Epoch seconds of an ISO timestamp. */
+export const seconds = (iso: string): number => Date.parse(iso) / 1000

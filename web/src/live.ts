@@ -1,0 +1,67 @@
+/**
+ * The connection to the API: the readings stream (Server-Sent Events) and the banner shown while
+ * the API or the stream is unreachable. The browser's EventSource reconnects by itself after a
+ * network error (sending Last-Event-ID, so nothing is missed); after an answer it cannot use
+ * (a 5xx from a proxy, say) it gives up, and we open a new one with backoff.
+ */
+import { ApiError, type Reading } from './api.ts'
+
+export class Connection {
+  private fetchError: string | null = null
+  private streamDown = false
+  private received = 0
+
+  constructor(
+    private readonly banner: HTMLElement,
+    private readonly live: HTMLElement,
+  ) {}
+
+  /** Every API request reports here (see api.ts). */
+  fetched(ok: boolean, error?: unknown): void {
+    this.fetchError = ok ? null : error instanceof ApiError ? `${error.status} ${error.title}` : 'no answer'
+    this.render()
+  }
+
+  stream(ok: boolean): void {
+    this.streamDown = !ok
+    this.render()
+  }
+
+  reading(): void {
+    this.received++
+    this.render()
+  }
+
+  private render(): void {
+    const down = this.fetchError !== null || this.streamDown
+    this.banner.hidden = !down
+    if (down) {
+      const why = this.fetchError ?? 'the live stream is down'
+      this.banner.textContent = `API unreachable — reconnecting… (${why})`
+    }
+    this.live.dataset.state = this.streamDown ? 'down' : 'up'
+    this.live.textContent = this.streamDown
+      ? 'Stream reconnecting…'
+      : `● Live · ${this.received.toLocaleString('en')} readings received`
+  }
+}
+
+/** Opens the stream of new readings and keeps it open. */
+export function openStream(
+  onReading: (r: Reading) => void,
+  status: (ok: boolean) => void,
+  attempt = 0,
+): void {
+  const es = new EventSource('/sensor-data/stream')
+  es.addEventListener('open', () => {
+    attempt = 0
+    status(true)
+  })
+  es.addEventListener('reading', (e) => onReading(JSON.parse((e as MessageEvent<string>).data) as Reading))
+  es.addEventListener('error', () => {
+    status(false)
+    if (es.readyState === EventSource.CLOSED) {
+      setTimeout(() => openStream(onReading, status, attempt + 1), Math.min(30_000, 1000 * 2 ** attempt))
+    }
+  })
+}

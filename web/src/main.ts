@@ -1,0 +1,104 @@
+/**
+ * The plant dashboard: loads the station catalog, builds the panels, refreshes them every
+ * REFRESH_MS (and soon after live readings arrive), and feeds stream readings straight into the
+ * station cards and the SPC chart. Settings from the URL: `?window=24h`, `?silent=120` (seconds
+ * after which a station counts as silent).
+ */
+import './style.css'
+import { api, onApiStatus, type Reading, type Station } from './api.ts'
+import { byId } from './dom.ts'
+import { Connection, openStream } from './live.ts'
+import { refreshCounts } from './panels/counts.ts'
+import { refreshPipeline } from './panels/pipeline.ts'
+import { QualityPanel } from './panels/quality.ts'
+import { SpcPanel } from './panels/spc.ts'
+import { StationCards } from './panels/stations.ts'
+import { TrendsPanel } from './panels/trends.ts'
+import { isWindowKey, rangeOf, type WindowKey, windows } from './time.ts'
+
+const REFRESH_MS = 15_000
+/** After a live reading, the aggregates follow within this delay (not on every reading). */
+const AFTER_READING_MS = 3_000
+
+const params = new URLSearchParams(location.search)
+let win: WindowKey = isWindowKey(params.get('window')) ? (params.get('window') as WindowKey) : '1h'
+const silentAfterSec = Number(params.get('silent')) || 60
+
+const connection = new Connection(byId('banner'), byId('live'))
+onApiStatus((ok, error) => connection.fetched(ok, error))
+
+async function loadCatalog(): Promise<Station[]> {
+  for (;;) {
+    try {
+      return await api.stations()
+    } catch {
+      await new Promise((r) => setTimeout(r, 3000))
+    }
+  }
+}
+
+const catalog = await loadCatalog()
+const cards = new StationCards(catalog, silentAfterSec)
+const trends = new TrendsPanel(catalog)
+const quality = new QualityPanel()
+const spc = new SpcPanel(catalog)
+
+async function refreshAll(): Promise<void> {
+  const range = rangeOf(win)
+  const label = windows[win].label
+  await Promise.allSettled([
+    ...catalog.map(async (s) => {
+      const r = await api.latest(s.name)
+      if (r) cards.show(r)
+    }),
+    refreshCounts(catalog, range, label),
+    refreshPipeline(range, label),
+    trends.refresh(range, win),
+    quality.refresh(range, win),
+    spc.refresh(),
+  ])
+}
+
+let timer: ReturnType<typeof setTimeout> | undefined
+let nextAt = 0
+function scheduleRefresh(delayMs: number): void {
+  clearTimeout(timer)
+  nextAt = Date.now() + delayMs
+  timer = setTimeout(async () => {
+    nextAt = Number.POSITIVE_INFINITY // a refresh is running: readings meanwhile need no other
+    await refreshAll()
+    scheduleRefresh(REFRESH_MS)
+  }, delayMs)
+}
+
+function onReading(r: Reading): void {
+  connection.reading()
+  cards.show(r)
+  spc.push(r)
+  if (nextAt - Date.now() > AFTER_READING_MS && nextAt !== Number.POSITIVE_INFINITY) {
+    scheduleRefresh(AFTER_READING_MS)
+  }
+}
+
+const picker = byId('window')
+for (const input of picker.querySelectorAll<HTMLInputElement>('input[name="window"]')) {
+  input.checked = input.value === win
+  input.addEventListener('change', () => {
+    if (!isWindowKey(input.value)) return
+    win = input.value
+    const url = new URL(location.href)
+    url.searchParams.set('window', win)
+    history.replaceState(null, '', url)
+    scheduleRefresh(0)
+  })
+}
+
+setInterval(() => cards.tick(), 1000)
+scheduleRefresh(0)
+let opened = false
+openStream(onReading, (ok) => {
+  connection.stream(ok)
+  // Back after an outage: catch up on everything at once.
+  if (ok && opened) scheduleRefresh(0)
+  opened ||= ok
+})

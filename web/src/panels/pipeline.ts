@@ -1,0 +1,128 @@
+/**
+ * Pipeline health (GET /pipeline/status): ingest rate, consumer lag, the last ETL run and its
+ * result, and the dead letters of the window with their reasons.
+ */
+import { api, type PipelineStatus, type Range } from '../api.ts'
+import { ago, byId, empty, h, num } from '../dom.ts'
+import { failed } from './common.ts'
+
+export async function refreshPipeline(range: Range, windowLabel: string): Promise<void> {
+  const root = byId('pipeline')
+  try {
+    render(root, await api.pipeline(range), windowLabel)
+  } catch (error) {
+    failed(root, error)
+  }
+}
+
+function render(root: HTMLElement, p: PipelineStatus, windowLabel: string): void {
+  // A refresh must not fold up what the reader unfolded.
+  const open = new Set([...root.querySelectorAll<HTMLElement>('details[open]')].map((d) => d.dataset.key))
+  const tile = (term: string, value: string, cls = '') =>
+    h('div', { class: `tile ${cls}` }, h('dt', {}, term), h('dd', {}, value))
+  const run = p.etl.last_run
+  const commit = p.etl.seconds_since == null ? 'never' : `${ago(p.etl.seconds_since)} ago`
+  root.replaceChildren(
+    h(
+      'dl',
+      { class: 'tiles' },
+      tile('Ingest', `${num(p.ingest.rows_per_second, 1)} rows/s`, 'big'),
+      tile(`Rows, last ${windowLabel}`, p.ingest.rows.toLocaleString('en')),
+      tile('Consumer lag', `${p.lag.total.toLocaleString('en')} messages`, p.lag.total > 1000 ? 'warn' : ''),
+      tile('Last ETL commit', commit),
+      tile(
+        'Last ETL run',
+        run
+          ? `${run.status === 'ok' ? 'OK' : 'FAILED'} · ${run.mode} · ${run.rows.toLocaleString('en')} rows`
+          : 'none yet',
+        run?.status === 'failed' ? 'alarm' : '',
+      ),
+      tile(
+        `Dead letters, last ${windowLabel}`,
+        p.dead_letters.total.toLocaleString('en'),
+        p.dead_letters.total ? 'warn' : '',
+      ),
+    ),
+    run?.error ? h('p', { class: 'error-text' }, `Last run failed: ${run.error}`) : '',
+    deadLetters(p, windowLabel, open.has('recent')),
+    p.lag.partitions.length ? lagTable(p, open.has('lag')) : '',
+  )
+}
+
+function deadLetters(p: PipelineStatus, windowLabel: string, open: boolean): HTMLElement {
+  if (p.dead_letters.total === 0) return empty(`No dead letters in the last ${windowLabel}.`)
+  return h(
+    'div',
+    { class: 'dead-letters' },
+    h(
+      'table',
+      {},
+      h('caption', {}, 'Dead letters by reason'),
+      h(
+        'thead',
+        {},
+        h('tr', {}, h('th', { scope: 'col' }, 'Reason'), h('th', { scope: 'col', class: 'n' }, 'Count')),
+      ),
+      h(
+        'tbody',
+        {},
+        ...p.dead_letters.by_reason.map((r) =>
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'row' }, h('code', {}, r.reason_code)),
+            h('td', { class: 'n' }, r.count),
+          ),
+        ),
+      ),
+    ),
+    h(
+      'details',
+      { 'data-key': 'recent', open },
+      h('summary', {}, `Most recent (${p.dead_letters.recent.length})`),
+      h(
+        'ul',
+        { class: 'recent' },
+        ...p.dead_letters.recent.map((d) =>
+          h('li', {}, h('code', {}, d.reason_code), ` ${d.topic}[${d.partition}]@${d.offset}: ${d.reason}`),
+        ),
+      ),
+    ),
+  )
+}
+
+function lagTable(p: PipelineStatus, open: boolean): HTMLElement {
+  return h(
+    'details',
+    { 'data-key': 'lag', open },
+    h('summary', {}, `Lag per partition (${p.lag.partitions.length})`),
+    h(
+      'table',
+      {},
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Topic'),
+          h('th', { scope: 'col', class: 'n' }, 'Partition'),
+          h('th', { scope: 'col', class: 'n' }, 'Lag'),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...p.lag.partitions.map((x) =>
+          h(
+            'tr',
+            {},
+            h('td', {}, x.topic),
+            h('td', { class: 'n' }, x.partition),
+            h('td', { class: 'n' }, x.lag),
+          ),
+        ),
+      ),
+    ),
+  )
+}

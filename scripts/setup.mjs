@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Provisions everything the project needs, idempotently: npm packages, the TypeScript build, the
-// Kafka broker's jars (Maven) and a check of the embedded PostgreSQL binaries. Runs before
+// dashboard's bundle, the Kafka broker's jars (Maven) and a check of the embedded PostgreSQL binaries. Runs before
 // `npm start` and `npm test` (npm's pre-scripts), so a fresh clone needs only those two commands.
 // Plain Node, no dependencies: it runs before node_modules exists. Each step is skipped when its
 // stamp (a hash of its inputs) says it is up to date.
@@ -87,6 +87,20 @@ await step('TypeScript build', () => {
   rmSync(join(root, 'dist'), { recursive: true, force: true })
   run('npx', ['tsc', '-p', 'tsconfig.build.json'])
   writeFileSync(stamp, new Date().toISOString())
+  return true
+})
+
+// After the TypeScript build, which empties dist/ when it runs.
+await step('dashboard build', () => {
+  const index = join(root, 'dist/web/index.html')
+  const newest = Math.max(
+    ...listFiles(join(root, 'web')).map((f) => statSync(f).mtimeMs),
+    statSync(join(root, 'package-lock.json')).mtimeMs,
+  )
+  if (existsSync(index) && statSync(index).mtimeMs >= newest) return false
+  say('type-checking and bundling the dashboard (tsc -p web, vite build)…')
+  run('npx', ['tsc', '--noEmit', '-p', 'web'])
+  run('npx', ['vite', 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'])
   return true
 })
 

@@ -33,6 +33,8 @@ const only = process.argv.slice(2)
 const testFiles = (only.length ? only : files(join(repoRoot, 'test')).sort()).map((f) =>
   relative(repoRoot, f),
 )
+// Browser tests drive Debian's Chromium: install it when it is missing.
+if (testFiles.some((f) => f.startsWith('test/browser/'))) check(process.execPath, ['scripts/chromium.mjs'])
 
 const dataDir = join(repoRoot, '.test-stack')
 rmSync(dataDir, { recursive: true, force: true })

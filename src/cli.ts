@@ -14,9 +14,17 @@ import { formatLine } from './stack/supervisor.ts'
 const ALL = Object.keys(settings) as SettingKey[]
 const KAFKA: SettingKey[] = ['logLevel', 'kafkaBrokers', 'topicPrefix', 'topicPartitions']
 const DB: SettingKey[] = ['logLevel', 'databaseUrl']
+const MAINTAIN: SettingKey[] = [...DB, 'retentionDays']
 const ETL: SettingKey[] = [...KAFKA, 'databaseUrl', ...ALL.filter((k) => k.startsWith('etl'))]
 const SIM: SettingKey[] = [...KAFKA, ...ALL.filter((k) => k.startsWith('sim'))]
-const API: SettingKey[] = [...DB, 'apiHost', 'apiPort']
+const API: SettingKey[] = [
+  ...DB,
+  'apiHost',
+  'apiPort',
+  'apiCorsOrigins',
+  'apiRateLimit',
+  'apiStatementTimeoutMs',
+]
 
 /** Adds a `--flag <value>` for each setting; the environment variable and default are in the help. */
 function withSettings(cmd: Command, keys: SettingKey[]): Command {
@@ -224,10 +232,10 @@ withSettings(program.command('api').description('serve the HTTP API and its docs
     const pool = createPool(config.databaseUrl, {
       max: 10,
       application: 'evf-api',
-      statementTimeoutMs: 5000,
+      statementTimeoutMs: config.apiStatementTimeoutMs,
       onError: dbLost(log),
     })
-    const app = await buildApp({ pool, logger: log })
+    const app = await buildApp({ pool, logger: log, config })
     await app.listen({ host: config.apiHost, port: config.apiPort })
     await new Promise((resolve) => untilSignal().addEventListener('abort', resolve))
     await app.close()
@@ -253,14 +261,14 @@ withSettings(db.command('migrate').description('apply the SQL migrations not yet
 withSettings(
   db
     .command('maintain')
-    .description('refresh what the storage keeps for readers (statistics; later rollups, partitions)'),
-  DB,
+    .description("create the coming days' partitions, apply the retention, refresh statistics"),
+  MAINTAIN,
 ).action(async (_o, cmd: Command) => {
   const config = configOf(cmd, ['database'])
   const { createPool, maintain } = await import('./db/index.ts')
   const pool = createPool(config.databaseUrl, { max: 1, statementTimeoutMs: 0 })
   try {
-    process.stdout.write(`${JSON.stringify(await maintain(pool))}\n`)
+    process.stdout.write(`${JSON.stringify(await maintain(pool, config.retentionDays))}\n`)
   } finally {
     await pool.end()
   }

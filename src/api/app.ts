@@ -1,3 +1,6 @@
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, {
@@ -6,17 +9,31 @@ import Fastify, {
   type FastifyInstance,
   LogController,
 } from 'fastify'
+import type { Config } from '../config/index.ts'
 import type { Pool } from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
+import { LiveFeed } from './live.ts'
 import { BadParameter } from './params.ts'
 import { problem } from './problems.ts'
+import { dashboardRoutes } from './routes/dashboard.ts'
+import { exportRoutes } from './routes/export.ts'
+import { pipelineRoutes } from './routes/pipeline.ts'
 import { sensorDataRoutes } from './routes/sensor-data.ts'
 import { stationRoutes } from './routes/stations.ts'
+import { statsRoutes } from './routes/stats.ts'
+import { streamRoutes } from './routes/stream.ts'
 
 export interface AppOptions {
   pool: Pool
   logger?: Logger | false
+  /** the hardening settings; defaults as documented in the README */
+  config?: Partial<Pick<Config, 'apiCorsOrigins' | 'apiRateLimit'>>
+  /** where the built dashboard is (tests) */
+  dashboardDir?: string
 }
+
+/** Longest URL (path and query) accepted: longer ones are refused before routing. */
+const MAX_URL_BYTES = 4096
 
 /** The API as a Fastify instance, not listening: tests drive it with `app.inject()`. */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -26,7 +43,48 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
     routerOptions: { maxParamLength: 200 },
+    // Server-Sent Events and exports hold connections open: close them rather than wait.
+    forceCloseConnections: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+  })
+  // Hardening: security headers (a CSP that fits the dashboard and /docs), CORS only for the
+  // configured origins, a rate limit per client address, a bound on the URL's length.
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+      },
+    },
+  })
+  const origins = (opts.config?.apiCorsOrigins ?? '').split(',').filter(Boolean)
+  await app.register(cors, {
+    origin: origins.includes('*') ? '*' : origins.length > 0 ? origins : false,
+    methods: ['GET', 'HEAD'],
+  })
+  const max = opts.config?.apiRateLimit ?? 6000
+  if (max > 0) {
+    await app.register(rateLimit, {
+      max,
+      timeWindow: '1 minute',
+      errorResponseBuilder: (req, ctx) => ({
+        ...problem('RATE_LIMITED', `more than ${ctx.max} requests in ${ctx.after}; slow down`, {
+          instance: req.url,
+        }),
+        statusCode: 429,
+      }),
+    })
+  }
+  app.addHook('onRequest', async (req, reply) => {
+    if (Buffer.byteLength(req.url) > MAX_URL_BYTES) {
+      const p = problem('BAD_PARAMETER', `the URL is longer than ${MAX_URL_BYTES} bytes`, {
+        instance: req.url.slice(0, 200),
+      })
+      return reply.code(400).type('application/problem+json').send(p)
+    }
   })
   await app.register(swagger, {
     openapi: {
@@ -41,6 +99,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
   app.setErrorHandler((error: FastifyError, req, reply) => {
+    if (error.statusCode === 429) {
+      return reply.code(429).type('application/problem+json').send(error)
+    }
     if (error instanceof BadParameter) {
       return reply.code(400).type('application/problem+json').send(error.toProblem(req.url))
     }
@@ -100,8 +161,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       }
     },
   )
+  const feed = new LiveFeed(undefined, opts.pool, opts.logger || undefined)
+  app.addHook('onClose', async () => feed.close())
   sensorDataRoutes(app, opts.pool)
+  streamRoutes(app, opts.pool, feed)
   stationRoutes(app, opts.pool)
-  app.get('/', { schema: { hide: true } }, async (_req, reply) => reply.redirect('/docs'))
+  statsRoutes(app, opts.pool)
+  pipelineRoutes(app, opts.pool)
+  exportRoutes(app, opts.pool)
+  await dashboardRoutes(app, { dir: opts.dashboardDir })
   return app
 }

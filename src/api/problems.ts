@@ -5,6 +5,7 @@
 export const problems = {
   BAD_PARAMETER: { status: 400, title: 'A request parameter is invalid' },
   NOT_FOUND: { status: 404, title: 'No such resource' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'The database is not reachable' },
   INTERNAL: { status: 500, title: 'Internal error' },
 } as const

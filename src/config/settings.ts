@@ -189,6 +189,32 @@ export const settings = {
   ),
   apiHost: setting('EVF_API_HOST', 'Address the API listens on', z.string().min(1).default('127.0.0.1')),
   apiPort: setting('EVF_API_PORT', 'Port of the API and dashboard', int(0, 65535).default(8000)),
+  apiCorsOrigins: setting(
+    'EVF_API_CORS_ORIGINS',
+    'Comma-separated origins allowed to call the API from a browser (`*` for any); empty: same origin only',
+    z
+      .string()
+      .regex(
+        /^(\*|(https?:\/\/[^,\s]+)(,https?:\/\/[^,\s]+)*)?$/,
+        'empty, `*`, or http(s) origins separated by commas',
+      )
+      .default(''),
+  ),
+  apiRateLimit: setting(
+    'EVF_API_RATE_LIMIT',
+    'Requests per minute one client address may make (0: no limit)',
+    int(0).default(6000),
+  ),
+  apiStatementTimeoutMs: setting(
+    'EVF_API_STATEMENT_TIMEOUT_MS',
+    'PostgreSQL statement timeout of every API query, in milliseconds',
+    int(100, 600_000).default(5000),
+  ),
+  retentionDays: setting(
+    'EVF_RETENTION_DAYS',
+    'Days of readings kept: `db maintain` drops whole daily partitions older than this (0: keep all)',
+    int(0).default(0),
+  ),
   simulator: setting('EVF_SIMULATOR', 'Whether `stack up` starts the simulator', bool.default(true)),
 } as const
 

@@ -1,4 +1,6 @@
 export { DATABASE, type EmbeddedDatabase, freePort, startEmbeddedPostgres } from './embedded.ts'
-export { type MaintenanceSummary, maintain } from './maintain.ts'
+export { type MaintenanceSummary, maintain, PARTITION_DAYS_AHEAD } from './maintain.ts'
 export { migrate, readMigrations } from './migrate.ts'
 export { createPool, type Pool, withClient } from './pool.ts'
+export { provisionRoleLogins, ROLES, type Role, type RoleUrls } from './roles.ts'
+export { biColumn } from './views.ts'

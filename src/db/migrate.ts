@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type pg from 'pg'
 import { migrationsDir } from '../shared/paths.ts'
+import { applyCatalog } from './views.ts'
 
 export interface Migration {
   version: number
@@ -26,7 +27,8 @@ const MIGRATION_LOCK = 727_001
 
 /**
  * Applies the migrations not yet applied, each in its own transaction, under an advisory lock so
- * two processes starting at once do not race. Returns the versions it applied.
+ * two processes starting at once do not race, then re-applies the catalog's views. Returns the
+ * versions it applied.
  */
 export async function migrate(pool: pg.Pool): Promise<number[]> {
   const migrations = await readMigrations()
@@ -55,6 +57,15 @@ export async function migrate(pool: pg.Pool): Promise<number[]> {
         })
       }
       applied.push(m.version)
+    }
+    // The repeatable step: the catalog's table and the BI views, re-derived from src/catalog.
+    await client.query('BEGIN')
+    try {
+      await applyCatalog(client)
+      await client.query('COMMIT')
+    } catch (error) {
+      await client.query('ROLLBACK')
+      throw new Error(`applying the catalog's views failed: ${(error as Error).message}`, { cause: error })
     }
     return applied
   } finally {

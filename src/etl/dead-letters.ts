@@ -1,5 +1,7 @@
 import type { Config } from '../config/index.ts'
 import { type Pool, withClient } from '../db/index.ts'
+import { ensurePartitions } from './load.ts'
+import { mergeRollups } from './rollups.ts'
 import { type ReasonCode, transformRecord, validationPolicy } from './transform.ts'
 
 export interface DeadLetterRow {
@@ -119,13 +121,16 @@ export async function retryDeadLetters(
           continue
         }
         const r = result.row
-        const inserted = await client.query<{ id: number }>(
+        await ensurePartitions(client, [r])
+        const inserted = await client.query<{ id: number; fresh: boolean }>(
           `INSERT INTO sensor_data (station, data, reading_time, source_topic, source_partition, source_offset)
          VALUES ($1, $2, to_timestamp($3), $4, $5, $6)
-         ON CONFLICT (source_topic, source_partition, source_offset) DO UPDATE SET station = EXCLUDED.station
-         RETURNING id`,
+         ON CONFLICT (source_topic, source_partition, source_offset, reading_time) DO UPDATE SET station = EXCLUDED.station
+         RETURNING id, xmax = 0 AS fresh`,
           [r.station, r.data, r.timestamp, r.topic, r.partition, dl.offset],
         )
+        // A row that was already there (an earlier re-drive) is in the rollups already.
+        if (inserted.rows[0]!.fresh) await mergeRollups(client, [r])
         await client.query(
           `UPDATE dead_letters SET attempts = attempts + 1, last_attempt_at = now(), resolved_at = now(), resolved_row_id = $2
          WHERE id = $1`,

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { PipelineError } from '../errors/index.ts'
+import { mergeRollups } from './rollups.ts'
 import type { LoadRow, Rejection, SourceRecord } from './transform.ts'
 
 export interface DeadLetter {
@@ -48,9 +49,37 @@ UPDATE etl_offsets o SET next_offset = u.next, updated_at = now()
 FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS u(topic, partition, expected, next)
 WHERE o.topic = u.topic AND o.partition = u.partition AND o.next_offset = u.expected`
 
+/** The channel the API listens on: each load transaction notifies the source ranges it committed. */
+export const LOADED_CHANNEL = 'evf_loaded'
+
+/** UTC days (epoch day numbers) this process knows have a partition. */
+const daysWithPartition = new Set<number>()
+
 /**
- * Loads one batch in one transaction: rows, dead letters and the offsets they cover. Either all
- * of it is committed or none; a fenced batch throws `OFFSET_FENCED` and leaves nothing behind.
+ * Makes sure sensor_data has a daily partition for every reading's day. Outside the load
+ * transaction: creating a partition locks the parent table, which must not wait on a COPY.
+ */
+export async function ensurePartitions(client: pg.ClientBase, rows: readonly LoadRow[]): Promise<void> {
+  let lo = Number.POSITIVE_INFINITY
+  let hi = Number.NEGATIVE_INFINITY
+  for (const r of rows) {
+    const day = Math.floor(r.timestamp / 86_400)
+    if (daysWithPartition.has(day)) continue
+    lo = Math.min(lo, day)
+    hi = Math.max(hi, day)
+  }
+  if (lo > hi) return
+  await client.query('SELECT sensor_data_ensure_partitions(to_timestamp($1), to_timestamp($2))', [
+    lo * 86_400,
+    hi * 86_400,
+  ])
+  for (let d = lo; d <= hi; d++) daysWithPartition.add(d)
+}
+
+/**
+ * Loads one batch in one transaction: rows, their rollups, dead letters and the offsets they
+ * cover. Either all of it is committed or none; a fenced batch throws `OFFSET_FENCED` and leaves
+ * nothing behind. On commit, listeners of `evf_loaded` learn which source ranges arrived.
  */
 export async function loadBatch(
   client: pg.PoolClient,
@@ -58,6 +87,7 @@ export async function loadBatch(
   deadLetters: DeadLetter[],
   advances: OffsetAdvance[],
 ): Promise<void> {
+  await ensurePartitions(client, rows)
   await client.query('BEGIN')
   try {
     if (rows.length > 0) {
@@ -65,6 +95,10 @@ export async function loadBatch(
       let payload = ''
       for (const r of rows) payload += copyLine(r)
       await pipeline(Readable.from([payload]), client.query(copyFrom(COPY_ROWS)))
+      await client.query('SELECT pg_notify($1, $2)', [
+        LOADED_CHANNEL,
+        JSON.stringify(advances.map((a) => [a.topic, a.partition, String(a.expected), String(a.next)])),
+      ])
     }
     if (deadLetters.length > 0) {
       await client.query(INSERT_DEAD_LETTERS, [
@@ -78,6 +112,8 @@ export async function loadBatch(
         deadLetters.map((d) => d.rejection.reason),
       ])
     }
+    // Last before the fence: the rollup rows it locks are held for the shortest time.
+    await mergeRollups(client, rows)
     const moved = await client.query(ADVANCE_OFFSETS, [
       advances.map((a) => a.topic),
       advances.map((a) => a.partition),

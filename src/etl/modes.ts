@@ -5,6 +5,7 @@ import type { Pool } from '../db/index.ts'
 import { classify } from '../errors/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { sleep } from '../shared/time.ts'
+import { RunRecord } from './runs.ts'
 import { EtlWorker, type RunSummary } from './worker.ts'
 
 /**
@@ -19,15 +20,27 @@ export async function runBounded(
   log: Logger,
   topics = allTopics(config.topicPrefix),
   signal?: AbortSignal,
+  mode: 'bounded' | 'scheduled' = 'bounded',
 ): Promise<RunSummary> {
   const worker = new EtlWorker(config, pool, log, { bounded: true, topics })
+  const record = await RunRecord.start(pool, log, mode)
   const giveUpAt = Date.now() + config.etlRetryForSec * 1000
   for (let attempt = 1; ; attempt++) {
     try {
-      return await worker.run(signal)
+      const summary = await worker.run(signal)
+      await record.finish({
+        rows: summary.loaded,
+        deadLetters: summary.rejected,
+        error: summary.status === 'aborted' ? 'aborted by a signal before the end' : undefined,
+      })
+      return summary
     } catch (error) {
       const e = classify(error)
-      if (!e.canRetry || signal?.aborted || Date.now() >= giveUpAt) throw e
+      if (!e.canRetry || signal?.aborted || Date.now() >= giveUpAt) {
+        const { loaded, rejected } = worker.counts()
+        await record.finish({ rows: loaded, deadLetters: rejected, error: `${e.code}: ${e.message}` })
+        throw e
+      }
       const delay = backoff(attempt)
       worker.retries++
       log.warn(
@@ -55,9 +68,20 @@ export const backoff = (attempt: number): number =>
  */
 export async function follow(config: Config, pool: Pool, log: Logger, signal: AbortSignal): Promise<void> {
   let attempt = 0
+  const record = await RunRecord.start(pool, log, 'continuous')
+  const total = { loaded: 0, rejected: 0 }
+  let worker: EtlWorker | undefined
+  const current = () => {
+    const c = worker?.counts() ?? { loaded: 0, rejected: 0 }
+    return { rows: total.loaded + c.loaded, deadLetters: total.rejected + c.rejected }
+  }
+  const progress = setInterval(() => {
+    const c = current()
+    void record.progress(c.rows, c.deadLetters)
+  }, 5000)
   while (!signal.aborted) {
     try {
-      const worker = new EtlWorker(config, pool, log, {
+      worker = new EtlWorker(config, pool, log, {
         bounded: false,
         topics: allTopics(config.topicPrefix),
       })
@@ -73,15 +97,22 @@ export async function follow(config: Config, pool: Pool, log: Logger, signal: Ab
         'ETL failed; retrying',
       )
       await sleep(delay, signal)
+    } finally {
+      const c = worker?.counts() ?? { loaded: 0, rejected: 0 }
+      total.loaded += c.loaded
+      total.rejected += c.rejected
+      worker = undefined
     }
   }
+  clearInterval(progress)
+  await record.finish(current())
 }
 
 /** Bounded runs on a cron schedule (default every 5 minutes, like the reference DAG); never two at once. */
 export async function schedule(config: Config, pool: Pool, log: Logger, signal: AbortSignal): Promise<void> {
   const job = new Cron(config.etlSchedule, { protect: true }, async () => {
     try {
-      const summary = await runBounded(config, pool, log, undefined, signal)
+      const summary = await runBounded(config, pool, log, undefined, signal, 'scheduled')
       log.info({ summary }, 'scheduled ETL run finished')
     } catch (error) {
       const e = classify(error)

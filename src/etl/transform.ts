@@ -19,6 +19,8 @@ export interface LoadRow {
   data: string
   /** reading time, epoch seconds */
   timestamp: number
+  /** the transformed reading, parsed: what the rollups aggregate */
+  reading: Readonly<Record<string, unknown>>
   topic: string
   partition: number
   offset: bigint
@@ -220,6 +222,7 @@ export function transformRecord(
       station,
       data,
       timestamp: ts,
+      reading,
       topic: record.topic,
       partition: record.partition,
       offset: record.offset,

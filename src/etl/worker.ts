@@ -11,6 +11,8 @@ import { type LoadRow, transformRecord, validationPolicy } from './transform.ts'
 
 const EARLIEST = -2n
 const IDLE_MS = 500
+/** how often the log-end offsets are written to etl_offsets, for the lag on /pipeline/status */
+const LAG_EVERY_MS = 5000
 const MAX_FENCED_IN_A_ROW = 10
 
 export interface PartitionSummary {
@@ -92,8 +94,10 @@ export class EtlWorker {
       ? `${this.config.etlGroupId}-run-${randomUUID()}`
       : this.config.etlGroupId
     const consumer = createConsumer(this.config.kafkaBrokers, `evf-etl-${process.pid}`, groupId)
+    const lagTimer = setInterval(() => void this.recordEndOffsets(consumer), LAG_EVERY_MS)
     try {
       await this.start(consumer)
+      await this.recordEndOffsets(consumer)
       let fencedInARow = 0
       while (!signal?.aborted && !this.done()) {
         const stream = await consumer.consume({
@@ -124,9 +128,49 @@ export class EtlWorker {
         await this.reloadPositions()
       }
     } finally {
+      clearInterval(lagTimer)
       await consumer.close().catch(() => undefined)
     }
     return this.summarize(signal)
+  }
+
+  /** Rows loaded and dead-lettered so far by this worker. */
+  counts(): { loaded: number; rejected: number } {
+    let loaded = 0
+    let rejected = 0
+    for (const p of this.summary.values()) {
+      loaded += p.loaded
+      rejected += p.rejected
+    }
+    return { loaded, rejected }
+  }
+
+  /**
+   * Writes each partition's log-end offset next to its stored position, so readers of the
+   * database (the API) know the lag without talking to Kafka. Best effort: a failure is logged.
+   */
+  private async recordEndOffsets(consumer: Consumer): Promise<void> {
+    try {
+      const latest = await consumer.listOffsets({ topics: this.opts.topics })
+      const topics: string[] = []
+      const partitions: number[] = []
+      const ends: string[] = []
+      for (const [topic, offsets] of latest) {
+        offsets.forEach((o, p) => {
+          topics.push(topic)
+          partitions.push(p)
+          ends.push(o.toString())
+        })
+      }
+      await this.pool.query(
+        `UPDATE etl_offsets o SET end_offset = u.e, end_offset_at = now()
+         FROM unnest($1::text[], $2::int[], $3::bigint[]) AS u(t, p, e)
+         WHERE o.topic = u.t AND o.partition = u.p`,
+        [topics, partitions, ends],
+      )
+    } catch (error) {
+      this.log.debug({ err: String(error) }, 'could not record the end offsets')
+    }
   }
 
   private summarize(signal?: AbortSignal): RunSummary {

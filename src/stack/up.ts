@@ -1,4 +1,6 @@
+import { Cron } from 'croner'
 import { type Config, configToEnv } from '../config/index.ts'
+import { createPool, maintain, provisionRoleLogins } from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { sleep } from '../shared/time.ts'
 import { removeEndpoints, writeEndpoints } from './endpoints.ts'
@@ -64,13 +66,40 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
     DATABASE_URL: services.databaseUrl,
   }
   writeEndpoints(config, { kafkaBrokers: services.kafkaBrokers, databaseUrl: services.databaseUrl })
+  // Least privilege: the ETL loads as evf_etl, the API reads as evf_api; the stack itself (and
+  // Airflow, whose DAG runs maintenance) keeps the owner's URL.
+  const roles = await provisionRoleLogins(services.databaseUrl, config.dataDir).catch((error: unknown) => {
+    log.warn(
+      { err: String(error) },
+      'cannot give the evf_* roles a login (the DATABASE_URL role lacks CREATEROLE?): every component uses DATABASE_URL',
+    )
+    const url = services.databaseUrl
+    return { evf_etl: url, evf_api: url, evf_bi: url }
+  })
+  // Maintenance (partitions ahead, retention, statistics) at start and every hour.
+  const maintenancePool = createPool(services.databaseUrl, {
+    max: 1,
+    statementTimeoutMs: 0,
+    application: 'evf-maintain',
+  })
+  const runMaintenance = async () => {
+    try {
+      log.info({ maintenance: await maintain(maintenancePool, config.retentionDays) }, 'storage maintained')
+    } catch (error) {
+      log.error({ err: String(error) }, 'storage maintenance failed; retried at the next hour')
+    }
+  }
+  await runMaintenance()
+  const maintenance = new Cron('7 * * * *', { protect: true }, runMaintenance)
   let exitCode = 0
   let shutdown: Promise<void> | undefined
   const stop = (reason: string) => {
     if (!shutdown) {
       log.info({ reason }, 'stopping the stack')
+      maintenance.stop()
       shutdown = supervisor
         .stopAll()
+        .then(() => maintenancePool.end())
         .then(() => services.stop())
         .finally(() => removeEndpoints(config))
     }
@@ -89,10 +118,13 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
     // Airflow runs the ETL (the DAG's bounded runs); the built-in runner stays off.
     airflowLines = await startAirflow(config, services, supervisor, log)
   } else if (config.etlMode !== 'off')
-    await supervisor.start('etl', ['etl', config.etlMode === 'schedule' ? 'schedule' : 'follow'], env, [
-      `--max-old-space-size=${config.etlHeapMb}`,
-    ])
-  await supervisor.start('api', ['api'], env)
+    await supervisor.start(
+      'etl',
+      ['etl', config.etlMode === 'schedule' ? 'schedule' : 'follow'],
+      { ...env, DATABASE_URL: roles.evf_etl },
+      [`--max-old-space-size=${config.etlHeapMb}`],
+    )
+  await supervisor.start('api', ['api'], { ...env, DATABASE_URL: roles.evf_api })
   if (config.simulator) await supervisor.start('simulator', ['simulate'], env)
 
   const base = `http://${config.apiHost === '0.0.0.0' ? '127.0.0.1' : config.apiHost}:${config.apiPort}`
@@ -113,6 +145,7 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
             ? `scheduled: ${config.etlSchedule}`
             : config.etlMode
       }`,
+      `  BI (Tableau) ${roles.evf_bi.replace(/\?.*$/, '')}  (views in schema bi; docs/tableau.md)`,
       ...airflowLines,
       `  Data, logs   ${config.dataDir}`,
       `  Started in   ${startupMs} ms (${Object.entries(services.timings)

@@ -1,0 +1,91 @@
+import pg from 'pg'
+import type { Logger } from '../shared/log.ts'
+
+/** A reading as the stream sends it: its id and its JSON in the /sensor-data shape. */
+export interface LiveReading {
+  id: number
+  station: string
+  json: string
+}
+
+type Listener = (readings: LiveReading[]) => void
+
+/** Rows of the source ranges one load transaction committed (its `evf_loaded` notification). */
+const ROWS_OF_RANGES = `
+SELECT s.id, s.station, json_build_object('id', s.id, 'station', s.station, 'data', s.data, 'created_at', s.created_at)::text AS json
+FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS r(topic, partition, lo, hi)
+JOIN sensor_data s ON s.source_topic = r.topic AND s.source_partition = r.partition
+  AND s.source_offset >= r.lo AND s.source_offset < r.hi
+ORDER BY s.id LIMIT 20000`
+
+/**
+ * The live feed behind `/sensor-data/stream`: one LISTEN connection per API process, whatever
+ * the number of clients. The ETL notifies `evf_loaded` with the source ranges each load
+ * transaction committed (in commit order); the feed reads those rows once and hands them to
+ * every subscriber. It connects on the first subscriber and reconnects if PostgreSQL restarts.
+ */
+export class LiveFeed {
+  private readonly listeners = new Set<Listener>()
+  private client: pg.Client | undefined
+  private connecting: Promise<void> | undefined
+  private queue: Promise<void> = Promise.resolve()
+  private closed = false
+
+  constructor(
+    private readonly url: string | undefined,
+    private readonly pool: pg.Pool,
+    private readonly log: Logger | undefined,
+  ) {}
+
+  /** Subscribes; resolves once the feed is listening, so nothing committed after it is missed. */
+  async subscribe(listener: Listener): Promise<() => void> {
+    this.listeners.add(listener)
+    await this.connect()
+    return () => this.listeners.delete(listener)
+  }
+
+  private connect(): Promise<void> {
+    if (this.client || this.closed) return Promise.resolve()
+    this.connecting ??= (async () => {
+      const client = new pg.Client(this.url ? { connectionString: this.url } : this.pool.options)
+      client.on('notification', (n) => {
+        if (n.payload) this.queue = this.queue.then(() => this.deliver(n.payload!))
+      })
+      client.on('error', (error) => {
+        this.log?.warn({ err: String(error) }, 'live feed connection lost; reconnecting')
+        this.client = undefined
+        setTimeout(() => void this.connect().catch(() => undefined), 1000).unref()
+      })
+      await client.connect()
+      await client.query('LISTEN evf_loaded')
+      this.client = client
+    })().finally(() => {
+      this.connecting = undefined
+    })
+    return this.connecting
+  }
+
+  private async deliver(payload: string): Promise<void> {
+    if (this.listeners.size === 0) return
+    try {
+      const ranges = JSON.parse(payload) as [string, number, string, string][]
+      const { rows } = await this.pool.query<LiveReading>(ROWS_OF_RANGES, [
+        ranges.map((r) => r[0]),
+        ranges.map((r) => r[1]),
+        ranges.map((r) => r[2]),
+        ranges.map((r) => r[3]),
+      ])
+      if (rows.length > 0) for (const l of this.listeners) l(rows)
+    } catch (error) {
+      this.log?.warn({ err: String(error) }, 'live feed could not read a loaded batch')
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    this.listeners.clear()
+    await this.connecting?.catch(() => undefined)
+    await this.client?.end().catch(() => undefined)
+    this.client = undefined
+  }
+}

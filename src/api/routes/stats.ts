@@ -1,0 +1,165 @@
+import type { FastifyInstance } from 'fastify'
+import { type Field, type StationName, stationNames, stations } from '../../catalog/index.ts'
+import type { Pool } from '../../db/index.ts'
+import { BadParameter, parseTime, timeParam } from '../params.ts'
+
+const BUCKETS = {
+  '1m': { table: 'rollup_1m', seconds: 60 },
+  '1h': { table: 'rollup_1h', seconds: 3600 },
+} as const
+type Bucket = keyof typeof BUCKETS
+const MAX_POINTS = 20_000
+
+/** A window [from, to): `to` defaults to now, `from` to `defaultSpan` before it; checked. */
+function windowOf(q: { from?: string; to?: string }, defaultSpanMs: number): { from: Date; to: Date } {
+  const to = parseTime('to', q.to) ?? new Date()
+  const from = parseTime('from', q.from) ?? new Date(to.getTime() - defaultSpanMs)
+  if (from >= to) throw new BadParameter('from', 'must be before `to`')
+  return { from, to }
+}
+
+const TIMESERIES = (table: string) => `
+SELECT coalesce(json_agg(json_build_object(
+  't', bucket, 'count', n, 'min', min, 'max', max, 'mean', sum / n,
+  'stddev', CASE WHEN n > 1 THEN sqrt(greatest((sumsq - sum * sum / n) / (n - 1), 0)) END) ORDER BY bucket), '[]')::text AS points
+FROM ${table}
+WHERE station = $1 AND field = $2 AND category = '' AND bucket >= $3 AND bucket < $4`
+
+const QUALITY = (table: string) => `
+WITH r AS (
+  SELECT bucket, field, category, n, sum FROM ${table}
+  WHERE station = 'quality' AND field IN ('inspection_result', 'defect_count') AND bucket >= $1 AND bucket < $2
+)
+SELECT
+  (SELECT coalesce(json_object_agg(category, n), '{}') FROM (
+     SELECT category, sum(n)::bigint AS n FROM r WHERE field = 'inspection_result' GROUP BY category) c)::text AS counts,
+  (SELECT coalesce(sum(sum), 0) FROM r WHERE field = 'defect_count') AS defects,
+  (SELECT coalesce(json_agg(s ORDER BY s.t), '[]') FROM (
+     SELECT bucket AS t,
+            coalesce(sum(n) FILTER (WHERE field = 'inspection_result' AND category = 'PASS'), 0) AS "PASS",
+            coalesce(sum(n) FILTER (WHERE field = 'inspection_result' AND category = 'FAIL'), 0) AS "FAIL",
+            coalesce(sum(n) FILTER (WHERE field = 'inspection_result' AND category = 'REWORK'), 0) AS "REWORK",
+            coalesce(sum(sum) FILTER (WHERE field = 'defect_count'), 0) AS defects
+     FROM r GROUP BY bucket) s)::text AS series`
+
+const bucketParam = { type: 'string', enum: Object.keys(BUCKETS), default: '1m' } as const
+
+/** Numeric fields of a station: what a time series can be drawn for. */
+const numericFields = (station: StationName) =>
+  Object.entries(stations[station].fields)
+    .filter(([, f]) => f.kind !== 'enum')
+    .map(([name]) => name)
+
+/** Rounds a window out to whole buckets, so the first and last buckets are complete in the answer. */
+const floorTo = (d: Date, seconds: number) =>
+  new Date(Math.floor(d.getTime() / 1000 / seconds) * seconds * 1000)
+
+export function statsRoutes(app: FastifyInstance, pool: Pool): void {
+  app.get<{
+    Querystring: { station: StationName; field: string; bucket: Bucket; from?: string; to?: string }
+  }>(
+    '/stats/timeseries',
+    {
+      schema: {
+        summary:
+          'Count, min, max, mean and standard deviation of a measurement per minute or hour (from the rollups)',
+        description:
+          'Default window: the last 6 hours for `1m`, the last 7 days for `1h`. At most 20,000 buckets.',
+        tags: ['stats'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['station', 'field'],
+          properties: {
+            station: { type: 'string', enum: stationNames },
+            field: { type: 'string', maxLength: 64 },
+            bucket: bucketParam,
+            from: timeParam,
+            to: timeParam,
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const { station, field, bucket } = req.query
+      const allowed = numericFields(station)
+      if (!allowed.includes(field)) {
+        throw new BadParameter(
+          'field',
+          `"${field.slice(0, 64)}" is not a numeric measurement of ${station}; allowed: ${allowed.join(', ')}`,
+        )
+      }
+      const b = BUCKETS[bucket]
+      const { from, to } = windowOf(req.query, bucket === '1m' ? 6 * 3600_000 : 7 * 86_400_000)
+      if ((to.getTime() - from.getTime()) / 1000 / b.seconds > MAX_POINTS) {
+        throw new BadParameter(
+          'from',
+          `the window holds more than ${MAX_POINTS} ${bucket} buckets; use bucket=1h or a shorter window`,
+        )
+      }
+      const start = floorTo(from, b.seconds)
+      const { rows } = await pool.query<{ points: string }>(TIMESERIES(b.table), [station, field, start, to])
+      const f = (stations[station].fields as Readonly<Record<string, Field>>)[field]
+      const head = JSON.stringify({
+        station,
+        field,
+        unit: f?.unit ?? '',
+        bucket,
+        from: start.toISOString(),
+        to: to.toISOString(),
+      })
+      return reply
+        .type('application/json; charset=utf-8')
+        .send(`${head.slice(0, -1)},"points":${rows[0]!.points}}`)
+    },
+  )
+
+  app.get<{ Querystring: { bucket: Bucket; from?: string; to?: string } }>(
+    '/quality/summary',
+    {
+      schema: {
+        summary:
+          'Inspections per result (PASS, FAIL, REWORK), first-pass yield and defects, in total and per bucket',
+        description: 'Default window: the last 24 hours. First-pass yield = PASS / inspections.',
+        tags: ['stats'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { bucket: { ...bucketParam, default: '1h' }, from: timeParam, to: timeParam },
+        },
+      },
+    },
+    async (req) => {
+      const b = BUCKETS[req.query.bucket]
+      const { from, to } = windowOf(req.query, 86_400_000)
+      if ((to.getTime() - from.getTime()) / 1000 / b.seconds > MAX_POINTS) {
+        throw new BadParameter('from', `the window holds more than ${MAX_POINTS} buckets; use bucket=1h`)
+      }
+      const start = floorTo(from, b.seconds)
+      const { rows } = await pool.query<{ counts: string; defects: number; series: string }>(
+        QUALITY(b.table),
+        [start, to],
+      )
+      const raw = JSON.parse(rows[0]!.counts) as Record<string, number>
+      const counts = {
+        PASS: Number(raw.PASS ?? 0),
+        FAIL: Number(raw.FAIL ?? 0),
+        REWORK: Number(raw.REWORK ?? 0),
+      }
+      const inspections = counts.PASS + counts.FAIL + counts.REWORK
+      const rate = (n: number) => (inspections > 0 ? n / inspections : null)
+      const defects = Number(rows[0]!.defects)
+      return {
+        from: start.toISOString(),
+        to: to.toISOString(),
+        bucket: req.query.bucket,
+        inspections,
+        counts,
+        rates: { PASS: rate(counts.PASS), FAIL: rate(counts.FAIL), REWORK: rate(counts.REWORK) },
+        first_pass_yield: rate(counts.PASS),
+        defects: { total: defects, per_inspection: inspections > 0 ? defects / inspections : null },
+        series: JSON.parse(rows[0]!.series) as unknown[],
+      }
+    },
+  )
+}

@@ -1,0 +1,90 @@
+import type { FastifyInstance } from 'fastify'
+import { stationNames } from '../../catalog/index.ts'
+import type { Pool } from '../../db/index.ts'
+import type { LiveFeed, LiveReading } from '../live.ts'
+
+const BACKLOG = `
+SELECT id, station, json_build_object('id', id, 'station', station, 'data', data, 'created_at', created_at)::text AS json
+FROM sensor_data WHERE id > $1 AND ($2::text IS NULL OR station = $2) ORDER BY id LIMIT 1000`
+
+const HEARTBEAT_MS = 15_000
+
+const event = (r: LiveReading) => `id: ${r.id}\nevent: reading\ndata: ${r.json}\n\n`
+
+/**
+ * `GET /sensor-data/stream`: Server-Sent Events of readings as the ETL commits them. A client
+ * that reconnects with `Last-Event-ID` first gets what it missed (up to 1000 readings), then the
+ * live feed; ids it already has are not sent twice.
+ */
+export function streamRoutes(app: FastifyInstance, pool: Pool, feed: LiveFeed): void {
+  const open = new Set<() => void>()
+  // Streams never end on their own: end them when the server closes, or close would wait forever.
+  app.addHook('preClose', async () => {
+    for (const end of open) end()
+  })
+
+  app.get<{ Querystring: { station?: string }; Headers: { 'last-event-id'?: string } }>(
+    '/sensor-data/stream',
+    {
+      schema: {
+        summary: 'Readings as they are loaded, as Server-Sent Events (`event: reading`, `id`: the row id)',
+        description:
+          'Reconnect with a `Last-Event-ID` header (EventSource does) to receive the readings missed meanwhile.',
+        tags: ['readings'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { station: { type: 'string', enum: stationNames } },
+        },
+        headers: {
+          type: 'object',
+          properties: { 'last-event-id': { type: 'string', pattern: '^\\d{1,15}$' } },
+        },
+      },
+    },
+    async (req, reply) => {
+      const station = req.query.station
+      const lastEventId = req.headers['last-event-id']
+      let lastSent = lastEventId === undefined ? Number.POSITIVE_INFINITY : Number(lastEventId)
+      const pending: LiveReading[] = []
+      let replaying = lastEventId !== undefined
+      const send = (readings: LiveReading[]) => {
+        let out = ''
+        for (const r of readings) {
+          if (station && r.station !== station) continue
+          if (Number.isFinite(lastSent) && r.id <= lastSent) continue
+          out += event(r)
+        }
+        if (out) reply.raw.write(out)
+      }
+      const unsubscribe = await feed.subscribe((readings) => {
+        if (replaying) pending.push(...readings)
+        else send(readings)
+      })
+      reply.hijack()
+      reply.raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      })
+      reply.raw.write(': connected\nretry: 2000\n\n')
+      if (replaying) {
+        const { rows } = await pool.query<LiveReading>(BACKLOG, [lastSent, station ?? null])
+        send(rows)
+        if (rows.length > 0) lastSent = rows[rows.length - 1]!.id
+        replaying = false
+        send(pending.splice(0))
+      } else lastSent = Number.NaN // live only: nothing to skip
+      const heartbeat = setInterval(() => reply.raw.write(': ping\n\n'), HEARTBEAT_MS)
+      const end = () => {
+        clearInterval(heartbeat)
+        unsubscribe()
+        open.delete(end)
+        reply.raw.end()
+      }
+      open.add(end)
+      req.raw.on('close', end)
+    },
+  )
+}

@@ -1,0 +1,53 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import pg from 'pg'
+
+/**
+ * The database roles of least privilege, created (without login) by migration 0003:
+ * `evf_etl` loads, `evf_api` reads, `evf_bi` reads the views of schema `bi`. This gives them a
+ * login with a password kept in the stack's data directory (mode 0600, generated once), and
+ * returns the URL each component connects with.
+ */
+export const ROLES = ['evf_etl', 'evf_api', 'evf_bi'] as const
+export type Role = (typeof ROLES)[number]
+
+export type RoleUrls = Record<Role, string>
+
+function passwords(dataDir: string): Record<Role, string> {
+  const file = join(dataDir, 'db-roles.json')
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Record<Role, string>
+  const fresh = Object.fromEntries(ROLES.map((r) => [r, randomBytes(18).toString('base64url')])) as Record<
+    Role,
+    string
+  >
+  writeFileSync(file, `${JSON.stringify(fresh, null, 2)}\n`, { mode: 0o600 })
+  return fresh
+}
+
+/** `adminUrl` must be a role that may alter roles (the embedded server's superuser is). */
+export async function provisionRoleLogins(adminUrl: string, dataDir: string): Promise<RoleUrls> {
+  const secret = passwords(dataDir)
+  const client = new pg.Client({ connectionString: adminUrl })
+  await client.connect()
+  try {
+    for (const role of ROLES) {
+      // ALTER ROLE takes no parameters: the password is quoted as a literal by the server.
+      const { rows } = await client.query<{ sql: string }>(
+        `SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', $1::text, $2::text) AS sql`,
+        [role, secret[role]],
+      )
+      await client.query(rows[0]!.sql)
+    }
+  } finally {
+    await client.end()
+  }
+  return Object.fromEntries(
+    ROLES.map((role) => {
+      const url = new URL(adminUrl)
+      url.username = role
+      url.password = secret[role]
+      return [role, url.toString()]
+    }),
+  ) as RoleUrls
+}

@@ -86,7 +86,8 @@ export interface PipelineStatus {
       mode: string
       started_at: string
       finished_at: string | null
-      status: 'ok' | 'failed'
+      /** 'ok' | 'failed', or 'running' while one runs */
+      status: string
       rows: number
       dead_letters: number
       error: string | null

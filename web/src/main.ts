@@ -71,10 +71,23 @@ function scheduleRefresh(delayMs: number): void {
   }, delayMs)
 }
 
+/**
+ * Readings from the stream, applied in batches: one load can commit thousands, and the cards
+ * and the SPC chart need only the newest. (A timer, not requestAnimationFrame, which stops in a
+ * hidden tab and would let the queue grow.)
+ */
+let queued: Reading[] = []
 function onReading(r: Reading): void {
   connection.reading()
-  cards.show(r)
-  spc.push(r)
+  if (queued.push(r) === 1) setTimeout(applyReadings, 200)
+}
+function applyReadings(): void {
+  const batch = queued
+  queued = []
+  const newest = new Map<string, Reading>()
+  for (const r of batch) if ((newest.get(r.station)?.id ?? 0) < r.id) newest.set(r.station, r)
+  for (const r of newest.values()) cards.show(r)
+  spc.push(batch)
   if (nextAt - Date.now() > AFTER_READING_MS && nextAt !== Number.POSITIVE_INFINITY) {
     scheduleRefresh(AFTER_READING_MS)
   }

@@ -33,7 +33,7 @@ function render(root: HTMLElement, p: PipelineStatus, windowLabel: string): void
       tile(
         'Last ETL run',
         run
-          ? `${run.status === 'ok' ? 'OK' : 'FAILED'} · ${run.mode} · ${run.rows.toLocaleString('en')} rows`
+          ? `${run.status.toUpperCase()} · ${run.mode} · ${run.rows.toLocaleString('en')} rows`
           : 'none yet',
         run?.status === 'failed' ? 'alarm' : '',
       ),

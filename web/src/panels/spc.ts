@@ -73,13 +73,14 @@ export class SpcPanel {
     }
   }
 
-  /** A reading from the stream: appended when it is of the charted station. */
-  push(r: Reading): void {
-    if (r.station !== this.selected.station) return
+  /** Readings from the stream: those of the charted station are appended. */
+  push(readings: Reading[]): void {
+    const { station } = this.selected
+    // The stream sends readings in id order.
     const lastId = this.readings[this.readings.length - 1]?.id ?? 0
-    if (r.id <= lastId) return
-    this.readings.push(r)
-    this.readings = this.readings.slice(-Number(this.size.value))
+    const fresh = readings.filter((r) => r.station === station && r.id > lastId)
+    if (fresh.length === 0) return
+    this.readings = [...this.readings, ...fresh].slice(-Number(this.size.value))
     this.render()
   }
 

@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import type { Browser } from 'playwright-core'
+import { buildApp } from '../../src/api/index.ts'
+import { topicFor } from '../../src/catalog/index.ts'
+import { runBounded } from '../../src/etl/index.ts'
+import { runSimulator } from '../../src/simulator/index.ts'
+import { isolatedConfig, log, produceRaw } from '../helpers.ts'
+import {
+  ensureDashboardBuilt,
+  launchChromium,
+  openPage,
+  reading,
+  screenshot,
+  startApi,
+  waitForText,
+} from './helpers.ts'
+
+/** A plant with some history: 400 readings over ~4 minutes, no simulated faults. */
+const history = { simCount: 400, simSensorsPerStation: 2, simIntervalMs: 5000, simFaultRate: 0 }
+
+describe('the plant dashboard in Chromium', () => {
+  let browser: Browser
+  before(async () => {
+    ensureDashboardBuilt()
+    browser = await launchChromium()
+  })
+  after(() => browser?.close())
+
+  it('shows every panel filled from the API, with no console errors', async (t) => {
+    const { config, pool } = await isolatedConfig(t, history)
+    await runSimulator(config, log)
+    await produceRaw(config, [
+      { topic: topicFor('paint', config.topicPrefix), value: '{"station": "paint", "ti' },
+    ])
+    await runBounded(config, pool, log)
+    const { base } = await startApi(t, pool)
+    const { page, errors } = await openPage(t, browser, `${base}/`)
+
+    // Station cards: every station's latest reading, in or out of spec, and how old it is.
+    const latest = (await (await fetch(`${base}/stations/paint/latest`)).json()) as {
+      data: { paint_thickness: number }
+    }
+    await waitForText(
+      page,
+      'article[data-station="paint"] dd[data-field="paint_thickness"]',
+      latest.data.paint_thickness.toFixed(3),
+    )
+    for (const station of ['chassis', 'battery', 'paint', 'quality']) {
+      await waitForText(page, `article[data-station="${station}"] .age`, /Last reading \d+ s ago/)
+      assert.equal(await page.getAttribute(`article[data-station="${station}"]`, 'data-state'), 'ok')
+    }
+    await waitForText(
+      page,
+      'article[data-station="quality"] dd[data-field="inspection_result"]',
+      /PASS|FAIL|REWORK/,
+    )
+
+    // Records per station: all 400 readings are in the last hour.
+    await waitForText(page, '#counts tfoot', '400')
+    // Trends, quality and SPC draw charts (canvas) with a text summary for screen readers.
+    await page.locator('[data-testid="trend-chart"] canvas').first().waitFor()
+    assert.match(
+      (await page.getAttribute('[data-testid="trend-chart"]', 'aria-label')) ?? '',
+      /Paint thickness \(mil\), mean per minute: \d+ points/,
+    )
+    await waitForText(page, '#quality .tile', /Inspections\s*100/)
+    await waitForText(page, '#quality .tile', /First-pass yield\s*\d+(\.\d)? %/)
+    await page.locator('[data-testid="quality-chart"] canvas').first().waitFor()
+    await page.locator('[data-testid="spc-chart"] canvas').first().waitFor()
+    await waitForText(page, '#spc .tile', /Cpk\s*\d/)
+    // Pipeline health: the last ETL run, and the malformed message among the dead letters.
+    await waitForText(page, '#pipeline', 'INVALID_JSON')
+    await waitForText(page, '#pipeline .tile', /Last ETL run\s*OK/)
+
+    // Switching the window refetches every aggregate (and keeps it in the URL).
+    await page.getByLabel('24 h').check()
+    await waitForText(page, '#counts caption', 'last 24 h')
+    assert.match(page.url(), /window=24h/)
+    await page.getByLabel('1 h').check()
+    await waitForText(page, '#counts caption', 'last 1 h')
+
+    await screenshot(page, 'overview')
+    await page.setViewportSize({ width: 1366, height: 768 })
+    await screenshot(page, 'laptop')
+    assert.deepEqual(errors, [])
+  })
+
+  it('shows a reading loaded after the page opened, live, and flags an out-of-control paint thickness', async (t) => {
+    const { config, pool } = await isolatedConfig(t, history)
+    await runSimulator(config, log)
+    await runBounded(config, pool, log)
+    const { base } = await startApi(t, pool)
+    const { page, errors } = await openPage(t, browser, `${base}/`)
+    await waitForText(page, '#spc .tile', /Out of control\s*0 of 100/)
+    await waitForText(page, '#live', /Live · 0 readings/)
+
+    // A torque no simulated reading has, and a paint film far thicker than the process makes.
+    await produceRaw(config, [
+      {
+        topic: topicFor('chassis', config.topicPrefix),
+        value: reading('chassis', { bolt_torque: 231.7, weld_current: 10, frame_alignment: 0 }),
+      },
+      {
+        topic: topicFor('paint', config.topicPrefix),
+        value: reading('paint', { booth_temp: 22, booth_humidity: 60, paint_thickness: 1.6 }),
+      },
+    ])
+    await runBounded(config, pool, log)
+
+    // Over the stream, without a reload: the cards, the live counter, the SPC chart.
+    const torque = 'article[data-station="chassis"] dd[data-field="bolt_torque"]'
+    await waitForText(page, torque, '231.7')
+    assert.equal(await page.getAttribute(torque, 'data-spec'), 'high')
+    await waitForText(page, torque, 'above spec')
+    await waitForText(page, '#live', /Live · 2 readings received/)
+    await waitForText(page, '#spc .alarms li', /1\.600 mil .* above UCL/)
+    await waitForText(page, '#spc .tile', /Out of control\s*1 of 100/)
+    await screenshot(page, 'spc')
+    assert.deepEqual(errors, [])
+  })
+
+  it('shows a banner while the API is away and clears it when the API is back', async (t) => {
+    const { config, pool } = await isolatedConfig(t, history)
+    await runSimulator(config, log)
+    await runBounded(config, pool, log)
+    const { app, base } = await startApi(t, pool)
+    const { page } = await openPage(t, browser, `${base}/`)
+    await waitForText(page, '#live', /Live ·/)
+    await waitForText(page, '#counts tfoot', '400')
+    await page.locator('[data-testid="spc-chart"] canvas').first().waitFor()
+    await waitForText(page, 'article[data-station="quality"] .age', /Last reading/)
+    assert.equal(await page.isVisible('#banner'), false)
+
+    await app.close()
+    await waitForText(page, '#banner', 'API unreachable — reconnecting…')
+    await waitForText(page, '#live', 'Stream reconnecting…')
+    await screenshot(page, 'banner')
+
+    // The same port again: EventSource reconnects by itself and the banner goes.
+    await startApi(t, pool, Number(new URL(base).port))
+    await page.locator('#banner').waitFor({ state: 'hidden', timeout: 20_000 })
+    await waitForText(page, '#live', /Live ·/)
+  })
+
+  it('shows sensible empty states on a new database', async (t) => {
+    const { pool } = await isolatedConfig(t)
+    const { base } = await startApi(t, pool)
+    // Stations with no reading yet answer 404 by design; the browser logs those.
+    const { page, errors } = await openPage(t, browser, `${base}/`, /status of 404/)
+    await waitForText(page, 'article[data-station="paint"] .age', 'No reading yet')
+    await waitForText(page, '#counts', 'No readings in the last 1 h.')
+    await waitForText(page, '#trends', 'No paint thickness readings in this window.')
+    await waitForText(page, '#quality', 'No inspections in the last 1 h.')
+    await waitForText(page, '#spc', 'Not enough readings yet')
+    await waitForText(page, '#pipeline', 'No dead letters in the last 1 h.')
+    await waitForText(page, '#pipeline .tile', /Last ETL commit\s*never/)
+    assert.equal(await page.isVisible('#banner'), false)
+    await screenshot(page, 'empty')
+    assert.deepEqual(errors, [])
+  })
+})
+
+describe('the dashboard over HTTP', () => {
+  it('serves index.html uncached and the hashed assets for a year', async (t) => {
+    ensureDashboardBuilt()
+    const { pool } = await isolatedConfig(t)
+    const app = await buildApp({ pool, logger: false })
+    t.after(() => app.close())
+    const index = await app.inject({ url: '/' })
+    assert.equal(index.statusCode, 200)
+    assert.match(index.headers['content-type'] as string, /text\/html/)
+    assert.equal(index.headers['cache-control'], 'no-cache')
+    assert.doesNotMatch(index.body, /<script>|<script [^>]*>[^<]/, 'no inline script: the CSP forbids it')
+    const assets = [...index.body.matchAll(/(?:src|href)="\.\/(assets\/[^"]+)"/g)].map((m) => m[1]!)
+    assert.ok(assets.some((a) => a.endsWith('.js')) && assets.some((a) => a.endsWith('.css')))
+    for (const asset of assets) {
+      const res = await app.inject({ url: `/${asset}` })
+      assert.equal(res.statusCode, 200, asset)
+      assert.equal(res.headers['cache-control'], 'public, max-age=31536000, immutable', asset)
+    }
+    const missing = await app.inject({ url: '/assets/index-nope.js' })
+    assert.equal(missing.statusCode, 404)
+    assert.equal(missing.json().code, 'NOT_FOUND')
+  })
+
+  it('answers 503 with what to run when the dashboard is not built', async (t) => {
+    const { pool } = await isolatedConfig(t)
+    const dir = mkdtempSync(join(tmpdir(), 'evf-no-dashboard-'))
+    const app = await buildApp({ pool, logger: false, dashboardDir: dir })
+    t.after(() => app.close())
+    const res = await app.inject({ url: '/' })
+    assert.equal(res.statusCode, 503)
+    assert.match(res.body, /npm run build:web/)
+    assert.equal((await app.inject({ url: '/health' })).statusCode, 200, 'the API itself still works')
+  })
+})

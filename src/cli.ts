@@ -274,6 +274,21 @@ withSettings(
   }
 })
 
+withSettings(
+  db
+    .command('roles')
+    .description(
+      'give the evf_etl, evf_api and evf_bi roles a login (passwords kept in <data-dir>/db-roles.json) and print their URLs',
+    ),
+  [...DB, 'dataDir'],
+).action(async (_o, cmd: Command) => {
+  const config = configOf(cmd, ['database'])
+  const { provisionRoleLogins } = await import('./db/index.ts')
+  process.stdout.write(
+    `${JSON.stringify(await provisionRoleLogins(config.databaseUrl, config.dataDir), null, 2)}\n`,
+  )
+})
+
 withSettings(program.command('config').description('print the effective settings as JSON'), ALL).action(
   (_o, cmd: Command) => {
     process.stdout.write(`${JSON.stringify(configOf(cmd), null, 2)}\n`)

@@ -88,8 +88,8 @@ export async function produceRaw(config: Config, messages: RawMessage[]): Promis
 }
 
 /** Runs the built CLI (`dist/cli.js`, built by `npm test`'s setup step) as a user would. */
-export function cli(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [`${repoRoot}dist/cli.js`, ...args], {
+export function cli(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): ChildProcess {
+  return spawn(process.execPath, [...nodeArgs, `${repoRoot}dist/cli.js`, ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

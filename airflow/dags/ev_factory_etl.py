@@ -210,7 +210,8 @@ with DAG(
         if problems:
             raise AirflowFailException("data quality failed:\n  - " + "\n  - ".join(problems))
 
-    # `evf db maintain` refreshes what the storage keeps for readers; EVF_REFRESH_COMMAND overrides it.
+    # `evf db maintain` creates the coming days' partitions, applies the retention (EVF_RETENTION_DAYS)
+    # and refreshes the planner statistics; EVF_REFRESH_COMMAND overrides it.
     refresh_summaries = BashOperator(
         task_id="refresh_summaries",
         bash_command=REFRESH_COMMAND,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
 
@@ -17,6 +17,7 @@ export type RoleUrls = Record<Role, string>
 function passwords(dataDir: string): Record<Role, string> {
   const file = join(dataDir, 'db-roles.json')
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Record<Role, string>
+  mkdirSync(dataDir, { recursive: true })
   const fresh = Object.fromEntries(ROLES.map((r) => [r, randomBytes(18).toString('base64url')])) as Record<
     Role,
     string

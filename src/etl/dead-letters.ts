@@ -122,19 +122,27 @@ export async function retryDeadLetters(
         }
         const r = result.row
         await ensurePartitions(client, [r])
-        const inserted = await client.query<{ id: number; fresh: boolean }>(
+        const inserted = await client.query<{ id: number }>(
           `INSERT INTO sensor_data (station, data, reading_time, source_topic, source_partition, source_offset)
          VALUES ($1, $2, to_timestamp($3), $4, $5, $6)
-         ON CONFLICT (source_topic, source_partition, source_offset, reading_time) DO UPDATE SET station = EXCLUDED.station
-         RETURNING id, xmax = 0 AS fresh`,
+         ON CONFLICT (source_topic, source_partition, source_offset, reading_time) DO NOTHING
+         RETURNING id`,
           [r.station, r.data, r.timestamp, r.topic, r.partition, dl.offset],
         )
-        // A row that was already there (an earlier re-drive) is in the rollups already.
-        if (inserted.rows[0]!.fresh) await mergeRollups(client, [r])
+        // Already there (an earlier re-drive): its rollups are counted; point at the existing row.
+        let rowId = inserted.rows[0]?.id
+        if (rowId === undefined) {
+          const existing = await client.query<{ id: number }>(
+            `SELECT id FROM sensor_data WHERE source_topic = $1 AND source_partition = $2 AND source_offset = $3
+               AND reading_time = to_timestamp($4)`,
+            [r.topic, r.partition, dl.offset, r.timestamp],
+          )
+          rowId = existing.rows[0]!.id
+        } else await mergeRollups(client, [r])
         await client.query(
           `UPDATE dead_letters SET attempts = attempts + 1, last_attempt_at = now(), resolved_at = now(), resolved_row_id = $2
          WHERE id = $1`,
-          [dl.id, inserted.rows[0]!.id],
+          [dl.id, rowId],
         )
         summary.loaded++
       }

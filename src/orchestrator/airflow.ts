@@ -47,6 +47,7 @@ export interface AirflowEnvOptions {
   port: number
   schedule: string
   topicPrefix: string
+  retentionDays?: number
   cli?: string
 }
 
@@ -82,6 +83,8 @@ export function airflowEnv(o: AirflowEnvOptions): Record<string, string> {
     EVF_REPO_ROOT: repoRoot,
     EVF_TOPIC_PREFIX: o.topicPrefix,
     EVF_AIRFLOW_SCHEDULE: o.schedule,
+    // `evf db maintain` (the DAG's last task) applies the retention.
+    EVF_RETENTION_DAYS: String(o.retentionDays ?? 0),
   }
 }
 

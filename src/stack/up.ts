@@ -27,6 +27,7 @@ async function startAirflow(
     port: config.airflowPort,
     schedule: config.etlSchedule,
     topicPrefix: config.topicPrefix,
+    retentionDays: config.retentionDays,
   })
   const { user, password } = await airflow.uiCredentials(home)
   log.info('Airflow: migrating its metadata database…')
@@ -134,6 +135,7 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
     `${[
       '',
       '  EV factory pipeline is up',
+      `  Dashboard    ${base}/`,
       `  API          ${base}/sensor-data`,
       `  API docs     ${base}/docs`,
       `  Kafka        ${services.kafkaBrokers}${config.kafkaBrokers ? '' : ' (embedded)'}`,
@@ -145,7 +147,7 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
             ? `scheduled: ${config.etlSchedule}`
             : config.etlMode
       }`,
-      `  BI (Tableau) ${roles.evf_bi.replace(/\?.*$/, '')}  (views in schema bi; docs/tableau.md)`,
+      `  BI (Tableau) ${roles.evf_bi.replace(/:[^:@/]+@/, ':***@')}  (password in ${config.dataDir}/db-roles.json; views in schema bi, docs/tableau.md)`,
       ...airflowLines,
       `  Data, logs   ${config.dataDir}`,
       `  Started in   ${startupMs} ms (${Object.entries(services.timings)

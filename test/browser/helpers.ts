@@ -8,7 +8,14 @@ import { buildApp } from '../../src/api/index.ts'
 import type { Pool } from '../../src/db/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
 
-export const screenshotDir = join(repoRoot, 'docs/img')
+/**
+ * Screenshots go to .test-stack/screenshots (every run), and into docs/img — the ones
+ * docs/dashboard.md shows — only when asked: `EVF_UPDATE_SCREENSHOTS=1 npm test`. So a test run
+ * leaves the working tree clean.
+ */
+export const screenshotDir = process.env.EVF_UPDATE_SCREENSHOTS
+  ? join(repoRoot, 'docs/img')
+  : join(repoRoot, '.test-stack/screenshots')
 
 function newestUnder(dir: string): number {
   return Math.max(

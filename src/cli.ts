@@ -24,6 +24,7 @@ const API: SettingKey[] = [
   'apiCorsOrigins',
   'apiRateLimit',
   'apiStatementTimeoutMs',
+  'apiCacheMs',
 ]
 
 /** Adds a `--flag <value>` for each setting; the environment variable and default are in the help. */

@@ -12,6 +12,7 @@ import Fastify, {
 import type { Config } from '../config/index.ts'
 import type { Pool } from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
+import { ResponseCache, useResponseCache } from './cache.ts'
 import { LiveFeed } from './live.ts'
 import { BadParameter } from './params.ts'
 import { problem } from './problems.ts'
@@ -27,7 +28,7 @@ export interface AppOptions {
   pool: Pool
   logger?: Logger | false
   /** the hardening settings; defaults as documented in the README */
-  config?: Partial<Pick<Config, 'apiCorsOrigins' | 'apiRateLimit'>>
+  config?: Partial<Pick<Config, 'apiCorsOrigins' | 'apiRateLimit' | 'apiCacheMs'>>
   /** where the built dashboard is (tests) */
   dashboardDir?: string
 }
@@ -139,19 +140,24 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   }))
   app.get(
     '/ready',
-    { schema: { summary: 'PostgreSQL answers; when the ETL last committed', tags: ['ops'] } },
+    { schema: { summary: 'PostgreSQL answers; when the ETL last committed and its lag', tags: ['ops'] } },
     async (req, reply) => {
       try {
-        const { rows } = await opts.pool.query<{ last: Date | null }>(
-          'SELECT max(updated_at) AS last FROM etl_offsets',
+        const { rows } = await opts.pool.query<{ last: Date | null; lag: number | null; seen: Date | null }>(
+          `SELECT max(updated_at) AS last, sum(greatest(end_offset - next_offset, 0))::bigint AS lag,
+                  min(end_offset_at) AS seen FROM etl_offsets`,
         )
-        const last = rows[0]?.last ?? null
+        const { last = null, lag = null, seen = null } = rows[0] ?? {}
+        const since = (d: Date | null) => (d ? Math.round((Date.now() - d.getTime()) / 1000) : null)
         return {
           status: 'ready',
           database: 'ok',
           etl: {
             last_commit_at: last?.toISOString() ?? null,
-            seconds_since: last ? Math.round((Date.now() - last.getTime()) / 1000) : null,
+            seconds_since: since(last),
+            // Messages in Kafka not yet loaded, as of the end offsets the ETL last reported.
+            lag,
+            lag_as_of: seen?.toISOString() ?? null,
           },
         }
       } catch (error) {
@@ -163,6 +169,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   )
   const feed = new LiveFeed(undefined, opts.pool, opts.logger || undefined)
   app.addHook('onClose', async () => feed.close())
+  const cache = new ResponseCache(opts.config?.apiCacheMs ?? 1000)
+  if (cache.enabled) {
+    feed.onCommit(() => cache.invalidate())
+    app.addHook('onReady', async () => feed.start())
+    useResponseCache(app, cache, () => feed.listening)
+  }
   sensorDataRoutes(app, opts.pool)
   streamRoutes(app, opts.pool, feed)
   stationRoutes(app, opts.pool)

@@ -30,12 +30,29 @@ export class LiveFeed {
   private connecting: Promise<void> | undefined
   private queue: Promise<void> = Promise.resolve()
   private closed = false
+  /** told of every commit (and of a lost connection, when commits may have been missed) */
+  private readonly onChange = new Set<() => void>()
 
   constructor(
     private readonly url: string | undefined,
     private readonly pool: pg.Pool,
     private readonly log: Logger | undefined,
   ) {}
+
+  /** True while the LISTEN connection is up: every commit is then seen. */
+  get listening(): boolean {
+    return this.client !== undefined
+  }
+
+  /** Calls `fn` on every load commit, and whenever commits may have been missed. */
+  onCommit(fn: () => void): void {
+    this.onChange.add(fn)
+  }
+
+  /** Connects now rather than at the first subscriber; retries in the background if it fails. */
+  start(): void {
+    void this.connect().catch(() => undefined)
+  }
 
   /** Subscribes; resolves once the feed is listening, so nothing committed after it is missed. */
   async subscribe(listener: Listener): Promise<() => void> {
@@ -49,16 +66,29 @@ export class LiveFeed {
     this.connecting ??= (async () => {
       const client = new pg.Client(this.url ? { connectionString: this.url } : this.pool.options)
       client.on('notification', (n) => {
+        for (const fn of this.onChange) fn()
         if (n.payload) this.queue = this.queue.then(() => this.deliver(n.payload!))
       })
+      const retry = () => {
+        if (!this.closed) setTimeout(() => void this.connect().catch(() => undefined), 1000).unref()
+      }
       client.on('error', (error) => {
         this.log?.warn({ err: String(error) }, 'live feed connection lost; reconnecting')
         this.client = undefined
-        setTimeout(() => void this.connect().catch(() => undefined), 1000).unref()
+        for (const fn of this.onChange) fn()
+        retry()
       })
-      await client.connect()
-      await client.query('LISTEN evf_loaded')
+      try {
+        await client.connect()
+        await client.query('LISTEN evf_loaded')
+      } catch (error) {
+        await client.end().catch(() => undefined)
+        retry()
+        throw error
+      }
       this.client = client
+      // Commits made while not listening were not seen.
+      for (const fn of this.onChange) fn()
     })().finally(() => {
       this.connecting = undefined
     })

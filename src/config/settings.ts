@@ -210,6 +210,11 @@ export const settings = {
     'PostgreSQL statement timeout of every API query, in milliseconds',
     int(100, 600_000).default(5000),
   ),
+  apiCacheMs: setting(
+    'EVF_API_CACHE_MS',
+    'Longest time a read answer is served from the API’s cache; each ETL commit clears it at once (0: no cache)',
+    int(0, 60_000).default(1000),
+  ),
   retentionDays: setting(
     'EVF_RETENTION_DAYS',
     'Days of readings kept: `db maintain` drops whole daily partitions older than this (0: keep all)',

@@ -212,6 +212,31 @@ describe('the HTTP API: statistics, pipeline, export, live stream, hardening', (
     )
   })
 
+  it('serves repeated reads from its cache and drops the cache when the ETL commits', async (t) => {
+    const { config, pool } = await isolatedConfig(t, { simCount: 20, simSensorsPerStation: 1 })
+    // A long TTL: only a commit can make the second answer below fresh.
+    const app = await buildApp({ pool, logger: false, config: { apiCacheMs: 60_000 } })
+    t.after(() => app.close())
+    await app.ready()
+    const get = () => app.inject({ url: '/sensor-data?limit=1000' })
+    for (let i = 0; i < 50 && (await get()).headers['x-cache'] !== 'hit'; i++)
+      await new Promise((r) => setTimeout(r, 100))
+    const cached = await get()
+    assert.equal(cached.headers['x-cache'], 'hit')
+    assert.deepEqual(cached.json(), [])
+    await runSimulator(config, log)
+    await runBounded(config, pool, log)
+    let fresh = await get()
+    for (let i = 0; i < 50 && fresh.json().length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      fresh = await get()
+    }
+    assert.equal(fresh.json().length, 20, 'the commit emptied the cache')
+    assert.equal((await get()).headers['x-cache'], 'hit')
+    // Bad parameters are still checked before the cache.
+    assert.equal((await app.inject({ url: '/sensor-data?limit=0' })).statusCode, 400)
+  })
+
   it('sends security headers, limits the rate and the URL length, and keeps CORS to the configured origins', async (t) => {
     const { pool } = await isolatedConfig(t)
     const app = await buildApp({

@@ -173,6 +173,7 @@ describe('the HTTP API beyond the reference endpoint', () => {
     const notYet = (await app.inject({ url: '/ready' })).json()
     assert.equal(notYet.database, 'ok')
     assert.equal(notYet.etl.last_commit_at, null)
+    assert.equal(notYet.etl.lag, null, 'no ETL yet: the lag is unknown')
 
     await runSimulator(config, log)
     await runBounded(config, pool, log)
@@ -196,5 +197,7 @@ describe('the HTTP API beyond the reference endpoint', () => {
 
     const ready = (await app.inject({ url: '/ready' })).json()
     assert.ok(ready.etl.seconds_since >= 0 && ready.etl.seconds_since < 60)
+    assert.equal(ready.etl.lag, 0, 'a finished bounded run leaves no lag')
+    assert.ok(ready.etl.lag_as_of, 'the end offsets the lag is computed from are recorded')
   })
 })

@@ -60,6 +60,7 @@ export function statsRoutes(app: FastifyInstance, pool: Pool): void {
   }>(
     '/stats/timeseries',
     {
+      config: { cacheable: true },
       schema: {
         summary:
           'Count, min, max, mean and standard deviation of a measurement per minute or hour (from the rollups)',
@@ -117,6 +118,7 @@ export function statsRoutes(app: FastifyInstance, pool: Pool): void {
   app.get<{ Querystring: { bucket: Bucket; from?: string; to?: string } }>(
     '/quality/summary',
     {
+      config: { cacheable: true },
       schema: {
         summary:
           'Inspections per result (PASS, FAIL, REWORK), first-pass yield and defects, in total and per bucket',

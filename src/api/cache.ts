@@ -1,0 +1,103 @@
+import type { FastifyInstance } from 'fastify'
+
+/**
+ * A response cache for the read endpoints whose answers change only when the ETL commits:
+ * entries are dropped at once when a load transaction commits (the live feed's notification),
+ * and live at most `ttlMs` in any case (windows that end "now" slide with time). While the feed
+ * is not listening, nothing is cached: without notifications a stale answer could outlive a load.
+ *
+ * Many dashboards polling the same newest page, or the same hour of a trend, then cost one query
+ * per commit instead of one per request.
+ */
+export class ResponseCache {
+  private readonly entries = new Map<string, { at: number; body: string; headers: Record<string, string> }>()
+  private bytes = 0
+  /** bumped by every invalidation: an answer computed across one is not stored */
+  generation = 0
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxBytes = 32 * 2 ** 20,
+    private readonly maxEntryBytes = 2 * 2 ** 20,
+  ) {}
+
+  get enabled(): boolean {
+    return this.ttlMs > 0
+  }
+
+  invalidate(): void {
+    this.generation++
+    this.entries.clear()
+    this.bytes = 0
+  }
+
+  get(key: string): { body: string; headers: Record<string, string> } | undefined {
+    const e = this.entries.get(key)
+    if (!e) return undefined
+    if (Date.now() - e.at > this.ttlMs) {
+      this.delete(key)
+      return undefined
+    }
+    return e
+  }
+
+  set(key: string, generation: number, body: string, headers: Record<string, string>): void {
+    if (generation !== this.generation || body.length > this.maxEntryBytes) return
+    this.delete(key)
+    // Oldest first out (a Map iterates in insertion order) until the new entry fits.
+    for (const k of this.entries.keys()) {
+      if (this.bytes + body.length <= this.maxBytes) break
+      this.delete(k)
+    }
+    this.entries.set(key, { at: Date.now(), body, headers })
+    this.bytes += body.length
+  }
+
+  private delete(key: string): void {
+    const e = this.entries.get(key)
+    if (!e) return
+    this.bytes -= e.body.length
+    this.entries.delete(key)
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** answers of this route may be served from the ResponseCache */
+    cacheable?: boolean
+  }
+  interface FastifyRequest {
+    cacheGeneration?: number
+  }
+}
+
+const KEPT_HEADERS = ['content-type', 'link']
+
+/**
+ * Serves cacheable routes (`config: { cacheable: true }`) from `cache` when `isLive()`. Runs
+ * after validation, so a bad parameter is still a 400; only 200 answers are stored.
+ */
+export function useResponseCache(app: FastifyInstance, cache: ResponseCache, isLive: () => boolean): void {
+  if (!cache.enabled) return
+  app.addHook('preHandler', async (req, reply) => {
+    if (!req.routeOptions.config.cacheable || !isLive()) return
+    const hit = cache.get(req.url)
+    if (hit) {
+      reply.headers({ ...hit.headers, 'x-cache': 'hit' })
+      return reply.serializer((p: unknown) => p as string).send(hit.body)
+    }
+    req.cacheGeneration = cache.generation
+  })
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (req.cacheGeneration === undefined || reply.statusCode !== 200 || typeof payload !== 'string')
+      return payload
+    const headers: Record<string, string> = {}
+    for (const h of KEPT_HEADERS) {
+      const v = reply.getHeader(h)
+      if (v !== undefined) headers[h] = String(v)
+    }
+    cache.set(req.url, req.cacheGeneration, payload, headers)
+    reply.header('x-cache', 'miss')
+    return payload
+  })
+}

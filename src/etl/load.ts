@@ -88,6 +88,27 @@ export async function loadBatch(
   advances: OffsetAdvance[],
 ): Promise<void> {
   await ensurePartitions(client, rows)
+  try {
+    await loadInTransaction(client, rows, deadLetters, advances)
+  } catch (error) {
+    // A day this process saw before was dropped since (retention): forget what it knew, make
+    // the partitions again, and load the batch once more.
+    if ((error as { code?: string }).code !== NO_PARTITION) throw error
+    daysWithPartition.clear()
+    await ensurePartitions(client, rows)
+    await loadInTransaction(client, rows, deadLetters, advances)
+  }
+}
+
+/** SQLSTATE of "no partition of relation … found for row" */
+const NO_PARTITION = '23514'
+
+async function loadInTransaction(
+  client: pg.PoolClient,
+  rows: LoadRow[],
+  deadLetters: DeadLetter[],
+  advances: OffsetAdvance[],
+): Promise<void> {
   await client.query('BEGIN')
   try {
     if (rows.length > 0) {

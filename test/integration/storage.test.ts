@@ -92,6 +92,17 @@ describe('time-series storage', () => {
     assert.ok(
       (await count(pool, `SELECT count(*) AS n FROM rollup_1h WHERE bucket < now() - interval '9 days'`)) > 0,
     )
+    // A late reading for a day retention dropped: the ETL (which saw that day before) makes
+    // the partition again rather than failing the batch.
+    await produceRaw(config, [
+      {
+        topic: `${config.topicPrefix}paint`,
+        key: 'late',
+        value: JSON.stringify(paintAt(now - 10 * DAY, 1.25)),
+      },
+    ])
+    assert.equal((await runBounded(config, pool, log)).loaded, 1)
+    assert.equal(await count(pool, 'SELECT count(*) AS n FROM sensor_data'), 602)
     // Partitions exist ahead, so tomorrow's first reading never waits for one.
     const ahead = day(now + 7 * DAY)
     assert.equal(

@@ -22,19 +22,9 @@ import { createLogger } from '../src/shared/log.ts'
 import { repoRoot } from '../src/shared/paths.ts'
 import { runSimulator } from '../src/simulator/index.ts'
 import { startServices } from '../src/stack/index.ts'
-import { progress, record, table } from './lib.ts'
+import { childPids, progress, record, table } from './lib.ts'
 
-const childrenOf = (pid: number): number[] => {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number)
-  } catch {
-    return []
-  }
-}
+const childrenOf = childPids
 
 const N = Number(process.env.BENCH_ETL_MESSAGES ?? 1_000_000)
 const SAMPLE = Number(process.env.BENCH_ETL_BASELINE_SAMPLE ?? 20_000)

@@ -43,3 +43,11 @@ export const timeParam = {
   maxLength: 40,
   description: 'ISO 8601 (2026-01-31T08:00:00Z) or epoch seconds',
 } as const
+
+/** The window [from, to) of a request: `to` defaults to now, `from` to `defaultSpanMs` before it. */
+export function windowOf(q: { from?: string; to?: string }, defaultSpanMs: number): { from: Date; to: Date } {
+  const to = parseTime('to', q.to) ?? new Date()
+  const from = parseTime('from', q.from) ?? new Date(to.getTime() - defaultSpanMs)
+  if (from >= to) throw new BadParameter('from', 'must be before `to`')
+  return { from, to }
+}

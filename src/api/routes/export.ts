@@ -4,7 +4,7 @@ import type pg from 'pg'
 import { to as copyTo } from 'pg-copy-streams'
 import { type StationName, stationNames } from '../../catalog/index.ts'
 import type { Pool } from '../../db/index.ts'
-import { BadParameter, parseTime, timeParam } from '../params.ts'
+import { timeParam, windowOf } from '../params.ts'
 
 const FETCH_ROWS = 2000
 
@@ -44,9 +44,7 @@ export function exportRoutes(app: FastifyInstance, pool: Pool): void {
     },
     async (req, reply) => {
       const { format, station } = req.query
-      const to = parseTime('to', req.query.to) ?? new Date()
-      const from = parseTime('from', req.query.from) ?? new Date(to.getTime() - 86_400_000)
-      if (from >= to) throw new BadParameter('from', 'must be before `to`')
+      const { from, to } = windowOf(req.query, 86_400_000)
       const client = await pool.connect()
       // The statement timeout is for interactive queries; an export runs as long as it streams.
       await client.query('SET statement_timeout = 0')

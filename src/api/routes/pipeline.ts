@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { stationNames, stations } from '../../catalog/index.ts'
 import type { Pool } from '../../db/index.ts'
-import { BadParameter, parseTime, timeParam } from '../params.ts'
+import { timeParam, windowOf } from '../params.ts'
 
 /** Readings per station in a window, exact and cheap: the rollup count of each station's first field. */
 const FIRST_FIELDS = stationNames.map((s) => [s, Object.keys(stations[s].fields)[0]!])
@@ -67,9 +67,7 @@ export function pipelineRoutes(app: FastifyInstance, pool: Pool): void {
       },
     },
     async (req) => {
-      const to = parseTime('to', req.query.to) ?? new Date()
-      const from = parseTime('from', req.query.from) ?? new Date(to.getTime() - 15 * 60_000)
-      if (from >= to) throw new BadParameter('from', 'must be before `to`')
+      const { from, to } = windowOf(req.query, 15 * 60_000)
       const s = await status(pool, from, to)
       const last = s.etl.last_commit_at ? new Date(s.etl.last_commit_at) : null
       const rows = Number(s.ingested)

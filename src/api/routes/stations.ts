@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { type StationName, stationNames, stations } from '../../catalog/index.ts'
 import type { Pool } from '../../db/index.ts'
-import { BadParameter, parseTime, timeParam } from '../params.ts'
+import { timeParam, windowOf } from '../params.ts'
 import { problem } from '../problems.ts'
 
 /** The catalog as served: what a client needs to read the data (not the simulator's model). */
@@ -108,9 +108,7 @@ export function stationRoutes(app: FastifyInstance, pool: Pool): void {
       },
     },
     async (req) => {
-      const to = parseTime('to', req.query.to) ?? new Date()
-      const from = parseTime('from', req.query.from) ?? new Date(to.getTime() - 3_600_000)
-      if (from >= to) throw new BadParameter('from', 'must be before `to`')
+      const { from, to } = windowOf(req.query, 3_600_000)
       // Whole minutes [mlo, mhi) from the rollups; the edges, or a window inside one minute, from rows.
       let mlo = new Date(Math.ceil(from.getTime() / 60_000) * 60_000)
       let mhi = new Date(Math.floor(to.getTime() / 60_000) * 60_000)

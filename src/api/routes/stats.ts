@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { type Field, type StationName, stationNames, stations } from '../../catalog/index.ts'
 import type { Pool } from '../../db/index.ts'
-import { BadParameter, parseTime, timeParam } from '../params.ts'
+import { BadParameter, timeParam, windowOf } from '../params.ts'
 
 const BUCKETS = {
   '1m': { table: 'rollup_1m', seconds: 60 },
@@ -9,14 +9,6 @@ const BUCKETS = {
 } as const
 type Bucket = keyof typeof BUCKETS
 const MAX_POINTS = 20_000
-
-/** A window [from, to): `to` defaults to now, `from` to `defaultSpan` before it; checked. */
-function windowOf(q: { from?: string; to?: string }, defaultSpanMs: number): { from: Date; to: Date } {
-  const to = parseTime('to', q.to) ?? new Date()
-  const from = parseTime('from', q.from) ?? new Date(to.getTime() - defaultSpanMs)
-  if (from >= to) throw new BadParameter('from', 'must be before `to`')
-  return { from, to }
-}
 
 const TIMESERIES = (table: string) => `
 SELECT coalesce(json_agg(json_build_object(

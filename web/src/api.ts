@@ -171,12 +171,12 @@ async function get<T>(path: string, params?: Params): Promise<T> {
 
 export const api = {
   stations: () => get<Station[]>('/stations'),
-  /** The newest reading of a station, or null before its first one (the API answers 404). */
-  latest: (station: string) =>
-    get<Reading>(`/stations/${encodeURIComponent(station)}/latest`).catch((e: unknown) => {
-      if (e instanceof ApiError && e.status === 404) return null
-      throw e
-    }),
+  /**
+   * The newest reading of a station, or null before its first one. Asked of /sensor-data
+   * (an empty list then) rather than /stations/{station}/latest, whose 404 the browser would log
+   * as a console error on every refresh of a new plant's page.
+   */
+  latest: async (station: string) => (await get<Reading[]>('/sensor-data', { station, limit: 1 }))[0] ?? null,
   counts: (r: Range) => get<Counts>('/stats/counts', { ...r }),
   readings: (station: string, limit: number) => get<Reading[]>('/sensor-data', { station, limit }),
   timeseries: (station: string, field: string, bucket: Bucket, r: Range) =>

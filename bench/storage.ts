@@ -1,0 +1,154 @@
+/**
+ * `npm run bench:storage`: which indexes serve the API's time-window queries on sensor_data, and
+ * what they cost the load. Generates readings over 7 days in SQL (the generator of bench:api),
+ * then, for each index variant on the reading time, times the queries that filter by it and
+ * records the index sizes; finally times a COPY of fresh rows with the migration's indexes
+ * against the primary key alone (the ETL's price for them). Prints ratios against the BRIN-only
+ * variant measured in the same run; appends to docs/benchmarks.md.
+ *
+ *   npm run bench:storage -- --rows 3000000
+ */
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { freePort, startEmbeddedPostgres } from '../src/db/embedded.ts'
+import { createPool, migrate } from '../src/db/index.ts'
+import { createLogger } from '../src/shared/log.ts'
+import { repoRoot } from '../src/shared/paths.ts'
+import { insertChunks } from './api-data.ts'
+import { progress, record, table } from './lib.ts'
+
+const { values } = parseArgs({
+  options: { rows: { type: 'string', default: process.env.BENCH_ROWS ?? '3000000' } },
+})
+const rows = Number(values.rows)
+if (!Number.isInteger(rows) || rows < 10_000) throw new Error('--rows must be an integer ≥ 10000')
+
+const dataDir = join(repoRoot, '.cache', 'bench-storage')
+rmSync(dataDir, { recursive: true, force: true })
+const db = await startEmbeddedPostgres({ dataDir, port: await freePort(), log: createLogger('pg', 'warn') })
+const pool = createPool(db.url, { max: 2, statementTimeoutMs: 0 })
+try {
+  await migrate(pool)
+  const endMs = Date.now()
+  const spanMs = 7 * 86_400_000
+  await pool.query(
+    `SELECT sensor_data_ensure_partitions(now() - interval '8 days', now() + interval '1 day')`,
+  )
+  // Load without the secondary indexes (as a bulk load would), then build them per variant.
+  await pool.query('DROP INDEX sensor_data_station_time_idx, sensor_data_time_brin')
+  let done = 0
+  for (const chunk of insertChunks({ total: rows, endMs, spanMs }, 500_000)) {
+    await pool.query(
+      `INSERT INTO sensor_data (station, data, reading_time, created_at, source_topic, source_partition, source_offset) ${chunk.select}`,
+    )
+    done += chunk.rows
+    progress(`generated ${done.toLocaleString('en')} / ${rows.toLocaleString('en')} readings`)
+  }
+  await pool.query('VACUUM ANALYZE sensor_data')
+
+  // The API's queries that filter by reading time, over windows ending 2 hours before the end.
+  const at = new Date(endMs - 2 * 3_600_000)
+  const before = (ms: number) => new Date(at.getTime() - ms)
+  const queries: [string, string, unknown[]][] = [
+    [
+      'counts per station, 1 h (/stats/counts)',
+      'SELECT station, count(*) FROM sensor_data WHERE reading_time >= $1 AND reading_time < $2 GROUP BY station',
+      [before(3_600_000), at],
+    ],
+    [
+      'counts per station, 24 h',
+      'SELECT station, count(*) FROM sensor_data WHERE reading_time >= $1 AND reading_time < $2 GROUP BY station',
+      [before(86_400_000), at],
+    ],
+    [
+      'one station, 15 min, rows (/export, /sensor-data?since)',
+      `SELECT id, data FROM sensor_data WHERE station = 'paint' AND reading_time >= $1 AND reading_time < $2`,
+      [before(900_000), at],
+    ],
+    [
+      'newest reading time of a station (data-quality silence)',
+      `SELECT max(reading_time) FROM sensor_data WHERE station = 'battery'`,
+      [],
+    ],
+  ]
+  const variants: [string, string[]][] = [
+    [
+      'BRIN (reading_time)',
+      ['CREATE INDEX v_brin ON sensor_data USING brin (reading_time) WITH (pages_per_range = 32)'],
+    ],
+    ['b-tree (reading_time)', ['CREATE INDEX v_bt ON sensor_data (reading_time)']],
+    [
+      'b-tree (station, reading_time) + BRIN — chosen',
+      [
+        'CREATE INDEX v_st ON sensor_data (station, reading_time)',
+        'CREATE INDEX v_brin ON sensor_data USING brin (reading_time) WITH (pages_per_range = 32)',
+      ],
+    ],
+  ]
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+  const results: { variant: string; sizeMb: number; ms: number[] }[] = []
+  for (const [name, ddl] of variants) {
+    for (const sql of ddl) await pool.query(sql)
+    await pool.query('ANALYZE sensor_data')
+    const { rows: size } = await pool.query<{ mb: number }>(
+      `SELECT sum(pg_relation_size(i.indexrelid)) / 1048576.0 AS mb FROM pg_index i
+       JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname ~ '^sensor_data_\\d{8}_.*(reading_time|station_reading_time).*idx\\d*$'`,
+    )
+    const ms: number[] = []
+    for (const [label, sql, params] of queries) {
+      for (let i = 0; i < 3; i++) await pool.query(sql, params) // warm the cache
+      const times: number[] = []
+      for (let i = 0; i < 15; i++) {
+        const t0 = performance.now()
+        await pool.query(sql, params)
+        times.push(performance.now() - t0)
+      }
+      ms.push(median(times))
+      progress(`${name}: ${label} ${median(times).toFixed(2)} ms`)
+    }
+    results.push({ variant: name, sizeMb: Number(size[0]?.mb ?? 0), ms })
+    for (const idx of ['v_brin', 'v_bt', 'v_st']) await pool.query(`DROP INDEX IF EXISTS ${idx}`)
+  }
+
+  // The load's price: COPY-like bulk insert of 200k fresh rows, primary key only vs all indexes.
+  const loadRows = 200_000
+  const load = async (label: string) => {
+    await pool.query('TRUNCATE sensor_data')
+    const [chunk] = insertChunks({ total: loadRows, endMs, spanMs: 3_600_000 }, loadRows)
+    const t0 = performance.now()
+    await pool.query(
+      `INSERT INTO sensor_data (station, data, reading_time, created_at, source_topic, source_partition, source_offset) ${chunk!.select}`,
+    )
+    const ms = performance.now() - t0
+    progress(`${label}: ${loadRows.toLocaleString('en')} rows in ${Math.round(ms)} ms`)
+    return ms
+  }
+  const bare = await load('primary key and source key only')
+  await pool.query('CREATE INDEX sensor_data_station_time_idx ON sensor_data (station, reading_time)')
+  await pool.query(
+    'CREATE INDEX sensor_data_time_brin ON sensor_data USING brin (reading_time) WITH (pages_per_range = 32)',
+  )
+  const indexed = await load('with the migration’s indexes')
+
+  const base = results[0]!
+  const out = [
+    `${rows.toLocaleString('en')} readings over 7 days in daily partitions; median of 15 runs per query, warm cache.`,
+    '',
+    table(
+      ['index on reading time', 'size MB', ...queries.map((q) => `${q[0]} ms`)],
+      results.map((r) => [
+        r.variant,
+        r.sizeMb.toFixed(2),
+        ...r.ms.map((m, i) => `${m.toFixed(2)} (${(m / base.ms[i]!).toFixed(2)}× BRIN)`),
+      ]),
+    ),
+    '',
+    `Load of ${loadRows.toLocaleString('en')} rows: ${Math.round(bare)} ms with the keys only, ${Math.round(indexed)} ms with the migration's indexes (${(indexed / bare).toFixed(2)}×).`,
+  ].join('\n')
+  process.stdout.write(`${out}\n`)
+  record('bench:storage — indexes for time windows', out)
+} finally {
+  await pool.end()
+  await db.stop()
+}

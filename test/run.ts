@@ -24,6 +24,7 @@ function check(cmd: string, args: string[]): void {
 
 check('npx', ['biome', 'check', '.'])
 check('npx', ['tsc', '--noEmit', '-p', '.'])
+check('npx', ['tsc', '--noEmit', '-p', 'web'])
 
 const files = (dir: string): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((e) =>

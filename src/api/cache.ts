@@ -1,5 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 
+interface Entry {
+  at: number
+  body: Buffer
+  headers: Record<string, string>
+}
+
 /**
  * A response cache for the read endpoints whose answers change only when the ETL commits:
  * entries are dropped at once when a load transaction commits (the live feed's notification),
@@ -7,10 +13,12 @@ import type { FastifyInstance } from 'fastify'
  * is not listening, nothing is cached: without notifications a stale answer could outlive a load.
  *
  * Many dashboards polling the same newest page, or the same hour of a trend, then cost one query
- * per commit instead of one per request.
+ * per commit instead of one per request. Bodies are kept as bytes, so a hit allocates nothing.
  */
 export class ResponseCache {
-  private readonly entries = new Map<string, { at: number; body: string; headers: Record<string, string> }>()
+  private readonly entries = new Map<string, Entry>()
+  /** keys being computed: concurrent misses wait for the first instead of all asking PostgreSQL */
+  private readonly inflight = new Map<string, { done: Promise<void>; resolve: () => void }>()
   private bytes = 0
   /** bumped by every invalidation: an answer computed across one is not stored */
   generation = 0
@@ -31,7 +39,7 @@ export class ResponseCache {
     this.bytes = 0
   }
 
-  get(key: string): { body: string; headers: Record<string, string> } | undefined {
+  get(key: string): Entry | undefined {
     const e = this.entries.get(key)
     if (!e) return undefined
     if (Date.now() - e.at > this.ttlMs) {
@@ -41,7 +49,33 @@ export class ResponseCache {
     return e
   }
 
-  set(key: string, generation: number, body: string, headers: Record<string, string>): void {
+  /** Resolves when the request computing `key` (if any) has answered; false if none was. */
+  async waitFor(key: string): Promise<boolean> {
+    const f = this.inflight.get(key)
+    if (!f) return false
+    await f.done
+    return true
+  }
+
+  /**
+   * Marks `key` as being computed, unless another request already is; returns the release to
+   * call once answered (it wakes the requests that waited).
+   */
+  begin(key: string): () => void {
+    if (this.inflight.has(key)) return () => undefined
+    let resolve!: () => void
+    const done = new Promise<void>((r) => {
+      resolve = r
+    })
+    const flight = { done, resolve }
+    this.inflight.set(key, flight)
+    return () => {
+      flight.resolve()
+      if (this.inflight.get(key) === flight) this.inflight.delete(key)
+    }
+  }
+
+  set(key: string, generation: number, body: Buffer, headers: Record<string, string>): void {
     if (generation !== this.generation || body.length > this.maxEntryBytes) return
     this.delete(key)
     // Oldest first out (a Map iterates in insertion order) until the new entry fits.
@@ -68,6 +102,7 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     cacheGeneration?: number
+    cacheRelease?: () => void
   }
 }
 
@@ -81,11 +116,15 @@ export function useResponseCache(app: FastifyInstance, cache: ResponseCache, isL
   if (!cache.enabled) return
   app.addHook('preHandler', async (req, reply) => {
     if (!req.routeOptions.config.cacheable || !isLive()) return
-    const hit = cache.get(req.url)
+    const key = req.url
+    let hit = cache.get(key)
+    // Another request is computing this answer (a burst right after a commit): wait for it.
+    if (!hit && (await cache.waitFor(key))) hit = cache.get(key)
     if (hit) {
       reply.headers({ ...hit.headers, 'x-cache': 'hit' })
-      return reply.serializer((p: unknown) => p as string).send(hit.body)
+      return reply.send(hit.body)
     }
+    req.cacheRelease = cache.begin(key)
     req.cacheGeneration = cache.generation
   })
   app.addHook('onSend', async (req, reply, payload) => {
@@ -96,8 +135,12 @@ export function useResponseCache(app: FastifyInstance, cache: ResponseCache, isL
       const v = reply.getHeader(h)
       if (v !== undefined) headers[h] = String(v)
     }
-    cache.set(req.url, req.cacheGeneration, payload, headers)
+    const body = Buffer.from(payload)
+    cache.set(req.url, req.cacheGeneration, body, headers)
     reply.header('x-cache', 'miss')
-    return payload
+    return body
   })
+  // Whatever the outcome (an error, a 400, a closed socket), the waiters are released.
+  app.addHook('onResponse', async (req) => req.cacheRelease?.())
+  app.addHook('onRequestAbort', async (req) => req.cacheRelease?.())
 }

@@ -210,6 +210,11 @@ export const settings = {
     'PostgreSQL statement timeout of every API query, in milliseconds',
     int(100, 600_000).default(5000),
   ),
+  apiHeapMb: setting(
+    'EVF_API_HEAP_MB',
+    'V8 old-space limit of the API process that `stack up` starts (--max-old-space-size): large answers are collected sooner and RSS stays bounded',
+    int(64).default(128),
+  ),
   apiCacheMs: setting(
     'EVF_API_CACHE_MS',
     'Longest time a read answer is served from the API’s cache; each ETL commit clears it at once (0: no cache)',

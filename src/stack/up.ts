@@ -125,7 +125,9 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
       { ...env, DATABASE_URL: roles.evf_etl },
       [`--max-old-space-size=${config.etlHeapMb}`],
     )
-  await supervisor.start('api', ['api'], { ...env, DATABASE_URL: roles.evf_api })
+  await supervisor.start('api', ['api'], { ...env, DATABASE_URL: roles.evf_api }, [
+    `--max-old-space-size=${config.apiHeapMb}`,
+  ])
   if (config.simulator) await supervisor.start('simulator', ['simulate'], env)
 
   const base = `http://${config.apiHost === '0.0.0.0' ? '127.0.0.1' : config.apiHost}:${config.apiPort}`

@@ -1,7 +1,7 @@
 import type { Config } from '../config/index.ts'
 import { type Pool, withClient } from '../db/index.ts'
 import { ensurePartitions } from './load.ts'
-import { mergeRollups } from './rollups.ts'
+import { mergeRollups, RollupBuilder } from './rollups.ts'
 import { type ReasonCode, transformRecord, validationPolicy } from './transform.ts'
 
 export interface DeadLetterRow {
@@ -138,7 +138,11 @@ export async function retryDeadLetters(
             [r.topic, r.partition, dl.offset, r.timestamp],
           )
           rowId = existing.rows[0]!.id
-        } else await mergeRollups(client, [r])
+        } else {
+          const one = new RollupBuilder()
+          one.add(r.station, r.timestamp, result.reading)
+          await mergeRollups(client, one.build())
+        }
         await client.query(
           `UPDATE dead_letters SET attempts = attempts + 1, last_attempt_at = now(), resolved_at = now(), resolved_row_id = $2
          WHERE id = $1`,

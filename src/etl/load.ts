@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { PipelineError } from '../errors/index.ts'
-import { mergeRollups } from './rollups.ts'
+import { mergeRollups, type Rollups } from './rollups.ts'
 import type { LoadRow, Rejection, SourceRecord } from './transform.ts'
 
 export interface DeadLetter {
@@ -86,17 +86,18 @@ export async function loadBatch(
   rows: LoadRow[],
   deadLetters: DeadLetter[],
   advances: OffsetAdvance[],
+  rollups: Rollups,
 ): Promise<void> {
   await ensurePartitions(client, rows)
   try {
-    await loadInTransaction(client, rows, deadLetters, advances)
+    await loadInTransaction(client, rows, deadLetters, advances, rollups)
   } catch (error) {
     // A day this process saw before was dropped since (retention): forget what it knew, make
     // the partitions again, and load the batch once more.
     if ((error as { code?: string }).code !== NO_PARTITION) throw error
     daysWithPartition.clear()
     await ensurePartitions(client, rows)
-    await loadInTransaction(client, rows, deadLetters, advances)
+    await loadInTransaction(client, rows, deadLetters, advances, rollups)
   }
 }
 
@@ -108,6 +109,7 @@ async function loadInTransaction(
   rows: LoadRow[],
   deadLetters: DeadLetter[],
   advances: OffsetAdvance[],
+  rollups: Rollups,
 ): Promise<void> {
   await client.query('BEGIN')
   try {
@@ -134,7 +136,7 @@ async function loadInTransaction(
       ])
     }
     // Last before the fence: the rollup rows it locks are held for the shortest time.
-    await mergeRollups(client, rows)
+    await mergeRollups(client, rollups)
     const moved = await client.query(ADVANCE_OFFSETS, [
       advances.map((a) => a.topic),
       advances.map((a) => a.partition),

@@ -1,6 +1,5 @@
 import type pg from 'pg'
-import { fieldEntries } from '../catalog/index.ts'
-import type { LoadRow } from './transform.ts'
+import { fieldEntries, stationNames } from '../catalog/index.ts'
 
 /**
  * The 1-minute and 1-hour rollups, kept in the load transaction: a batch's readings are
@@ -24,49 +23,95 @@ export interface Aggregate {
 const MINUTE = 60
 const HOUR = 3600
 
-/** Aggregates rows per station, catalog field, category and bucket (`width` seconds). */
-export function aggregate(rows: readonly LoadRow[], width: number): Aggregate[] {
-  const out = new Map<string, Aggregate>()
-  for (const r of rows) {
-    const bucket = Math.floor(r.timestamp / width) * width
-    for (const [field, f] of fieldEntries(r.station)) {
-      const v = r.reading[field]
-      const category = f.kind === 'enum' ? String(v) : ''
-      const key = `${r.station}\u0000${field}\u0000${category}\u0000${bucket}`
-      let a = out.get(key)
+/** Per station, its fields in catalog order, split once: `add` runs per reading. */
+const FIELDS = new Map<string, { name: string; numeric: boolean }[]>(
+  stationNames.map((s) => [s, fieldEntries(s).map(([name, f]) => ({ name, numeric: f.kind !== 'enum' }))]),
+)
+
+/** A batch's rollup rows, in the one order every worker merges them in. */
+export interface Rollups {
+  minute: Aggregate[]
+  hour: Aggregate[]
+}
+
+const emptyAggregate = (
+  station: string,
+  field: string,
+  category: string,
+  bucket: number,
+  numeric: boolean,
+) => ({
+  station,
+  field,
+  category,
+  bucket,
+  n: 0,
+  sum: numeric ? 0 : null,
+  sumsq: numeric ? 0 : null,
+  min: numeric ? Number.POSITIVE_INFINITY : null,
+  max: numeric ? Number.NEGATIVE_INFINITY : null,
+})
+
+/**
+ * Aggregates readings as the ETL transforms them, so the parsed readings need not outlive the
+ * transform (keeping them until the commit made them survive into V8's old space). Per station,
+ * catalog field, category and minute; the hours are summed from the minutes.
+ */
+export class RollupBuilder {
+  private readonly minutes = new Map<string, Aggregate>()
+
+  add(station: string, timestamp: number, reading: Readonly<Record<string, unknown>>): void {
+    const bucket = Math.floor(timestamp / MINUTE) * MINUTE
+    for (const { name, numeric } of FIELDS.get(station) ?? []) {
+      const v = reading[name]
+      const category = numeric ? '' : String(v)
+      const key = `${station}|${name}|${category}|${bucket}`
+      let a = this.minutes.get(key)
       if (!a) {
-        const numeric = f.kind !== 'enum'
-        a = {
-          station: r.station,
-          field,
-          category,
-          bucket,
-          n: 0,
-          sum: numeric ? 0 : null,
-          sumsq: numeric ? 0 : null,
-          min: numeric ? Number.POSITIVE_INFINITY : null,
-          max: numeric ? Number.NEGATIVE_INFINITY : null,
-        }
-        out.set(key, a)
+        a = emptyAggregate(station, name, category, bucket, numeric)
+        this.minutes.set(key, a)
       }
       a.n++
-      if (typeof v === 'number' && a.sum !== null) {
-        a.sum += v
-        a.sumsq = (a.sumsq ?? 0) + v * v
-        a.min = Math.min(a.min ?? v, v)
-        a.max = Math.max(a.max ?? v, v)
+      if (numeric && typeof v === 'number') {
+        a.sum = (a.sum as number) + v
+        a.sumsq = (a.sumsq as number) + v * v
+        if (v < (a.min as number)) a.min = v
+        if (v > (a.max as number)) a.max = v
       }
     }
   }
-  // One order for every worker: two transactions merging overlapping keys wait, never deadlock.
-  return [...out.values()].sort(
+
+  build(): Rollups {
+    const hours = new Map<string, Aggregate>()
+    for (const m of this.minutes.values()) {
+      const bucket = Math.floor(m.bucket / HOUR) * HOUR
+      const key = `${m.station}|${m.field}|${m.category}|${bucket}`
+      let h = hours.get(key)
+      if (!h) {
+        h = emptyAggregate(m.station, m.field, m.category, bucket, m.sum !== null)
+        hours.set(key, h)
+      }
+      h.n += m.n
+      if (h.sum !== null) {
+        h.sum += m.sum as number
+        h.sumsq = (h.sumsq as number) + (m.sumsq as number)
+        h.min = Math.min(h.min as number, m.min as number)
+        h.max = Math.max(h.max as number, m.max as number)
+      }
+    }
+    return { minute: sorted([...this.minutes.values()]), hour: sorted([...hours.values()]) }
+  }
+}
+
+/** One order for every worker: two transactions merging overlapping keys wait, never deadlock. */
+const sorted = (aggs: Aggregate[]) =>
+  aggs.sort(
     (a, b) =>
       a.station.localeCompare(b.station) ||
       a.field.localeCompare(b.field) ||
       a.category.localeCompare(b.category) ||
       a.bucket - b.bucket,
   )
-}
 
 const merge = (table: 'rollup_1m' | 'rollup_1h') => `
 INSERT INTO ${table} AS r (station, field, category, bucket, n, sum, sumsq, min, max)
@@ -77,14 +122,13 @@ ON CONFLICT (station, field, category, bucket) DO UPDATE SET
   n = r.n + EXCLUDED.n, sum = r.sum + EXCLUDED.sum, sumsq = r.sumsq + EXCLUDED.sumsq,
   min = least(r.min, EXCLUDED.min), max = greatest(r.max, EXCLUDED.max)`
 
-/** Merges the batch's aggregates into both rollup tables; `client` is in the load transaction. */
-export async function mergeRollups(client: pg.PoolClient, rows: readonly LoadRow[]): Promise<void> {
-  if (rows.length === 0) return
-  for (const [table, width] of [
-    ['rollup_1m', MINUTE],
-    ['rollup_1h', HOUR],
+/** Merges a batch's rollups into both tables; `client` is in the load transaction. */
+export async function mergeRollups(client: pg.PoolClient, rollups: Rollups): Promise<void> {
+  for (const [table, aggs] of [
+    ['rollup_1m', rollups.minute],
+    ['rollup_1h', rollups.hour],
   ] as const) {
-    const aggs = aggregate(rows, width)
+    if (aggs.length === 0) continue
     await client.query(merge(table), [
       aggs.map((a) => a.station),
       aggs.map((a) => a.field),

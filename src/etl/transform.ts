@@ -19,8 +19,6 @@ export interface LoadRow {
   data: string
   /** reading time, epoch seconds */
   timestamp: number
-  /** the transformed reading, parsed: what the rollups aggregate */
-  reading: Readonly<Record<string, unknown>>
   topic: string
   partition: number
   offset: bigint
@@ -69,7 +67,9 @@ export interface Rejection {
   reason: string
 }
 
-export type TransformResult = { ok: true; row: LoadRow } | { ok: false; rejection: Rejection }
+export type TransformResult =
+  /** `reading`: the transformed reading, parsed, for the rollups (not kept with the row) */
+  { ok: true; row: LoadRow; reading: Readonly<Record<string, unknown>> } | { ok: false; rejection: Rejection }
 
 /** `\u0000` in JSON text, not preceded by an escaped backslash */
 const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/
@@ -222,11 +222,11 @@ export function transformRecord(
       station,
       data,
       timestamp: ts,
-      reading,
       topic: record.topic,
       partition: record.partition,
       offset: record.offset,
     },
+    reading,
   }
 }
 

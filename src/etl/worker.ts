@@ -7,6 +7,7 @@ import { createAdmin, createConsumer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { nextBatch } from './batch.ts'
 import { type DeadLetter, initOffsets, loadBatch, type OffsetAdvance } from './load.ts'
+import { RollupBuilder, type Rollups } from './rollups.ts'
 import { type LoadRow, transformRecord, validationPolicy } from './transform.ts'
 
 const EARLIEST = -2n
@@ -52,6 +53,7 @@ type Msg = Message<Buffer, Buffer, Buffer, Buffer>
 
 interface PreparedBatch {
   rows: LoadRow[]
+  rollups: Rollups
   deadLetters: DeadLetter[]
   advances: OffsetAdvance[]
   counts: Map<string, { loaded: number; rejected: number }>
@@ -300,6 +302,7 @@ export class EtlWorker {
     const deadLetters: DeadLetter[] = []
     const last = new Map<string, bigint>()
     const counts = new Map<string, { loaded: number; rejected: number }>()
+    const rollups = new RollupBuilder()
     for (const m of batch) {
       const key = tp(m.topic, m.partition)
       const position = this.ahead.get(key)
@@ -316,6 +319,7 @@ export class EtlWorker {
       const result = transformRecord(m, policy, processedAt)
       if (result.ok) {
         rows.push(result.row)
+        rollups.add(result.row.station, result.row.timestamp, result.reading)
         c.loaded++
       } else {
         deadLetters.push({ record: m, rejection: result.rejection })
@@ -332,11 +336,11 @@ export class EtlWorker {
       return { topic: s.topic, partition: s.partition, expected: this.ahead.get(key)!, next: lastOffset + 1n }
     })
     for (const a of advances) this.ahead.set(tp(a.topic, a.partition), a.next)
-    return { rows, deadLetters, advances, counts }
+    return { rows, rollups: rollups.build(), deadLetters, advances, counts }
   }
 
-  private async commit({ rows, deadLetters, advances, counts }: PreparedBatch): Promise<void> {
-    await withClient(this.pool, (client) => loadBatch(client, rows, deadLetters, advances))
+  private async commit({ rows, rollups, deadLetters, advances, counts }: PreparedBatch): Promise<void> {
+    await withClient(this.pool, (client) => loadBatch(client, rows, deadLetters, advances, rollups))
     this.batches++
     for (const a of advances) {
       const key = tp(a.topic, a.partition)

@@ -125,7 +125,17 @@ try {
   )
   const payload = Buffer.from(`${exported.rows.map((r) => r.line).join('\n')}\n`)
   exported.rows.length = 0
-  await pool.query('CREATE TABLE sensor_data_copy (LIKE sensor_data INCLUDING ALL)')
+  // Partitioned like sensor_data, with the same daily partitions and indexes: LIKE alone would
+  // give a plain table, which skips the routing and per-partition indexes the ETL pays for.
+  await pool.query(
+    'CREATE TABLE sensor_data_copy (LIKE sensor_data INCLUDING ALL) PARTITION BY RANGE (reading_time)',
+  )
+  const { rows: parts } = await pool.query<{ name: string; bound: string }>(
+    `SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound FROM pg_inherits i
+     JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'sensor_data'::regclass`,
+  )
+  for (const p of parts)
+    await pool.query(`CREATE TABLE copy_${p.name} PARTITION OF sensor_data_copy ${p.bound}`)
   progress(`COPY: loading ${loaded.toLocaleString('en-US')} rows…`)
   const client = await pool.connect()
   const t0 = performance.now()

@@ -7,9 +7,9 @@ describe('RollupBuilder', () => {
     const b = new RollupBuilder()
     const t0 = 1_795_910_400 // a whole hour
     const thickness = [1.1, 1.2, 1.3, 1.25]
-    thickness.forEach((v, i) =>
-      b.add('paint', t0 + i * 30, { booth_temp: 20 + i, booth_humidity: 55, paint_thickness: v }),
-    )
+    for (const [i, v] of thickness.entries()) {
+      b.add('paint', t0 + i * 30, { booth_temp: 20 + i, booth_humidity: 55, paint_thickness: v })
+    }
     b.add('quality', t0 + 5, { defect_count: 0, inspection_result: 'PASS' })
     b.add('quality', t0 + 65, { defect_count: 3, inspection_result: 'FAIL' })
     b.add('quality', t0 + 3700, { defect_count: 1, inspection_result: 'PASS' })

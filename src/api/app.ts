@@ -167,7 +167,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       }
     },
   )
-  const feed = new LiveFeed(undefined, opts.pool, opts.logger || undefined)
+  const feed = new LiveFeed(opts.pool, opts.logger || undefined)
   app.addHook('onClose', async () => feed.close())
   const cache = new ResponseCache(opts.config?.apiCacheMs ?? 1000)
   if (cache.enabled) {

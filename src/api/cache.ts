@@ -113,7 +113,6 @@ const KEPT_HEADERS = ['content-type', 'link']
  * after validation, so a bad parameter is still a 400; only 200 answers are stored.
  */
 export function useResponseCache(app: FastifyInstance, cache: ResponseCache, isLive: () => boolean): void {
-  if (!cache.enabled) return
   app.addHook('preHandler', async (req, reply) => {
     if (!req.routeOptions.config.cacheable || !isLive()) return
     const key = req.url

@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { LOADED_CHANNEL } from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
 
 /** A reading as the stream sends it: its id and its JSON in the /sensor-data shape. */
@@ -34,7 +35,6 @@ export class LiveFeed {
   private readonly onChange = new Set<() => void>()
 
   constructor(
-    private readonly url: string | undefined,
     private readonly pool: pg.Pool,
     private readonly log: Logger | undefined,
   ) {}
@@ -64,7 +64,7 @@ export class LiveFeed {
   private connect(): Promise<void> {
     if (this.client || this.closed) return Promise.resolve()
     this.connecting ??= (async () => {
-      const client = new pg.Client(this.url ? { connectionString: this.url } : this.pool.options)
+      const client = new pg.Client(this.pool.options)
       client.on('notification', (n) => {
         for (const fn of this.onChange) fn()
         if (n.payload) this.queue = this.queue.then(() => this.deliver(n.payload!))
@@ -80,7 +80,7 @@ export class LiveFeed {
       })
       try {
         await client.connect()
-        await client.query('LISTEN evf_loaded')
+        await client.query(`LISTEN ${LOADED_CHANNEL}`)
       } catch (error) {
         await client.end().catch(() => undefined)
         retry()

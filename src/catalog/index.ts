@@ -27,4 +27,14 @@ export function fieldEntries(station: StationName): [string, Field][] {
   return Object.entries(stations[station].fields)
 }
 
+/**
+ * Per station, the field whose rollup count is the station's count of readings (its first: every
+ * reading carries all of its station's fields, or it is dead-lettered). The SQL takes the two
+ * lists side by side.
+ */
+export const readingCountFields = {
+  stations: stationNames as readonly string[],
+  fields: stationNames.map((s) => Object.keys(stations[s].fields)[0]!),
+}
+
 export const allTopics = (prefix: string): string[] => stationNames.map((s) => topicFor(s, prefix))

@@ -100,6 +100,8 @@ export async function retryDeadLetters(
       summary.selected = rows.length
       const now = Date.now()
       const policy = validationPolicy(config, now)
+      // The rollups of the rows this re-drive inserts, merged once before the commit.
+      const rollups = new RollupBuilder()
       for (const dl of rows) {
         const result = transformRecord(
           {
@@ -138,11 +140,7 @@ export async function retryDeadLetters(
             [r.topic, r.partition, dl.offset, r.timestamp],
           )
           rowId = existing.rows[0]!.id
-        } else {
-          const one = new RollupBuilder()
-          one.add(r.station, r.timestamp, result.reading)
-          await mergeRollups(client, one.build())
-        }
+        } else rollups.add(r.station, r.timestamp, result.reading)
         await client.query(
           `UPDATE dead_letters SET attempts = attempts + 1, last_attempt_at = now(), resolved_at = now(), resolved_row_id = $2
          WHERE id = $1`,
@@ -150,6 +148,7 @@ export async function retryDeadLetters(
         )
         summary.loaded++
       }
+      await mergeRollups(client, rollups.build())
       await client.query('COMMIT')
       return summary
     } catch (error) {

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
+import { LOADED_CHANNEL } from '../db/index.ts'
 import { PipelineError } from '../errors/index.ts'
 import { mergeRollups, type Rollups } from './rollups.ts'
 import type { LoadRow, Rejection, SourceRecord } from './transform.ts'
@@ -48,9 +49,6 @@ const ADVANCE_OFFSETS = `
 UPDATE etl_offsets o SET next_offset = u.next, updated_at = now()
 FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS u(topic, partition, expected, next)
 WHERE o.topic = u.topic AND o.partition = u.partition AND o.next_offset = u.expected`
-
-/** The channel the API listens on: each load transaction notifies the source ranges it committed. */
-export const LOADED_CHANNEL = 'evf_loaded'
 
 /** UTC days (epoch day numbers) this process knows have a partition. */
 const daysWithPartition = new Set<number>()

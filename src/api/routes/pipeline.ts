@@ -1,11 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
-import { stationNames, stations } from '../../catalog/index.ts'
+import { readingCountFields } from '../../catalog/index.ts'
 import type { Pool } from '../../db/index.ts'
 import { timeParam, windowOf } from '../params.ts'
-
-/** Readings per station in a window, exact and cheap: the rollup count of each station's first field. */
-const FIRST_FIELDS = stationNames.map((s) => [s, Object.keys(stations[s].fields)[0]!])
 
 const STATUS = `
 SELECT
@@ -43,8 +40,8 @@ async function status(pool: Pool, from: Date, to: Date): Promise<StatusRow> {
   const { rows } = await pool.query<StatusRow>(STATUS, [
     from,
     to,
-    FIRST_FIELDS.map((f) => f[0]),
-    FIRST_FIELDS.map((f) => f[1]),
+    readingCountFields.stations,
+    readingCountFields.fields,
   ])
   return rows[0]!
 }
@@ -145,7 +142,7 @@ export function pipelineRoutes(app: FastifyInstance, pool: Pool): void {
             GROUP BY r.station) x),
          'dead', (SELECT coalesce(json_agg(x), '[]') FROM (
             SELECT reason_code, count(*) AS n FROM dead_letters WHERE resolved_at IS NULL GROUP BY reason_code) x)) AS m`,
-      [FIRST_FIELDS.map((f) => f[0]), FIRST_FIELDS.map((f) => f[1])],
+      [readingCountFields.stations, readingCountFields.fields],
     )
     const s = await status(pool, new Date(Date.now() - 60_000), new Date())
     rowsLoaded.reset()

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { type StationName, stationNames, stations } from '../../catalog/index.ts'
+import { readingCountFields, type StationName, stationNames, stations } from '../../catalog/index.ts'
 import type { Pool } from '../../db/index.ts'
 import { timeParam, windowOf } from '../params.ts'
 import { problem } from '../problems.ts'
@@ -51,9 +51,6 @@ FROM unnest($1::text[]) AS s(station) LEFT JOIN (
   SELECT station, count(*) FROM sensor_data WHERE reading_time >= $6 AND reading_time < $3 GROUP BY station
 ) c USING (station)
 GROUP BY s.station ORDER BY s.station`
-
-/** The first field of each station, whose rollup count is the station's count of readings. */
-const FIRST_FIELD = stationNames.map((s) => Object.keys(stations[s].fields)[0]!)
 
 export function stationRoutes(app: FastifyInstance, pool: Pool): void {
   app.get(
@@ -116,7 +113,7 @@ export function stationRoutes(app: FastifyInstance, pool: Pool): void {
       const { rows } = await pool.query<{ station: string; records: number }>({
         name: 'stats-counts',
         text: COUNTS,
-        values: [stationNames, from, to, FIRST_FIELD, mlo, mhi],
+        values: [readingCountFields.stations, from, to, readingCountFields.fields, mlo, mhi],
       })
       return { from: from.toISOString(), to: to.toISOString(), stations: rows }
     },

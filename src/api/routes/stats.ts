@@ -42,9 +42,25 @@ const numericFields = (station: StationName) =>
     .filter(([, f]) => f.kind !== 'enum')
     .map(([name]) => name)
 
-/** Rounds a window out to whole buckets, so the first and last buckets are complete in the answer. */
-const floorTo = (d: Date, seconds: number) =>
-  new Date(Math.floor(d.getTime() / 1000 / seconds) * seconds * 1000)
+/**
+ * The request's window, starting at a whole bucket so the first bucket is complete in the answer;
+ * a 400 when it holds more than MAX_POINTS buckets.
+ */
+function bucketedWindow(
+  q: { from?: string; to?: string },
+  bucket: Bucket,
+  defaultSpanMs: number,
+): { start: Date; to: Date } {
+  const { from, to } = windowOf(q, defaultSpanMs)
+  const ms = BUCKETS[bucket].seconds * 1000
+  if ((to.getTime() - from.getTime()) / ms > MAX_POINTS) {
+    throw new BadParameter(
+      'from',
+      `the window holds more than ${MAX_POINTS} ${bucket} buckets; use bucket=1h or a shorter window`,
+    )
+  }
+  return { start: new Date(Math.floor(from.getTime() / ms) * ms), to }
+}
 
 export function statsRoutes(app: FastifyInstance, pool: Pool): void {
   app.get<{
@@ -83,14 +99,7 @@ export function statsRoutes(app: FastifyInstance, pool: Pool): void {
         )
       }
       const b = BUCKETS[bucket]
-      const { from, to } = windowOf(req.query, bucket === '1m' ? 6 * 3600_000 : 7 * 86_400_000)
-      if ((to.getTime() - from.getTime()) / 1000 / b.seconds > MAX_POINTS) {
-        throw new BadParameter(
-          'from',
-          `the window holds more than ${MAX_POINTS} ${bucket} buckets; use bucket=1h or a shorter window`,
-        )
-      }
-      const start = floorTo(from, b.seconds)
+      const { start, to } = bucketedWindow(req.query, bucket, bucket === '1m' ? 6 * 3600_000 : 7 * 86_400_000)
       const { rows } = await pool.query<{ points: string }>(TIMESERIES(b.table), [station, field, start, to])
       const f = (stations[station].fields as Readonly<Record<string, Field>>)[field]
       const head = JSON.stringify({
@@ -125,11 +134,7 @@ export function statsRoutes(app: FastifyInstance, pool: Pool): void {
     },
     async (req) => {
       const b = BUCKETS[req.query.bucket]
-      const { from, to } = windowOf(req.query, 86_400_000)
-      if ((to.getTime() - from.getTime()) / 1000 / b.seconds > MAX_POINTS) {
-        throw new BadParameter('from', `the window holds more than ${MAX_POINTS} buckets; use bucket=1h`)
-      }
-      const start = floorTo(from, b.seconds)
+      const { start, to } = bucketedWindow(req.query, req.query.bucket, 86_400_000)
       const { rows } = await pool.query<{ counts: string; defects: number; series: string }>(
         QUALITY(b.table),
         [start, to],

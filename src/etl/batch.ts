@@ -1,54 +1,90 @@
 import type { Readable } from 'node:stream'
 
 /**
- * Collects up to `max` items from an object-mode stream: returns as soon as the batch is full,
- * `lingerMs` after its first item, after `idleMs` with nothing (an empty batch, so the caller can
- * check whether it is done), on abort, or when the stream ends. Items are read synchronously
- * from the stream's buffer, so a busy stream costs no promise per message.
+ * Reads batches from an object-mode stream, and stays its reader for the stream's whole life.
+ *
+ * Why one long-lived reader, not a listener per batch: a Readable whose last 'readable' listener
+ * is removed goes back to `readableFlowing === null` on the next tick. The Kafka client's
+ * consumer stream (`@platformatic/kafka` 1.x and 2.x) skips fetching while nobody listens, and
+ * when Node's own read-ahead (`maybeReadMore` → `_read`) hits that window, `_read` returns
+ * without pushing: the stream's `reading` flag then stays set, Node never calls `_read` again,
+ * and the consumer stops fetching for good — with an idle CPU and no error. Between two batches
+ * the ETL waits for the previous commit, which under sustained load is long enough for that
+ * window to be hit (docs/etl.md, "The stall of issue 10"). Keeping one listener attached keeps
+ * the stream in paused mode, where `read()` always restarts the fetch loop.
  */
-export function nextBatch<T>(
-  stream: Readable,
-  max: number,
-  lingerMs: number,
-  idleMs: number,
-  signal?: AbortSignal,
-): Promise<T[]> {
-  return new Promise((resolve, reject) => {
+export class BatchReader<T> {
+  private wake: (() => void) | undefined
+  private ended = false
+  private error: Error | undefined
+
+  constructor(private readonly stream: Readable) {
+    stream.on('readable', this.notify)
+    stream.once('end', this.onEnd)
+    stream.once('close', this.onEnd)
+    stream.once('error', this.onError)
+  }
+
+  /**
+   * Up to `max` items: returns as soon as the batch is full, `lingerMs` after its first item,
+   * after `idleMs` with nothing (an empty batch, so the caller can check whether it is done), on
+   * abort, or when the stream ends. Items are read synchronously from the stream's buffer, so a
+   * busy stream costs no promise per message. Rejects with the stream's error.
+   */
+  async next(max: number, lingerMs: number, idleMs: number, signal?: AbortSignal): Promise<T[]> {
     const batch: T[] = []
-    let lingerTimer: NodeJS.Timeout | undefined
-    const idleTimer = setTimeout(() => finish(), idleMs)
-    const cleanup = () => {
-      clearTimeout(idleTimer)
-      if (lingerTimer) clearTimeout(lingerTimer)
-      stream.off('readable', drain)
-      stream.off('error', onError)
-      stream.off('end', finish)
-      stream.off('close', finish)
-      signal?.removeEventListener('abort', finish)
-    }
-    function finish() {
-      cleanup()
-      resolve(batch)
-    }
-    function onError(error: Error) {
-      cleanup()
-      reject(error)
-    }
-    function drain() {
-      while (batch.length < max) {
-        const item = stream.read() as T | null
-        if (item === null) break
+    const started = Date.now()
+    let firstAt = 0
+    while (batch.length < max && !signal?.aborted) {
+      if (this.error) throw this.error
+      let item = this.stream.read() as T | null
+      while (item !== null) {
         batch.push(item)
+        if (batch.length >= max) return batch
+        item = this.stream.read() as T | null
       }
-      if (batch.length >= max) return finish()
-      if (batch.length > 0 && !lingerTimer) lingerTimer = setTimeout(finish, lingerMs)
+      if (this.ended) break
+      if (batch.length > 0 && firstAt === 0) firstAt = Date.now()
+      const deadline = firstAt > 0 ? firstAt + lingerMs : started + idleMs
+      const wait = deadline - Date.now()
+      if (wait <= 0) break
+      await this.until(wait, signal)
     }
-    if (signal?.aborted) return resolve(batch)
-    stream.on('readable', drain)
-    stream.once('error', onError)
-    stream.once('end', finish)
-    stream.once('close', finish)
-    signal?.addEventListener('abort', finish, { once: true })
-    drain()
-  })
+    if (this.error && batch.length === 0) throw this.error
+    return batch
+  }
+
+  /** Lets go of the stream (before it is closed). */
+  close(): void {
+    this.stream.off('readable', this.notify)
+    this.stream.off('end', this.onEnd)
+    this.stream.off('close', this.onEnd)
+    this.stream.off('error', this.onError)
+    this.notify()
+  }
+
+  /** Resolves on the next 'readable', end, error or abort, or after `ms`. */
+  private until(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', done)
+        this.wake = undefined
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      signal?.addEventListener('abort', done, { once: true })
+      this.wake = done
+    })
+  }
+
+  private readonly notify = () => this.wake?.()
+  private readonly onEnd = () => {
+    this.ended = true
+    this.notify()
+  }
+  private readonly onError = (error: Error) => {
+    this.error = error
+    this.notify()
+  }
 }

@@ -5,7 +5,7 @@ import { type Pool, withClient } from '../db/index.ts'
 import { coerceError, PipelineError } from '../errors/index.ts'
 import { createAdmin, createConsumer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
-import { nextBatch } from './batch.ts'
+import { BatchReader } from './batch.ts'
 import { type DeadLetter, initOffsets, loadBatch, type OffsetAdvance } from './load.ts'
 import { RollupBuilder, type Rollups } from './rollups.ts'
 import { type LoadRow, transformRecord, validationPolicy } from './transform.ts'
@@ -262,6 +262,7 @@ export class EtlWorker {
   private async consume(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>, signal?: AbortSignal) {
     const { etlBatchSize, etlLingerMs } = this.config
     this.ahead = new Map(this.positions)
+    const reader = new BatchReader<Msg>(stream)
     let inflight: Promise<void> | undefined
     const settle = async (): Promise<'fenced' | undefined> => {
       if (!inflight) return undefined
@@ -276,19 +277,23 @@ export class EtlWorker {
       }
       return undefined
     }
-    while (!signal?.aborted && !this.done(this.positions)) {
-      const batch = this.done(this.ahead)
-        ? []
-        : await nextBatch<Msg>(stream, etlBatchSize, etlLingerMs, IDLE_MS, signal)
-      const prepared = this.transform(batch)
-      if ((await settle()) === 'fenced') return 'fenced'
-      if (prepared) {
-        inflight = this.commit(prepared)
-        inflight.catch(() => undefined) // awaited by settle(); this only marks it handled meanwhile
+    try {
+      while (!signal?.aborted && !this.done(this.positions)) {
+        const batch = this.done(this.ahead)
+          ? []
+          : await reader.next(etlBatchSize, etlLingerMs, IDLE_MS, signal)
+        const prepared = this.transform(batch)
+        if ((await settle()) === 'fenced') return 'fenced'
+        if (prepared) {
+          inflight = this.commit(prepared)
+          inflight.catch(() => undefined) // awaited by settle(); this only marks it handled meanwhile
+        }
       }
+      if ((await settle()) === 'fenced') return 'fenced'
+      return 'done'
+    } finally {
+      reader.close()
     }
-    if ((await settle()) === 'fenced') return 'fenced'
-    return 'done'
   }
 
   /** Validates and transforms a batch, and says how it moves each partition's offset. */

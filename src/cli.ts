@@ -129,15 +129,25 @@ for (const [name, description] of [
     const config = configOf(cmd, ['kafka', 'database'])
     const log = createLogger('etl', config.logLevel)
     const [{ createPool }, etl] = await Promise.all([import('./db/index.ts'), import('./etl/index.ts')])
-    if (name === 'follow' && config.etlWorkers > 1) {
-      const cli = fileURLToPath(import.meta.url)
+    // `etl follow` supervises its worker processes (and watches them for a stall); a worker
+    // process (EVF_ETL_WORKER) loads.
+    if (name === 'follow' && !process.env.EVF_ETL_WORKER) {
       const argv = {
         node: process.execPath,
         execArgv: [...process.execArgv, `--max-old-space-size=${config.etlHeapMb}`],
-        cli,
+        cli: fileURLToPath(import.meta.url),
         env: configToEnv(config),
       }
-      return etl.runWorkerProcesses(config.etlWorkers, argv, log, untilSignal())
+      const pool = createPool(config.databaseUrl, {
+        application: 'evf-etl-supervisor',
+        max: 2,
+        onError: dbLost(log),
+      })
+      try {
+        return await etl.runWorkerProcesses(config, pool, argv, log, untilSignal())
+      } finally {
+        await pool.end()
+      }
     }
     const fn = name === 'follow' ? etl.follow : etl.schedule
     const pool = createPool(config.databaseUrl, { application: `evf-etl-${name}`, onError: dbLost(log) })

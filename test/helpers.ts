@@ -121,3 +121,13 @@ export async function count(pool: Pool, sql: string, params: unknown[] = []): Pr
   const { rows } = await pool.query<{ n: string }>(sql, params)
   return Number(rows[0]?.n ?? 0)
 }
+
+/** Polls `fn` every 100 ms until it is true; fails the test after `timeoutMs`, naming `what`. */
+export async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await fn()) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}

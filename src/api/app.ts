@@ -10,7 +10,7 @@ import Fastify, {
   LogController,
 } from 'fastify'
 import type { Config } from '../config/index.ts'
-import type { Pool } from '../db/index.ts'
+import { type EtlHealth, etlHealth, type Pool } from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { ResponseCache, useResponseCache } from './cache.ts'
 import { LiveFeed } from './live.ts'
@@ -28,7 +28,7 @@ export interface AppOptions {
   pool: Pool
   logger?: Logger | false
   /** the hardening settings; defaults as documented in the README */
-  config?: Partial<Pick<Config, 'apiCorsOrigins' | 'apiRateLimit' | 'apiCacheMs'>>
+  config?: Partial<Pick<Config, 'apiCorsOrigins' | 'apiRateLimit' | 'apiCacheMs' | 'etlStallSec'>>
   /** where the built dashboard is (tests) */
   dashboardDir?: string
 }
@@ -138,33 +138,41 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.get('/health', { schema: { summary: 'The process is up', tags: ['ops'] } }, async () => ({
     status: 'ok',
   }))
+  const stallSec = opts.config?.etlStallSec ?? 30
   app.get(
     '/ready',
-    { schema: { summary: 'PostgreSQL answers; when the ETL last committed and its lag', tags: ['ops'] } },
+    {
+      schema: {
+        summary: 'PostgreSQL answers and the ETL is not stalled; when it last committed, and its lag',
+        description:
+          '503 when PostgreSQL does not answer, or when the ETL is stalled: messages wait in Kafka and nothing was committed for `etlStallSec`.',
+        tags: ['ops'],
+      },
+    },
     async (req, reply) => {
+      let health: EtlHealth
       try {
-        const { rows } = await opts.pool.query<{ last: Date | null; lag: number | null; seen: Date | null }>(
-          `SELECT max(updated_at) AS last, sum(greatest(end_offset - next_offset, 0))::bigint AS lag,
-                  min(end_offset_at) AS seen FROM etl_offsets`,
-        )
-        const { last = null, lag = null, seen = null } = rows[0] ?? {}
-        const since = (d: Date | null) => (d ? Math.round((Date.now() - d.getTime()) / 1000) : null)
-        return {
-          status: 'ready',
-          database: 'ok',
-          etl: {
-            last_commit_at: last?.toISOString() ?? null,
-            seconds_since: since(last),
-            // Messages in Kafka not yet loaded, as of the end offsets the ETL last reported.
-            lag,
-            lag_as_of: seen?.toISOString() ?? null,
-          },
-        }
+        health = await etlHealth(opts.pool, stallSec)
       } catch (error) {
         req.log.warn({ err: String(error) }, 'not ready')
         const p = problem('DATABASE_UNAVAILABLE', 'PostgreSQL did not answer')
         return reply.code(503).type('application/problem+json').send(p)
       }
+      const since = (d: Date | null) => (d ? Math.round((Date.now() - d.getTime()) / 1000) : null)
+      const etl = {
+        last_commit_at: health.last_commit_at?.toISOString() ?? null,
+        seconds_since: since(health.last_commit_at),
+        // Messages in Kafka not yet loaded, as of the end offsets last recorded.
+        lag: health.lag,
+        lag_as_of: health.lag_as_of?.toISOString() ?? null,
+        stalled: health.stalled,
+        stall_sec: stallSec,
+        stalled_partitions: health.partitions
+          .filter((p) => p.stalled)
+          .map((p) => ({ topic: p.topic, partition: p.partition, lag: p.lag, behind_sec: p.behind_sec })),
+      }
+      if (health.stalled) return reply.code(503).send({ status: 'stalled', database: 'ok', etl })
+      return { status: 'ready', database: 'ok', etl }
     },
   )
   const feed = new LiveFeed(opts.pool, opts.logger || undefined)
@@ -179,7 +187,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   streamRoutes(app, opts.pool, feed)
   stationRoutes(app, opts.pool)
   statsRoutes(app, opts.pool)
-  pipelineRoutes(app, opts.pool)
+  pipelineRoutes(app, opts.pool, stallSec)
   exportRoutes(app, opts.pool)
   await dashboardRoutes(app, { dir: opts.dashboardDir })
   return app

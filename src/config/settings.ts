@@ -172,6 +172,11 @@ export const settings = {
     'V8 old-space limit of the ETL worker processes that evf starts (--max-old-space-size), bounding their memory',
     int(64).default(224),
   ),
+  etlStallSec: setting(
+    'EVF_ETL_STALL_SEC',
+    'A continuous ETL with messages waiting and no commit for this many seconds is stalled: logged, reported by /ready, /metrics and the dashboard, and its workers restarted',
+    int(5, 3600).default(30),
+  ),
   etlGroupId: setting(
     'EVF_ETL_GROUP_ID',
     'Kafka consumer group of the ETL workers',

@@ -1,4 +1,5 @@
 export { DATABASE, type EmbeddedDatabase, freePort, startEmbeddedPostgres } from './embedded.ts'
+export { type EtlHealth, etlHealth, type PartitionHealth, recordLogEnds } from './etl-health.ts'
 export { type MaintenanceSummary, maintain, PARTITION_DAYS_AHEAD } from './maintain.ts'
 export { migrate, readMigrations } from './migrate.ts'
 export { createPool, type Pool, withClient } from './pool.ts'

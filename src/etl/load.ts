@@ -46,7 +46,7 @@ SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea
 // The fence: a partition's offset moves only from the value this loader read. If another worker
 // moved it in between, fewer rows match and the whole transaction is rolled back.
 const ADVANCE_OFFSETS = `
-UPDATE etl_offsets o SET next_offset = u.next, updated_at = now()
+UPDATE etl_offsets o SET next_offset = u.next, updated_at = now(), behind_since = NULL
 FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS u(topic, partition, expected, next)
 WHERE o.topic = u.topic AND o.partition = u.partition AND o.next_offset = u.expected`
 

@@ -90,12 +90,9 @@ export async function follow(config: Config, pool: Pool, log: Logger, signal: Ab
       attempt = 0
     } catch (error) {
       const e = classify(error)
-      const delay = Math.min(30_000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2)
       attempt++
-      log.error(
-        { code: e.code, err: e.message, retryInMs: Math.round(delay), attempt },
-        'ETL failed; retrying',
-      )
+      const delay = backoff(attempt)
+      log.error({ code: e.code, err: e.message, retryInMs: delay, attempt }, 'ETL failed; retrying')
       await sleep(delay, signal)
     } finally {
       const c = worker?.counts() ?? { loaded: 0, rejected: 0 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Consumer, Message, MessagesStream } from '@platformatic/kafka'
 import type { Config } from '../config/index.ts'
-import { type Pool, withClient } from '../db/index.ts'
+import { type Pool, recordLogEnds, withClient } from '../db/index.ts'
 import { coerceError, PipelineError } from '../errors/index.ts'
 import { createAdmin, createConsumer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
@@ -96,10 +96,12 @@ export class EtlWorker {
       ? `${this.config.etlGroupId}-run-${randomUUID()}`
       : this.config.etlGroupId
     const consumer = createConsumer(this.config.kafkaBrokers, `evf-etl-${process.pid}`, groupId)
-    const lagTimer = setInterval(() => void this.recordEndOffsets(consumer), LAG_EVERY_MS)
+    const lagTimer = this.opts.bounded
+      ? setInterval(() => void this.recordEndOffsets(consumer), LAG_EVERY_MS)
+      : undefined
     try {
       await this.start(consumer)
-      await this.recordEndOffsets(consumer)
+      if (this.opts.bounded) await this.recordEndOffsets(consumer)
       let fencedInARow = 0
       while (!signal?.aborted && !this.done()) {
         const stream = await consumer.consume({
@@ -150,26 +152,13 @@ export class EtlWorker {
   /**
    * Writes each partition's log-end offset next to its stored position, so readers of the
    * database (the API) know the lag without talking to Kafka. Best effort: a failure is logged.
+   * A continuous ETL leaves this to its watchdog, which also watches for a stall.
    */
   private async recordEndOffsets(consumer: Consumer): Promise<void> {
     try {
-      const latest = await consumer.listOffsets({ topics: this.opts.topics })
-      const topics: string[] = []
-      const partitions: number[] = []
-      const ends: string[] = []
-      for (const [topic, offsets] of latest) {
-        offsets.forEach((o, p) => {
-          topics.push(topic)
-          partitions.push(p)
-          ends.push(o.toString())
-        })
-      }
-      await this.pool.query(
-        `UPDATE etl_offsets o SET end_offset = u.e, end_offset_at = now()
-         FROM unnest($1::text[], $2::int[], $3::bigint[]) AS u(t, p, e)
-         WHERE o.topic = u.t AND o.partition = u.p`,
-        [topics, partitions, ends],
-      )
+      await recordLogEnds(this.pool, await consumer.listOffsets({ topics: this.opts.topics }), {
+        watch: false,
+      })
     } catch (error) {
       this.log.debug({ err: String(error) }, 'could not record the end offsets')
     }

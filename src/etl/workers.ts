@@ -1,22 +1,29 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import type { Config } from '../config/index.ts'
+import type { Pool } from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { stopChild } from '../shared/process.ts'
 import { sleep } from '../shared/time.ts'
+import { backoff } from './modes.ts'
+import { StallWatchdog } from './watchdog.ts'
 import type { RunSummary } from './worker.ts'
 
 /**
- * `etl follow --etl-workers N`: N worker processes in one consumer group, so the partitions are
- * split between them and a load uses both cores. A worker that dies is started again after a
- * short, growing pause — logged, never silent — and its partitions move to the others meanwhile.
- * On abort every worker is asked to finish its batch and stop.
+ * `etl follow`: `etlWorkers` worker processes in one consumer group, so the partitions are split
+ * between them and a load uses every core, under a supervisor that watches them. A worker that
+ * dies is started again after a short, growing pause — logged, never silent — and its partitions
+ * move to the others meanwhile. The supervisor's `StallWatchdog` restarts the workers when
+ * messages wait and nothing is committed for `etlStallSec` (a frozen process, a consumer that
+ * stopped fetching). On abort every worker is asked to finish its batch and stop.
  */
 export async function runWorkerProcesses(
-  n: number,
+  config: Config,
+  pool: Pool,
   argv: { node: string; execArgv: string[]; cli: string; env: Record<string, string> },
   log: Logger,
   signal: AbortSignal,
 ): Promise<void> {
-  const children = new Set<ChildProcess>()
+  const children = new Map<number, ChildProcess>()
   const one = async (index: number) => {
     let restarts = 0
     while (!signal.aborted) {
@@ -24,22 +31,34 @@ export async function runWorkerProcesses(
         env: { ...process.env, ...argv.env, EVF_SUPERVISED: '1', EVF_ETL_WORKER: String(index) },
         stdio: ['ignore', 'inherit', 'inherit'],
       })
-      children.add(child)
+      children.set(index, child)
       const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
-      children.delete(child)
+      children.delete(index)
       if (signal.aborted) return
       restarts++
-      const delay = Math.min(30_000, 1000 * 2 ** Math.min(restarts, 5))
-      log.error({ worker: index, exitCode: code, restartInMs: delay }, 'ETL worker exited; starting it again')
+      const delay = backoff(restarts)
+      log.error(
+        { worker: index, pid: child.pid, exitCode: code, signal: child.signalCode, restartInMs: delay },
+        'ETL worker exited; starting it again',
+      )
       await sleep(delay, signal)
     }
   }
-  const running = Array.from({ length: n }, (_, i) => one(i + 1))
-  log.info({ workers: n }, 'ETL worker processes started')
+  const watchdog = new StallWatchdog(config, pool, log, async () => {
+    // SIGTERM lets a live worker finish its batch; a frozen one gets SIGKILL after the grace.
+    await Promise.all([...children.values()].map((c) => stopChild(c, STALLED_GRACE_MS)))
+  })
+  const running = Array.from({ length: config.etlWorkers }, (_, i) => one(i + 1))
+  log.info({ workers: config.etlWorkers, stallSec: config.etlStallSec }, 'ETL worker processes started')
+  watchdog.start()
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
-  await Promise.all([...children].map((c) => stopChild(c, 30_000)))
+  await watchdog.stop()
+  await Promise.all([...children.values()].map((c) => stopChild(c, 30_000)))
   await Promise.all(running)
 }
+
+/** How long a stalled worker gets to stop on SIGTERM before SIGKILL. */
+const STALLED_GRACE_MS = 5000
 
 /**
  * `etl run --etl-workers N`: the topics are dealt out to N bounded runs in processes of their

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { sleep } from './time.ts'
 
 /**
@@ -59,4 +60,17 @@ export function watchParent(controller: AbortController): void {
     if (process.ppid !== parent) controller.abort()
   }, 1000)
   timer.unref()
+}
+
+/** The direct children of a process, from /proc (none when it has exited). */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number)
+  } catch {
+    return []
+  }
 }

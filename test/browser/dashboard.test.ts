@@ -146,6 +146,28 @@ describe('the plant dashboard in Chromium', () => {
     await waitForText(page, '#live', /Live ·/)
   })
 
+  it('says so in the pipeline panel and the banner when the ETL is stalled, and clears it when it commits again', async (t) => {
+    const { config, pool } = await isolatedConfig(t, history)
+    await runSimulator(config, log)
+    await runBounded(config, pool, log)
+    // What the watchdog records when messages wait and nothing commits (src/etl/watchdog.ts).
+    await pool.query(
+      "UPDATE etl_offsets SET end_offset = next_offset + 5000, behind_since = now() - interval '2 minutes'",
+    )
+    const { base } = await startApi(t, pool)
+    const { page, errors } = await openPage(t, browser, `${base}/`)
+    await waitForText(page, '#banner', /ETL stalled: [\d,]+ messages wait and nothing was committed/)
+    await waitForText(page, '#pipeline .tile.alarm', 'STALLED')
+    await waitForText(page, '#pipeline [data-test="stalled"]', /ETL stalled/)
+    await screenshot(page, 'stalled')
+
+    // A commit clears behind_since: the next refresh (every 15 s) takes the banner away.
+    await pool.query('UPDATE etl_offsets SET end_offset = next_offset, behind_since = NULL')
+    await page.locator('#banner').waitFor({ state: 'hidden', timeout: 30_000 })
+    await waitForText(page, '#pipeline .tile', 'OK')
+    assert.deepEqual(errors, [])
+  })
+
   it('shows sensible empty states on a new database', async (t) => {
     const { pool } = await isolatedConfig(t)
     const { base } = await startApi(t, pool)

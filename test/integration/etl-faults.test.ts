@@ -5,8 +5,9 @@ import { topicFor } from '../../src/catalog/index.ts'
 import type { Config } from '../../src/config/index.ts'
 import type { Pool } from '../../src/db/index.ts'
 import { createProducer } from '../../src/kafka/index.ts'
+import { childPids } from '../../src/shared/process.ts'
 import { PlantSimulator, toMessage } from '../../src/simulator/index.ts'
-import { cli, collect, count, envOf, isolatedConfig } from '../helpers.ts'
+import { cli, collect, count, envOf, isolatedConfig, waitFor } from '../helpers.ts'
 
 const INVALID = [
   '{"station": "paint", "timest',
@@ -85,15 +86,6 @@ async function assertExactlyOnce(pool: Pool, valid: number, invalid: number): Pr
   )
 }
 
-const waitFor = async (what: string, fn: () => Promise<boolean>, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await fn()) return
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  assert.fail(`timed out waiting for ${what}`)
-}
-
 describe('the ETL under faults', () => {
   it('loads 200k readings exactly once while `etl run` is killed with SIGKILL at random moments', async (t) => {
     const { config, pool } = await isolatedConfig(t)
@@ -128,7 +120,10 @@ describe('the ETL under faults', () => {
     const env = { ...envOf(config), EVF_ETL_BATCH_SIZE: '500', EVF_ETL_LINGER_MS: '20' }
     const workers: ChildProcess[] = []
     t.after(() => {
-      for (const w of workers) w.kill('SIGKILL')
+      for (const w of workers) {
+        for (const pid of childPids(w.pid!)) process.kill(pid, 'SIGKILL')
+        w.kill('SIGKILL')
+      }
     })
     const start = () => {
       const w = cli(['etl', 'follow'], env)
@@ -151,6 +146,8 @@ describe('the ETL under faults', () => {
       async () => (await count(pool, 'SELECT count(*) AS n FROM sensor_data')) > 10_000,
       60_000,
     )
+    // `etl follow` supervises its worker process: kill both at once, as a machine crash would.
+    for (const pid of childPids(workers[0]!.pid!)) process.kill(pid, 'SIGKILL')
     workers[0]!.kill('SIGKILL')
     const second = await produceMixed(config, 30_000, 101)
     const valid = first.valid + second.valid

@@ -82,6 +82,9 @@ export interface PipelineStatus {
   etl: {
     last_commit_at: string | null
     seconds_since: number | null
+    /** messages wait in Kafka and nothing was committed for `stall_sec` */
+    stalled: boolean
+    stall_sec: number
     last_run: null | {
       mode: string
       started_at: string
@@ -95,7 +98,15 @@ export interface PipelineStatus {
   }
   lag: {
     total: number
-    partitions: { topic: string; partition: number; next_offset: number; end_offset: number; lag: number }[]
+    partitions: {
+      topic: string
+      partition: number
+      next_offset: number
+      end_offset: number
+      lag: number
+      behind_sec: number | null
+      stalled: boolean
+    }[]
   }
   ingest: { rows: number; rows_per_second: number }
   dead_letters: {

@@ -9,6 +9,7 @@ import { ApiError, type Reading } from './api.ts'
 export class Connection {
   private fetchError: string | null = null
   private streamDown = false
+  private stalled: string | null = null
   private received = 0
 
   constructor(
@@ -27,6 +28,12 @@ export class Connection {
     this.render()
   }
 
+  /** The ETL's state from /pipeline/status: a sentence while it is stalled, else null. */
+  etl(stalled: string | null): void {
+    this.stalled = stalled
+    this.render()
+  }
+
   reading(): void {
     this.received++
     this.render()
@@ -34,10 +41,12 @@ export class Connection {
 
   private render(): void {
     const down = this.fetchError !== null || this.streamDown
-    this.banner.hidden = !down
+    this.banner.hidden = !down && this.stalled === null
     if (down) {
       const why = this.fetchError ?? 'the live stream is down'
       this.banner.textContent = `API unreachable — reconnecting… (${why})`
+    } else if (this.stalled !== null) {
+      this.banner.textContent = this.stalled
     }
     this.live.dataset.state = this.streamDown ? 'down' : 'up'
     this.live.textContent = this.streamDown

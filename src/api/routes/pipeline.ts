@@ -1,17 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { readingCountFields } from '../../catalog/index.ts'
-import type { Pool } from '../../db/index.ts'
+import { type EtlHealth, etlHealth, type Pool } from '../../db/index.ts'
 import { timeParam, windowOf } from '../params.ts'
 
 const STATUS = `
 SELECT
-  (SELECT json_build_object('last_commit_at', max(updated_at)) FROM etl_offsets) AS etl,
   (SELECT row_to_json(r) FROM (
      SELECT mode, started_at, finished_at, status, rows, dead_letters, error FROM etl_runs ORDER BY id DESC LIMIT 1) r) AS last_run,
-  (SELECT coalesce(json_agg(p ORDER BY p.topic, p.partition), '[]') FROM (
-     SELECT topic, partition, next_offset, end_offset, greatest(end_offset - next_offset, 0) AS lag, end_offset_at
-     FROM etl_offsets) p) AS partitions,
   (SELECT coalesce(sum(r.n), 0) FROM rollup_1m r
      JOIN unnest($3::text[], $4::text[]) AS f(station, field) ON r.station = f.station AND r.field = f.field
      WHERE r.bucket >= date_trunc('minute', $1::timestamptz) AND r.bucket < $2) AS ingested,
@@ -22,32 +18,28 @@ SELECT
      WHERE created_at >= $1 AND created_at < $2 ORDER BY id DESC LIMIT 20) d) AS recent`
 
 interface StatusRow {
-  etl: { last_commit_at: string | null }
+  etl: EtlHealth
   last_run: Record<string, unknown> | null
-  partitions: {
-    topic: string
-    partition: number
-    next_offset: number
-    end_offset: number | null
-    lag: number | null
-  }[]
   ingested: string
   by_reason: { reason_code: string; n: number }[]
   recent: unknown[]
 }
 
-async function status(pool: Pool, from: Date, to: Date): Promise<StatusRow> {
-  const { rows } = await pool.query<StatusRow>(STATUS, [
-    from,
-    to,
-    readingCountFields.stations,
-    readingCountFields.fields,
+async function status(pool: Pool, from: Date, to: Date, stallSec: number): Promise<StatusRow> {
+  const [{ rows }, etl] = await Promise.all([
+    pool.query<Omit<StatusRow, 'etl'>>(STATUS, [
+      from,
+      to,
+      readingCountFields.stations,
+      readingCountFields.fields,
+    ]),
+    etlHealth(pool, stallSec),
   ])
-  return rows[0]!
+  return { ...rows[0]!, etl }
 }
 
 /** `/pipeline/status` for people (and the dashboard), `/metrics` for Prometheus. */
-export function pipelineRoutes(app: FastifyInstance, pool: Pool): void {
+export function pipelineRoutes(app: FastifyInstance, pool: Pool, stallSec: number): void {
   app.get<{ Querystring: { from?: string; to?: string } }>(
     '/pipeline/status',
     {
@@ -65,8 +57,8 @@ export function pipelineRoutes(app: FastifyInstance, pool: Pool): void {
     },
     async (req) => {
       const { from, to } = windowOf(req.query, 15 * 60_000)
-      const s = await status(pool, from, to)
-      const last = s.etl.last_commit_at ? new Date(s.etl.last_commit_at) : null
+      const s = await status(pool, from, to, stallSec)
+      const last = s.etl.last_commit_at
       const rows = Number(s.ingested)
       return {
         from: from.toISOString(),
@@ -74,11 +66,13 @@ export function pipelineRoutes(app: FastifyInstance, pool: Pool): void {
         etl: {
           last_commit_at: last?.toISOString() ?? null,
           seconds_since: last ? Math.round((Date.now() - last.getTime()) / 1000) : null,
+          stalled: s.etl.stalled,
+          stall_sec: stallSec,
           last_run: s.last_run,
         },
         lag: {
-          total: s.partitions.reduce((n, p) => n + (p.lag ?? 0), 0),
-          partitions: s.partitions,
+          total: s.etl.lag ?? 0,
+          partitions: s.etl.partitions,
         },
         ingest: { rows, rows_per_second: rows / ((to.getTime() - from.getTime()) / 1000) },
         dead_letters: {
@@ -121,6 +115,10 @@ export function pipelineRoutes(app: FastifyInstance, pool: Pool): void {
     'topic',
     'partition',
   ])
+  const stalled = gauge(
+    'evf_etl_stalled',
+    '1 when messages wait in Kafka and the ETL has committed nothing for etlStallSec, else 0',
+  )
   const lastCommit = gauge('evf_etl_last_commit_timestamp_seconds', 'When the ETL last committed a batch')
   const lastRun = gauge(
     'evf_etl_last_run_timestamp_seconds',
@@ -144,15 +142,16 @@ export function pipelineRoutes(app: FastifyInstance, pool: Pool): void {
             SELECT reason_code, count(*) AS n FROM dead_letters WHERE resolved_at IS NULL GROUP BY reason_code) x)) AS m`,
       [readingCountFields.stations, readingCountFields.fields],
     )
-    const s = await status(pool, new Date(Date.now() - 60_000), new Date())
+    const s = await status(pool, new Date(Date.now() - 60_000), new Date(), stallSec)
     rowsLoaded.reset()
     for (const r of rows[0]!.m.loaded) rowsLoaded.set({ station: r.station }, Number(r.n))
     deadLetters.reset()
     for (const r of rows[0]!.m.dead) deadLetters.set({ reason_code: r.reason_code }, Number(r.n))
     lag.reset()
-    for (const p of s.partitions)
-      if (p.lag !== null) lag.set({ topic: p.topic, partition: p.partition }, Number(p.lag))
-    if (s.etl.last_commit_at) lastCommit.set(Date.parse(s.etl.last_commit_at) / 1000)
+    for (const p of s.etl.partitions)
+      if (p.lag !== null) lag.set({ topic: p.topic, partition: p.partition }, p.lag)
+    stalled.set(s.etl.stalled ? 1 : 0)
+    if (s.etl.last_commit_at) lastCommit.set(s.etl.last_commit_at.getTime() / 1000)
     const run = s.last_run as { finished_at?: string | null; started_at?: string; status?: string } | null
     if (run) {
       lastRun.set(Date.parse(run.finished_at ?? run.started_at ?? '') / 1000 || 0)

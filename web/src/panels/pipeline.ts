@@ -6,14 +6,27 @@ import { api, type PipelineStatus, type Range } from '../api.ts'
 import { ago, byId, empty, h, num } from '../dom.ts'
 import { failed } from './common.ts'
 
-export async function refreshPipeline(range: Range, windowLabel: string): Promise<void> {
+/** Renders the panel and hands the status on (the banner shows a stalled ETL). */
+export async function refreshPipeline(
+  range: Range,
+  windowLabel: string,
+  onStatus: (p: PipelineStatus) => void,
+): Promise<void> {
   const root = byId('pipeline')
   try {
-    render(root, await api.pipeline(range), windowLabel)
+    const p = await api.pipeline(range)
+    render(root, p, windowLabel)
+    onStatus(p)
   } catch (error) {
     failed(root, error)
   }
 }
+
+/** One sentence for a stalled ETL, for the panel and the banner. */
+export const stallText = (p: PipelineStatus): string =>
+  `ETL stalled: ${p.lag.total.toLocaleString('en')} messages wait and nothing was committed for ${
+    p.etl.seconds_since == null ? 'ever' : ago(p.etl.seconds_since)
+  } (limit ${p.etl.stall_sec} s); its workers are being restarted`
 
 function render(root: HTMLElement, p: PipelineStatus, windowLabel: string): void {
   // A refresh must not fold up what the reader unfolded.
@@ -26,6 +39,7 @@ function render(root: HTMLElement, p: PipelineStatus, windowLabel: string): void
     h(
       'dl',
       { class: 'tiles' },
+      tile('ETL', p.etl.stalled ? 'STALLED' : 'OK', p.etl.stalled ? 'alarm' : ''),
       tile('Ingest', `${num(p.ingest.rows_per_second, 1)} rows/s`, 'big'),
       tile(`Rows, last ${windowLabel}`, p.ingest.rows.toLocaleString('en')),
       tile('Consumer lag', `${p.lag.total.toLocaleString('en')} messages`, p.lag.total > 1000 ? 'warn' : ''),
@@ -43,6 +57,7 @@ function render(root: HTMLElement, p: PipelineStatus, windowLabel: string): void
         p.dead_letters.total ? 'warn' : '',
       ),
     ),
+    p.etl.stalled ? h('p', { class: 'error-text', 'data-test': 'stalled' }, stallText(p)) : '',
     run?.error ? h('p', { class: 'error-text' }, `Last run failed: ${run.error}`) : '',
     deadLetters(p, windowLabel, open.has('recent')),
     p.lag.partitions.length ? lagTable(p, open.has('lag')) : '',

@@ -7,6 +7,17 @@ declare module 'autocannon' {
     pipelining?: number
     timeout?: number
     headers?: Record<string, string>
+    /** called with each connection's client, e.g. to listen to its events */
+    setupClient?: (client: Client) => void
+  }
+  /** What a client's `headers` event carries: the status and the raw headers, name, value, name, … */
+  export interface ResponseHead {
+    statusCode: number
+    headers: string[]
+  }
+  /** One connection of the load generator (an EventEmitter). */
+  export interface Client {
+    on(event: 'headers', listener: (head: ResponseHead) => void): this
   }
   export interface Histogram {
     average: number

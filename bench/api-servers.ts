@@ -1,0 +1,137 @@
+/**
+ * The two servers bench:api compares: our API as production runs it (`node dist/cli.js api`,
+ * built first if stale), and the FastAPI baseline (bench/baselines/fastapi) installed into
+ * .cache/bench-api/venv. Both are stopped by cleanup.
+ */
+import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { loadConfig } from '../src/config/index.ts'
+import { freePort } from '../src/db/embedded.ts'
+import { repoRoot } from '../src/shared/paths.ts'
+import { cacheDir, cleanupNow, distCli, newestTs, startChild, waitHealthy } from './api-run.ts'
+import { progress, seconds } from './lib.ts'
+
+const venv = join(cacheDir, 'venv')
+const baselineDir = join(repoRoot, 'bench', 'baselines', 'fastapi')
+
+export interface Server {
+  base: string
+  pid: number
+  /** stops it now (cleanup would, at the end) */
+  stop: () => Promise<void>
+}
+
+/**
+ * Builds dist/ when src/ is newer, unless `noBuild` (then measures dist/ as it is, e.g. while
+ * src/ does not compile). Returns a note for the report ('' when dist/ is current).
+ */
+export function ensureDist(noBuild: boolean): string {
+  const stale = !existsSync(distCli) || newestTs(join(repoRoot, 'src')) > statSync(distCli).mtimeMs
+  if (!stale) return ''
+  if (noBuild) {
+    if (!existsSync(distCli)) throw new Error('--no-build, but there is no dist/cli.js')
+    progress('WARNING: dist/ is older than src/ and --no-build was given: measuring the existing dist/')
+    return '; dist/ older than src/ (--no-build)'
+  }
+  const t0 = performance.now()
+  progress('dist/ is older than src/: building (tsc -p tsconfig.build.json)…')
+  try {
+    execFileSync(
+      process.execPath,
+      [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+      {
+        cwd: repoRoot,
+        stdio: ['ignore', 2, 2],
+      },
+    )
+  } catch {
+    throw new Error(
+      'src/ does not compile (above): fix it, or run with --no-build to measure the existing dist/',
+    )
+  }
+  progress(`built in ${seconds(t0)}`)
+  return ''
+}
+
+/** Our API from dist/, on a free loopback port; `name` names its log file. */
+export async function startOurApi(
+  databaseUrl: string,
+  extraEnv: Record<string, string> = {},
+  name = 'api',
+): Promise<Server> {
+  const port = await freePort()
+  // As `stack up` starts it: with the V8 heap limit of its settings.
+  const heap = `--max-old-space-size=${loadConfig({}, {}).apiHeapMb}`
+  const { child, logFile, stop } = startChild(name, process.execPath, [heap, distCli, 'api'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      EVF_API_HOST: '127.0.0.1',
+      EVF_API_PORT: String(port),
+      EVF_LOG_LEVEL: 'warn',
+      // The limiter stays in the path (its cost is part of production), but one load generator
+      // at one address is not a crowd of clients: a limit it never reaches.
+      EVF_API_RATE_LIMIT: '1000000000',
+      // exits if we are killed without cleaning up
+      EVF_SUPERVISED: '1',
+      ...extraEnv,
+    },
+  })
+  const base = `http://127.0.0.1:${port}`
+  const t0 = performance.now()
+  await waitHealthy('our API', `${base}/health`, child, logFile)
+  progress(`our API (node dist/cli.js api, pid ${child.pid}) answers /health after ${seconds(t0)}`)
+  return { base, pid: child.pid!, stop: () => cleanupNow(stop) }
+}
+
+/** The baseline's venv, (re)installed when its lock file or the Python version changed. */
+export function installBaseline(): void {
+  const lock = readFileSync(join(baselineDir, 'requirements.txt'))
+  const python = execFileSync('python3', ['--version'], { encoding: 'utf8' }).trim()
+  const want = createHash('sha256').update(lock).update(python).digest('hex')
+  const stamp = join(venv, '.bench-stamp')
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) {
+    progress(`FastAPI baseline: venv up to date (${venv})`)
+    return
+  }
+  const t0 = performance.now()
+  progress(`FastAPI baseline: installing bench/baselines/fastapi/requirements.txt into ${venv} (${python})…`)
+  rmSync(venv, { recursive: true, force: true })
+  execFileSync('python3', ['-m', 'venv', venv], { stdio: ['ignore', 2, 2] })
+  execFileSync(
+    join(venv, 'bin', 'pip'),
+    ['install', '--disable-pip-version-check', '--no-input', '-r', join(baselineDir, 'requirements.txt')],
+    { stdio: ['ignore', 2, 2] },
+  )
+  writeFileSync(stamp, want)
+  progress(`FastAPI baseline installed in ${seconds(t0)}`)
+}
+
+/** The baseline under uvicorn, one worker, on a free loopback port. */
+export async function startBaseline(databaseUrl: string): Promise<Server> {
+  const port = await freePort()
+  const { child, logFile, stop } = startChild(
+    'fastapi',
+    join(venv, 'bin', 'uvicorn'),
+    [
+      'app:app',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--workers',
+      '1',
+      '--no-access-log',
+      '--log-level',
+      'warning',
+    ],
+    { cwd: baselineDir, env: { ...process.env, DATABASE_URL: databaseUrl } },
+  )
+  const base = `http://127.0.0.1:${port}`
+  const t0 = performance.now()
+  await waitHealthy('FastAPI baseline', `${base}/health`, child, logFile)
+  progress(`FastAPI baseline (uvicorn, 1 worker, pid ${child.pid}) answers /health after ${seconds(t0)}`)
+  return { base, pid: child.pid!, stop: () => cleanupNow(stop) }
+}

@@ -1,0 +1,395 @@
+/**
+ * `npm run bench:soak`: the continuous pipeline under sustained load, end to end.
+ *
+ *  1. starts the whole stack as a user would — `node dist/cli.js stack up`, ETL in follow mode —
+ *     on its own data dir (.cache/bench-soak/data, fresh every run) and ports (Kafka 29092/29093,
+ *     API 28000; PostgreSQL on a free port, found in the stack.json `stack up` writes);
+ *  2. the simulator offers `--rate` readings/s (default 10,000) for `--duration` (default 5m): one
+ *     reading per sensor every 100 ms on 4 stations, so sensors per station = rate × 100 / 4000,
+ *     rounded to the nearest whole sensor (the offered rate printed is the rounded one);
+ *  3. meanwhile: a LISTEN client stamps each ETL commit notification (its source ranges), the
+ *     lag is sampled every second (Kafka log-end offsets − etl_offsets), and the CPU and RSS of
+ *     every component's process tree are read from /proc; a progress line every 10 s on stderr;
+ *  4. after the simulator stops, waits for the lag to reach 0 (at most `--drain-timeout`), then
+ *     computes the latency reading → queryable in PostgreSQL (one query over the ranges; overall,
+ *     and for the readings after the first `--warmup` of load, the ETL's start-up left out), stops
+ *     the stack with SIGINT, plots lag and latency to a PNG, prints the results and the targets
+ *     (PASS/MISS, never asserted) and appends them to docs/benchmarks.md unless `--no-record`.
+ *
+ * `--ramp`: one stack run with `--simulator false`; each step (`--steps`, default
+ * 2k,5k,10k,20k,50k,100k/s) runs `node dist/cli.js simulate` next to it for `--step-duration`
+ * (60 s) — steps follow each other without a pause, and the ramp stops after the first step the
+ * pipeline does not sustain (its backlog would only blur the next). Arguments after `--` go to
+ * `stack up` as they are, e.g. `npm run bench:soak -- --rate 2000 -- --etl-workers 2`.
+ * Everything started is stopped on success, error and Ctrl-C.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { parseArgs } from 'node:util'
+import { stationNames } from '../src/catalog/index.ts'
+import { createPool, type Pool } from '../src/db/index.ts'
+import { repoRoot } from '../src/shared/paths.ts'
+import { stopChild } from '../src/shared/process.ts'
+import { sleep } from '../src/shared/time.ts'
+import { progress, record } from './lib.ts'
+import { renderPng, soakSvg } from './plot.ts'
+import { LagSampler } from './soak-lag.ts'
+import { CommitLog, commitGaps, latencyStats } from './soak-latency.ts'
+import { ProcessMeter } from './soak-procs.ts'
+import { fmt, isSustained, logDigest, type Phase, plotData, type Results, reportBody } from './soak-report.ts'
+import {
+  checkPortsFree,
+  cleanEnv,
+  cli,
+  freshDataDir,
+  type RunningStack,
+  simulatorSummary,
+  startStack,
+  stopStack,
+} from './soak-stack.ts'
+
+const { values: args, positionals: stackArgs } = parseArgs({
+  allowPositionals: true,
+  options: {
+    rate: { type: 'string', default: '10000' },
+    duration: { type: 'string', default: '5m' },
+    ramp: { type: 'boolean', default: false },
+    steps: { type: 'string', default: '2000,5000,10000,20000,50000,100000' },
+    'step-duration': { type: 'string', default: '60s' },
+    'drain-timeout': { type: 'string', default: '120s' },
+    // readings of the simulator's first seconds, taken while the ETL may still be starting, are
+    // left out of the steady-state latency (they stay in the overall figures)
+    warmup: { type: 'string', default: '10s' },
+    // a trial run: print, do not append to docs/benchmarks.md (the plot goes to .cache/bench-soak)
+    'no-record': { type: 'boolean', default: false },
+  },
+})
+
+/** `300`, `300s`, `5m`, `1h`, `1m30s` → seconds */
+function seconds(name: string, v: string | undefined): number {
+  const parts = [...(v ?? '').matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)?/g)]
+  const joined = parts.map((p) => p[0]).join('')
+  if (!v || parts.length === 0 || joined !== v)
+    throw new Error(`--${name}: a duration like 300, 45s, 5m or 1h; got ${v}`)
+  const unit = { ms: 0.001, s: 1, m: 60, h: 3600 } as const
+  return parts.reduce((n, p) => n + Number(p[1]) * unit[(p[2] ?? 's') as keyof typeof unit], 0)
+}
+const positive = (name: string, v: string): number => {
+  const n = Number(v)
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${v}`)
+  return n
+}
+
+const RATE = positive('rate', args.rate)
+const DURATION_S = Math.round(seconds('duration', args.duration))
+const STEP_S = Math.round(seconds('step-duration', args['step-duration']))
+const DRAIN_MS = seconds('drain-timeout', args['drain-timeout']) * 1000
+const WARMUP_MS = seconds('warmup', args.warmup) * 1000
+const STEPS = args.steps.split(',').map((s) => positive('steps', s.trim()))
+const INTERVAL_MS = 100
+const BUCKET_MS = 5000
+const PORTS = { kafka: 29092, controller: 29093, api: 28000 }
+const cacheDir = join(repoRoot, '.cache', 'bench-soak')
+const dataDir = join(cacheDir, 'data')
+
+interface Plan {
+  sensorsPerStation: number
+  offered: number
+}
+/** One reading per sensor per interval on every station: the nearest whole number of sensors. */
+function planFor(rate: number): Plan {
+  const stations = stationNames.length
+  const sensorsPerStation = Math.max(1, Math.round((rate * INTERVAL_MS) / (1000 * stations)))
+  return { sensorsPerStation, offered: (stations * sensorsPerStation * 1000) / INTERVAL_MS }
+}
+
+// ── cleanup: everything started is stopped, in reverse order, on success, error or a signal ──
+const cleanups: { name: string; run: () => Promise<void> }[] = []
+let interrupted = false
+let cleaning: Promise<void> | undefined
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (let c = cleanups.pop(); c; c = cleanups.pop()) {
+      progress(`stopping ${c.name}…`)
+      await c.run().catch((error: unknown) => progress(`stopping ${c.name} failed: ${String(error)}`))
+    }
+  })()
+  return cleaning
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    interrupted = true
+    progress(`${sig}: stopping everything…`)
+    void cleanup().finally(() => process.exit(130))
+  })
+}
+
+interface Run {
+  stack: RunningStack
+  pool: Pool
+  listener: CommitLog
+  sampler: LagSampler
+  meter: ProcessMeter
+  t0: number
+}
+
+/** Throws when the bench was interrupted or the stack has exited. */
+function check(run: Run): void {
+  if (interrupted) throw new Error('interrupted')
+  const c = run.stack.child
+  if (c.exitCode !== null || c.signalCode !== null) {
+    const tail = readFileSync(run.stack.logFile, 'utf8').trimEnd().split('\n').slice(-15).join('\n')
+    throw new Error(`stack up exited (${c.exitCode ?? c.signalCode}) during the run:\n${tail}`)
+  }
+}
+
+function stackFlags(plan: Plan): string[] {
+  const flags = [
+    ['--data-dir', dataDir],
+    ['--kafka-port', PORTS.kafka],
+    ['--kafka-controller-port', PORTS.controller],
+    ['--api-port', PORTS.api],
+    ['--etl-mode', 'continuous'],
+    ['--orchestrator', 'builtin'],
+    ['--log-level', 'info'],
+    ['--sim-interval-ms', INTERVAL_MS],
+  ]
+  if (args.ramp) flags.push(['--simulator', 'false'])
+  else flags.push(['--sim-sensors-per-station', plan.sensorsPerStation], ['--sim-duration-sec', DURATION_S])
+  return [...flags.flatMap(([k, v]) => [String(k), String(v)]), ...stackArgs]
+}
+
+/** Starts the stack and, as soon as it names PostgreSQL and Kafka, the listener, sampler and meter. */
+async function startRun(plan: Plan): Promise<Run> {
+  let meter: ProcessMeter | undefined
+  let ready: Omit<Run, 'stack'> | undefined
+  let lastProgress = 0
+  const stack = await startStack({
+    args: stackFlags(plan),
+    dataDir,
+    apiPort: PORTS.api,
+    logFile: join(cacheDir, 'stack-up.log'),
+    interrupted: () => interrupted,
+    onStart: (child) => {
+      meter = new ProcessMeter(child.pid!)
+      cleanups.push({ name: 'the stack', run: () => stopAndSweep(child, meter!) })
+    },
+    onEndpoints: async ({ databaseUrl, kafkaBrokers }) => {
+      const pool = createPool(databaseUrl, { max: 2, statementTimeoutMs: 0, application: 'bench-soak' })
+      cleanups.push({ name: 'the bench’s PostgreSQL pool', run: () => pool.end() })
+      const listener = new CommitLog(databaseUrl)
+      await listener.start()
+      cleanups.push({ name: 'the LISTEN client', run: () => listener.stop() })
+      const sampler = new LagSampler(kafkaBrokers, pool)
+      cleanups.push({
+        name: 'the lag sampler',
+        run: async () => {
+          await sampler.stop()
+        },
+      })
+      const t0 = Date.now()
+      lastProgress = t0
+      ready = { pool, listener, sampler, meter: meter!, t0 }
+      sampler.start(1000, (s) => {
+        meter!.sample()
+        if (s.t - lastProgress < 10_000) return
+        lastProgress = s.t
+        const r = sampler.rates(s.t - 10_000, s.t)
+        const last = listener.commits.at(-1)
+        progress(
+          `${fmt((s.t - t0) / 1000)} s: produced ${fmt(r.produced)}/s, loaded ${fmt(r.committed)}/s, lag ${fmt(s.lag)}` +
+            `, last commit ${last ? `${fmt((s.t - last) / 1000, 1)} s ago` : 'none yet'}`,
+        )
+      })
+    },
+  })
+  if (!ready) throw new Error('stack up answered /health without a stack.json')
+  progress(`stack up (pid ${stack.pid}): API ${stack.apiBase}, Kafka ${stack.kafkaBrokers}`)
+  return { stack, ...ready }
+}
+
+/** How `stack up` stopped on its SIGINT: its exit code, how long it took, what outlived it. */
+let stopped: Results['stop']
+async function stopAndSweep(child: ChildProcess, meter: ProcessMeter): Promise<void> {
+  const t = performance.now()
+  const code = await stopStack(child)
+  const killed = meter.killLeftovers()
+  stopped = { code, ms: performance.now() - t, leftovers: killed.length }
+  progress(`stack up exited with code ${code} after ${fmt(stopped.ms / 1000, 1)} s`)
+  if (killed.length) progress(`killed processes that outlived the stack: ${killed.join(', ')}`)
+}
+
+/** A phase's figures from the samples of its window (p99 comes later, from the latency query). */
+function phaseOf(run: Run, label: string, plan: Plan, from: number, to: number, produced: number): Phase {
+  // the second half: a simulator's first second (Node, the Kafka client, topics) produces nothing
+  const half = from + (to - from) / 2
+  const rates = run.sampler.rates(half, to)
+  const p = {
+    label,
+    ...plan,
+    from,
+    to,
+    produced,
+    producedRate: rates.produced,
+    loadedRate: rates.committed,
+    lagEnd: run.sampler.at(to)?.lag ?? 0,
+    slope: run.sampler.slope(half, to),
+    p99: null,
+  }
+  return { ...p, sustained: isSustained(p) }
+}
+
+async function soakPhase(run: Run, plan: Plan): Promise<Phase[]> {
+  const log = join(dataDir, 'logs', 'simulator.log')
+  progress(`offering ${fmt(plan.offered)} readings/s for ${DURATION_S} s (stack's simulator)…`)
+  const deadline = Date.now() + (DURATION_S + 120) * 1000
+  for (;;) {
+    check(run)
+    const s = simulatorSummary(log)
+    if (s) return [phaseOf(run, 'soak', plan, s.time - s.durationMs, s.time, s.produced)]
+    if (Date.now() > deadline) throw new Error(`the simulator did not stop within ${DURATION_S + 120} s`)
+    await sleep(500)
+  }
+}
+
+/** One ramp step: `evf simulate` next to the stack, as a user runs it, for STEP_S. */
+async function rampStep(run: Run, plan: Plan, i: number): Promise<Phase> {
+  const log = join(cacheDir, `simulator-step-${i + 1}.log`)
+  const out = openSync(log, 'w')
+  const child = spawn(
+    process.execPath,
+    [
+      ...[cli, 'simulate', '--kafka-brokers', run.stack.kafkaBrokers, '--log-level', 'info'],
+      ...['--sim-interval-ms', String(INTERVAL_MS), '--sim-duration-sec', String(STEP_S)],
+      ...['--sim-sensors-per-station', String(plan.sensorsPerStation)],
+    ],
+    { cwd: repoRoot, env: cleanEnv(), detached: true, stdio: ['ignore', out, out] },
+  )
+  run.meter.addRoot(child.pid!)
+  const entry = { name: `simulator of step ${i + 1}`, run: () => stopChild(child, 10_000, 'SIGTERM', true) }
+  cleanups.push(entry)
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  let code: number | null | undefined
+  void exited.then((c) => {
+    code = c
+  })
+  while (code === undefined) {
+    check(run)
+    await sleep(250)
+  }
+  cleanups.splice(cleanups.indexOf(entry), 1)
+  closeSync(out)
+  const s = simulatorSummary(log)
+  if (code !== 0 || !s) throw new Error(`evf simulate exited with ${code}; see ${log}`)
+  return phaseOf(run, `${i + 1}`, plan, s.time - s.durationMs, s.time, s.produced)
+}
+
+async function rampPhases(run: Run): Promise<Phase[]> {
+  const phases: Phase[] = []
+  for (const [i, rate] of STEPS.entries()) {
+    const plan = planFor(rate)
+    progress(`step ${i + 1}/${STEPS.length}: ${fmt(plan.offered)} readings/s for ${STEP_S} s…`)
+    const p = await rampStep(run, plan, i)
+    phases.push(p)
+    progress(
+      `step ${i + 1}: produced ${fmt(p.producedRate)}/s, loaded ${fmt(p.loadedRate)}/s, lag ${fmt(p.lagEnd)}, ` +
+        `slope ${fmt(p.slope, 1)}/s: ${p.sustained ? 'sustained' : 'NOT sustained — the ramp stops here'}`,
+    )
+    if (!p.sustained) break
+  }
+  return phases
+}
+
+/** After the last phase: until a sample shows lag 0, at most DRAIN_MS. */
+async function drain(run: Run, since: number): Promise<{ ms: number | null; lag: number }> {
+  check(run)
+  progress(`simulator done: waiting up to ${DRAIN_MS / 1000} s for the lag to reach 0…`)
+  for (;;) {
+    check(run)
+    const s = run.sampler.samples.at(-1)
+    if (s && s.t > since && s.lag === 0) return { ms: s.t - since, lag: 0 }
+    if (Date.now() - since > DRAIN_MS) return { ms: null, lag: s?.lag ?? Number.NaN }
+    await sleep(250)
+  }
+}
+
+/** The run's figures, from PostgreSQL and the samples, before the stack stops. */
+async function collect(run: Run, phases: Phase[], drained: Results['drain']): Promise<Results> {
+  const end = Date.now()
+  const last = await run.sampler.stop()
+  run.meter.sample()
+  progress('computing the latency of every loaded row in PostgreSQL…')
+  const latency = await latencyStats(
+    run.pool,
+    run.listener.ranges,
+    { t0: run.t0, end, bucketMs: BUCKET_MS, steadyFrom: phases[0]!.from + WARMUP_MS },
+    phases,
+  )
+  latency.windows.forEach((w, i) => {
+    phases[i]!.p99 = w.p99
+  })
+  const { rows } = await run.pool.query<{ loaded: number; dead: number }>(
+    'SELECT (SELECT count(*) FROM sensor_data)::float8 AS loaded, (SELECT count(*) FROM dead_letters)::float8 AS dead',
+  )
+  const samples = run.sampler.samples
+  return {
+    mode: args.ramp ? 'ramp' : 'soak',
+    command: `npm run bench:soak -- ${process.argv.slice(2).join(' ')}`.trim(),
+    intervalMs: INTERVAL_MS,
+    bucketMs: BUCKET_MS,
+    warmupMs: WARMUP_MS,
+    t0: run.t0,
+    end,
+    phases,
+    produced: phases.reduce((n, p) => n + p.produced, 0),
+    kafkaEnd: last?.produced ?? samples.at(-1)?.produced ?? 0,
+    loaded: rows[0]!.loaded,
+    deadLettered: rows[0]!.dead,
+    committed: last?.committed ?? samples.at(-1)?.committed ?? 0,
+    latency,
+    gap: commitGaps(run.listener.commits, samples, run.t0, end),
+    maxLag: Math.max(0, ...samples.map((s) => s.lag)),
+    drain: drained,
+    usage: run.meter.usage(),
+    etlLog: logDigest(join(dataDir, 'logs', 'etl.log')),
+    listenerDisconnects: run.listener.disconnects,
+  }
+}
+
+async function main(): Promise<void> {
+  const plans = args.ramp ? STEPS.map(planFor) : [planFor(RATE)]
+  mkdirSync(cacheDir, { recursive: true })
+  await freshDataDir(dataDir)
+  await checkPortsFree([PORTS.kafka, PORTS.controller, PORTS.api])
+  const run = await startRun(plans[0]!)
+  const phases = args.ramp ? await rampPhases(run) : await soakPhase(run, plans[0]!)
+  const drained = await drain(run, phases.at(-1)!.to)
+  const results = await collect(run, phases, drained)
+  const samples = run.sampler.samples
+  await cleanup()
+  results.stop = stopped
+
+  const name = args.ramp ? 'soak-ramp' : `soak-${RATE}`
+  const title = args.ramp
+    ? `bench:soak --ramp, steps of ${STEP_S} s`
+    : `bench:soak, ${fmt(plans[0]!.offered)} readings/s for ${DURATION_S} s`
+  const png = join(args['no-record'] ? cacheDir : join(repoRoot, 'docs', 'img'), `${name}.png`)
+  const written = await renderPng(soakSvg(plotData(results, samples, title)), png)
+  progress(`plot: ${written}`)
+  const image = args['no-record']
+    ? `Plot: ${relative(repoRoot, written)}`
+    : `![${title}: lag and latency over time](${relative(join(repoRoot, 'docs'), written)})`
+  const body = reportBody(results, image)
+  process.stdout.write(`${body}\n`)
+  if (!args['no-record']) record(title, body)
+}
+
+try {
+  await main()
+} catch (error) {
+  progress(`FAILED: ${error instanceof Error ? error.message : String(error)}`)
+  process.exitCode = 1
+} finally {
+  await cleanup()
+}

@@ -49,6 +49,12 @@ function untilSignal(): AbortSignal {
   return controller.signal
 }
 
+/** Node flags of ETL worker processes: this process's, with the heap limit set once. */
+const workerExecArgv = (heapMb: number): string[] => [
+  ...process.execArgv.filter((a) => !a.startsWith('--max-old-space-size')),
+  `--max-old-space-size=${heapMb}`,
+]
+
 const dbLost = (log: Logger) => (error: Error) =>
   log.warn({ err: error.message }, 'lost a database connection')
 
@@ -94,7 +100,7 @@ withSettings(
   if (config.etlWorkers > 1) {
     const argv = {
       node: process.execPath,
-      execArgv: [...process.execArgv, `--max-old-space-size=${config.etlHeapMb}`],
+      execArgv: workerExecArgv(config.etlHeapMb),
       cli: fileURLToPath(import.meta.url),
       env: configToEnv(config),
     }
@@ -134,7 +140,7 @@ for (const [name, description] of [
     if (name === 'follow' && !process.env.EVF_ETL_WORKER) {
       const argv = {
         node: process.execPath,
-        execArgv: [...process.execArgv, `--max-old-space-size=${config.etlHeapMb}`],
+        execArgv: workerExecArgv(config.etlHeapMb),
         cli: fileURLToPath(import.meta.url),
         env: configToEnv(config),
       }

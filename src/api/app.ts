@@ -187,7 +187,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   streamRoutes(app, opts.pool, feed)
   stationRoutes(app, opts.pool)
   statsRoutes(app, opts.pool)
-  pipelineRoutes(app, opts.pool, stallSec)
+  pipelineRoutes(app, opts.pool, stallSec, cache)
   exportRoutes(app, opts.pool)
   await dashboardRoutes(app, { dir: opts.dashboardDir })
   return app

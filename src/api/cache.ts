@@ -22,6 +22,8 @@ export class ResponseCache {
   private bytes = 0
   /** bumped by every invalidation: an answer computed across one is not stored */
   generation = 0
+  /** answers served from the cache, computed, and invalidations: for /metrics */
+  readonly stats = { hits: 0, misses: 0, invalidations: 0 }
 
   constructor(
     private readonly ttlMs: number,
@@ -34,6 +36,7 @@ export class ResponseCache {
   }
 
   invalidate(): void {
+    this.stats.invalidations++
     this.generation++
     this.entries.clear()
     this.bytes = 0
@@ -120,9 +123,11 @@ export function useResponseCache(app: FastifyInstance, cache: ResponseCache, isL
     // Another request is computing this answer (a burst right after a commit): wait for it.
     if (!hit && (await cache.waitFor(key))) hit = cache.get(key)
     if (hit) {
+      cache.stats.hits++
       reply.headers({ ...hit.headers, 'x-cache': 'hit' })
       return reply.send(hit.body)
     }
+    cache.stats.misses++
     req.cacheRelease = cache.begin(key)
     req.cacheGeneration = cache.generation
   })

@@ -32,10 +32,12 @@ export async function runWorkerProcesses(
         stdio: ['ignore', 'inherit', 'inherit'],
       })
       children.set(index, child)
+      const startedAt = Date.now()
       const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
       children.delete(index)
       if (signal.aborted) return
-      restarts++
+      // A worker that ran for a while before it died starts again at once; a crash loop backs off.
+      restarts = Date.now() - startedAt > HEALTHY_RUN_MS ? 1 : restarts + 1
       const delay = backoff(restarts)
       log.error(
         { worker: index, pid: child.pid, exitCode: code, signal: child.signalCode, restartInMs: delay },
@@ -57,6 +59,8 @@ export async function runWorkerProcesses(
   await Promise.all(running)
 }
 
+/** A worker that lived this long before it exited was not crash-looping. */
+const HEALTHY_RUN_MS = 60_000
 /** How long a stalled worker gets to stop on SIGTERM before SIGKILL. */
 const STALLED_GRACE_MS = 5000
 

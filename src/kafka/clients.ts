@@ -22,6 +22,15 @@ export function createAdmin(brokers: string, clientId: string): Admin {
   return new Admin({ clientId, bootstrapBrokers: brokerList(brokers), retries: 5, retryDelay: 500 })
 }
 
+/**
+ * A fetch asks for every assigned partition, always in the same order, and the client uses no
+ * incremental fetch session, so the broker fills the response partition by partition. With the
+ * per-partition limit at its default (the whole `maxBytes`), one partition with a backlog filled
+ * every fetch and the partitions after it waited until it was drained. 128 KiB (about 500
+ * readings) per partition lets a 4 MiB fetch carry a share of 32 partitions.
+ */
+const MAX_BYTES_PER_PARTITION = 128 * 1024
+
 export function createConsumer(brokers: string, clientId: string, groupId: string): Consumer {
   return new Consumer({
     clientId,
@@ -29,6 +38,7 @@ export function createConsumer(brokers: string, clientId: string, groupId: strin
     bootstrapBrokers: brokerList(brokers),
     maxWaitTime: 500,
     maxBytes: 4 * 1024 * 1024,
+    maxBytesPerPartition: MAX_BYTES_PER_PARTITION,
     retries: 10,
     retryDelay: 500,
     sessionTimeout: 10_000,

@@ -233,6 +233,12 @@ describe('the HTTP API: statistics, pipeline, export, live stream, hardening', (
     }
     assert.equal(fresh.json().length, 20, 'the commit emptied the cache')
     assert.equal((await get()).headers['x-cache'], 'hit')
+    // /metrics counts what the cache did.
+    const metrics = (await app.inject('/metrics')).body
+    const counter = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? Number.NaN)
+    assert.ok(counter(/^evf_api_cache_requests_total\{result="hit"\} (\d+)$/m) >= 2)
+    assert.ok(counter(/^evf_api_cache_requests_total\{result="miss"\} (\d+)$/m) >= 2)
+    assert.ok(counter(/^evf_api_cache_invalidations_total (\d+)$/m) >= 1)
     // Bad parameters are still checked before the cache.
     assert.equal((await app.inject({ url: '/sensor-data?limit=0' })).statusCode, 400)
   })

@@ -3,7 +3,8 @@ import { describe, it } from 'node:test'
 import { Kafka, logLevel } from 'kafkajs'
 import { allTopics } from '../../src/catalog/index.ts'
 import { brokerList } from '../../src/kafka/index.ts'
-import { cli, collect, count, envOf, isolatedConfig } from '../helpers.ts'
+import { childPids } from '../../src/shared/process.ts'
+import { cli, collect, count, envOf, isolatedConfig, waitFor } from '../helpers.ts'
 
 /** Offered load: 4 stations × 250 sensors every 100 ms = 10,000 readings/s, for 30 s (the stall was seen from 5,000/s). */
 const SENSORS_PER_STATION = 250
@@ -85,6 +86,45 @@ describe('etl follow under a sustained, paced load', () => {
       await count(pool, "SELECT count(DISTINCT (data->>'sensor_id', data->>'seq')) AS n FROM sensor_data"),
       await count(pool, 'SELECT count(*) AS n FROM sensor_data'),
       'no reading stored twice',
+    )
+    etl.kill('SIGTERM')
+    assert.equal((await etlExit).code, 0)
+  })
+
+  it("does not starve one topic behind another topic's backlog", async (t) => {
+    const { config, pool } = await isolatedConfig(t)
+    const env = envOf(config)
+    const produce = async (station: string, n: number) => {
+      const r = await collect(
+        cli(['simulate'], { ...env, EVF_SIM_STATIONS: station, EVF_SIM_COUNT: String(n) }),
+      )
+      assert.equal(r.code, 0, r.stderr.slice(-2000))
+    }
+    // The first topic fetched holds a backlog of 300,000 readings; the last holds 20.
+    await produce('chassis', 300_000)
+    await produce('quality', 20)
+    const etl = cli(['etl', 'follow'], env)
+    const etlExit = collect(etl)
+    t.after(() => {
+      for (const pid of childPids(etl.pid!)) process.kill(pid, 'SIGKILL')
+      etl.kill('SIGKILL')
+    })
+    let rowsWhenQualityLoaded = 0
+    await waitFor(
+      'the quality readings',
+      async () => {
+        const { rows } = await pool.query<{ all: string; quality: string }>(
+          "SELECT count(*) AS all, count(*) FILTER (WHERE station = 'quality') AS quality FROM sensor_data",
+        )
+        rowsWhenQualityLoaded = Number(rows[0]!.all)
+        return Number(rows[0]!.quality) === 20
+      },
+      120_000,
+    )
+    // Fair fetches: every partition gets its share of each fetch, whatever the others hold.
+    assert.ok(
+      rowsWhenQualityLoaded < 150_000,
+      `the 20 quality readings waited until ${rowsWhenQualityLoaded} chassis readings were loaded`,
     )
     etl.kill('SIGTERM')
     assert.equal((await etlExit).code, 0)

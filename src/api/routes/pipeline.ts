@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { readingCountFields } from '../../catalog/index.ts'
 import { type EtlHealth, etlHealth, type Pool } from '../../db/index.ts'
+import type { ResponseCache } from '../cache.ts'
 import { timeParam, windowOf } from '../params.ts'
 
 const STATUS = `
@@ -39,7 +40,12 @@ async function status(pool: Pool, from: Date, to: Date, stallSec: number): Promi
 }
 
 /** `/pipeline/status` for people (and the dashboard), `/metrics` for Prometheus. */
-export function pipelineRoutes(app: FastifyInstance, pool: Pool, stallSec: number): void {
+export function pipelineRoutes(
+  app: FastifyInstance,
+  pool: Pool,
+  stallSec: number,
+  cache?: ResponseCache,
+): void {
   app.get<{ Querystring: { from?: string; to?: string } }>(
     '/pipeline/status',
     {
@@ -115,6 +121,29 @@ export function pipelineRoutes(app: FastifyInstance, pool: Pool, stallSec: numbe
     'topic',
     'partition',
   ])
+  if (cache?.enabled) {
+    const { stats } = cache
+    new Counter({
+      name: 'evf_api_cache_requests_total',
+      help: 'Cacheable requests answered from the response cache (hit) or computed (miss)',
+      labelNames: ['result'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        this.inc({ result: 'hit' }, stats.hits)
+        this.inc({ result: 'miss' }, stats.misses)
+      },
+    })
+    new Counter({
+      name: 'evf_api_cache_invalidations_total',
+      help: 'Times an ETL commit (NOTIFY) emptied the response cache',
+      registers: [registry],
+      collect() {
+        this.reset()
+        this.inc(stats.invalidations)
+      },
+    })
+  }
   const stalled = gauge(
     'evf_etl_stalled',
     '1 when messages wait in Kafka and the ETL has committed nothing for etlStallSec, else 0',

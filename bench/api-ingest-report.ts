@@ -47,7 +47,7 @@ export function ingestReport(run: IngestRun, load: LoadOptions): string {
     'Kafka (embedded broker, 127.0.0.1:39092) → `node dist/cli.js etl follow` → the same database, running through ' +
     `both runs below, one after the other; autocannon ${load.connections} connections × ${load.duration} s after a ${load.warmup} s warm-up, each. ` +
     'Every ETL commit that loads rows empties our API’s response cache. Cache hit rate: answers with `x-cache: hit` ÷ all ' +
-    'answers in the window (the API exposes no cache counter on /metrics); a miss is the first answer after a commit or ' +
+    'answers in the window (counted by the load generator; the API counts the same on /metrics, evf_api_cache_requests_total); a miss is the first answer after a commit or ' +
     'after the cache’s TTL (EVF_API_CACHE_MS, default 1 s), `none` an answer with the cache out of the path (its LISTEN down).'
   const out = table(
     [

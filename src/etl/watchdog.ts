@@ -4,6 +4,9 @@ import { type EtlHealth, etlHealth, type Pool, recordLogEnds } from '../db/index
 import { createConsumer } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 
+/** While a stall lasts, it is logged again this often. */
+const STILL_STALLED_EVERY_MS = 10_000
+
 /**
  * The continuous ETL's watchdog, run by the `etl follow` supervisor — outside the worker
  * processes, so a worker that is frozen (SIGSTOP, a blocked event loop) or whose consumer
@@ -19,6 +22,7 @@ export class StallWatchdog {
   private readonly consumer
   private stalledAt = 0
   private actedAt = 0
+  private saidAt = 0
   private checking = false
   private kafkaDown = false
 
@@ -98,9 +102,13 @@ export class StallWatchdog {
     }
     if (!this.stalledAt) this.stalledAt = now
     if (now - this.actedAt < this.config.etlStallSec * 1000) {
-      this.log.error(detail, 'ETL still stalled; waiting for the restarted workers to commit')
+      if (now - this.saidAt >= STILL_STALLED_EVERY_MS) {
+        this.saidAt = now
+        this.log.error(detail, 'ETL still stalled; waiting for the restarted workers to commit')
+      }
       return
     }
+    this.saidAt = now
     this.actedAt = now
     this.log.error(
       detail,

@@ -127,13 +127,14 @@ await step('Kafka broker jars', () => {
   return true
 })
 
-await step('Airflow venv', () => {
-  // Its own script: idempotent, with pip's progress; the Airflow tests and
-  // `npm start -- --orchestrator airflow` need it.
-  const r = spawnSync(process.execPath, [join(root, 'scripts/airflow-setup.mjs')], { stdio: 'inherit' })
-  if (r.status !== 0) fail('the Airflow venv could not be installed (see above)')
-  return false
-})
+// The Airflow venv (50–100 s on a new machine) only where it is used: the tests (`--airflow`,
+// which `npm test` passes); `npm start -- --orchestrator airflow` installs it itself.
+if (process.argv.includes('--airflow'))
+  await step('Airflow venv', () => {
+    const r = spawnSync(process.execPath, [join(root, 'scripts/airflow-setup.mjs')], { stdio: 'inherit' })
+    if (r.status !== 0) fail('the Airflow venv could not be installed (see above)')
+    return false
+  })
 
 say(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`)
 

@@ -6,7 +6,6 @@ import { join } from 'node:path'
 import pg from 'pg'
 import type { Config } from '../config/index.ts'
 import { PipelineError } from '../errors/index.ts'
-import type { Logger } from '../shared/log.ts'
 import { repoRoot } from '../shared/paths.ts'
 
 export const airflowVenv = join(repoRoot, '.cache', 'airflow', 'venv')
@@ -108,16 +107,6 @@ export function migrateMetadata(env: Record<string, string>): Promise<void> {
 
 /** The Airflow 3 processes `stack up` runs, in start order. */
 export const AIRFLOW_PROCESSES = ['api-server', 'scheduler', 'dag-processor', 'triggerer'] as const
-
-export function ensureInstalled(log: Logger): void {
-  if (!existsSync(airflowBin)) {
-    throw new PipelineError(
-      'PREREQUISITE_MISSING',
-      `Airflow is not installed at ${airflowVenv}: run \`node scripts/airflow-setup.mjs\``,
-    )
-  }
-  log.debug({ airflowBin }, 'Airflow found')
-}
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, stdio: 'inherit' | 'pipe'): Promise<void> {
   return new Promise((resolve, reject) => {

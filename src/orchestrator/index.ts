@@ -5,7 +5,6 @@ export {
   airflowEnv,
   airflowHome,
   DAG_ID,
-  ensureInstalled,
   ensureMetadataDatabase,
   installAirflow,
   metadataUrl,

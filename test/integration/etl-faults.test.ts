@@ -96,8 +96,9 @@ describe('the ETL under faults', () => {
       const child = cli(['etl', 'run'], env)
       const done = collect(child)
       if (kills < 12) {
-        // A random moment: sometimes before the first batch, mostly in the middle of loading.
-        await new Promise((r) => setTimeout(r, 300 + Math.random() * 1500))
+        // A random moment: sometimes before the first batch, mostly in the middle of loading
+        // (short enough that a fast load is still killed a dozen times before it is done).
+        await new Promise((r) => setTimeout(r, 200 + Math.random() * 1000))
         if (child.exitCode === null) {
           child.kill('SIGKILL')
           kills++

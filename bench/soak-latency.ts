@@ -5,7 +5,7 @@
  * joins sensor_data against them: latency = arrival − reading_time (the simulator's timestamp).
  */
 import pg from 'pg'
-import { LOADED_CHANNEL, type Pool } from '../src/db/index.ts'
+import { decodeLoaded, LOADED_CHANNEL, type Pool } from '../src/db/index.ts'
 import { progress } from './lib.ts'
 
 /** Source ranges committed, column-wise (as the query takes them); `arrival` in epoch ms. */
@@ -36,18 +36,13 @@ export class CommitLog {
       const at = Date.now()
       if (n.channel !== LOADED_CHANNEL || !n.payload) return
       this.commits.push(at)
-      for (const [topic, partition, from, to] of JSON.parse(n.payload) as [
-        string,
-        number,
-        string,
-        string,
-      ][]) {
+      for (const { topic, partition, from, to } of decodeLoaded(n.payload)) {
         this.ranges.arrival.push(at)
         this.ranges.topic.push(topic)
         this.ranges.partition.push(partition)
-        this.ranges.from.push(from)
-        this.ranges.to.push(to)
-        this.covered += Number(to) - Number(from)
+        this.ranges.from.push(String(from))
+        this.ranges.to.push(String(to))
+        this.covered += Number(to - from)
       }
     })
     client.on('error', (error) => {

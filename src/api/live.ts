@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { LOADED_CHANNEL } from '../db/index.ts'
+import { decodeLoaded, LOADED_CHANNEL } from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
 
 /** A reading as the stream sends it: its id and its JSON in the /sensor-data shape. */
@@ -98,12 +98,12 @@ export class LiveFeed {
   private async deliver(payload: string): Promise<void> {
     if (this.listeners.size === 0) return
     try {
-      const ranges = JSON.parse(payload) as [string, number, string, string][]
+      const ranges = decodeLoaded(payload)
       const { rows } = await this.pool.query<LiveReading>(ROWS_OF_RANGES, [
-        ranges.map((r) => r[0]),
-        ranges.map((r) => r[1]),
-        ranges.map((r) => r[2]),
-        ranges.map((r) => r[3]),
+        ranges.map((r) => r.topic),
+        ranges.map((r) => r.partition),
+        ranges.map((r) => String(r.from)),
+        ranges.map((r) => String(r.to)),
       ])
       if (rows.length > 0) for (const l of this.listeners) l(rows)
     } catch (error) {

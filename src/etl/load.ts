@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
-import { LOADED_CHANNEL } from '../db/index.ts'
+import { encodeLoaded, LOADED_CHANNEL } from '../db/index.ts'
 import { PipelineError } from '../errors/index.ts'
 import { mergeRollups, type Rollups } from './rollups.ts'
 import type { LoadRow, Rejection, SourceRecord } from './transform.ts'
@@ -118,7 +118,9 @@ async function loadInTransaction(
       await pipeline(Readable.from([payload]), client.query(copyFrom(COPY_ROWS)))
       await client.query('SELECT pg_notify($1, $2)', [
         LOADED_CHANNEL,
-        JSON.stringify(advances.map((a) => [a.topic, a.partition, String(a.expected), String(a.next)])),
+        encodeLoaded(
+          advances.map((a) => ({ topic: a.topic, partition: a.partition, from: a.expected, to: a.next })),
+        ),
       ])
     }
     if (deadLetters.length > 0) {

@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { decodeLoaded, encodeLoaded } from '../../src/db/index.ts'
+
+describe('the loaded-ranges message (NOTIFY evf_loaded)', () => {
+  it('decodes what it encodes, offsets beyond 2^53 included', () => {
+    const ranges = [
+      { topic: 'sensor.paint', partition: 2, from: 0n, to: 5000n },
+      { topic: 'sensor.quality', partition: 0, from: 9_007_199_254_740_993n, to: 9_007_199_254_741_000n },
+    ]
+    assert.deepEqual(decodeLoaded(encodeLoaded(ranges)), ranges)
+  })
+
+  it('stays compact: 12 partitions fit far below the 8,000-byte NOTIFY limit', () => {
+    const ranges = Array.from({ length: 12 }, (_, i) => ({
+      topic: `sensor.station${i % 4}`,
+      partition: i % 3,
+      from: 123_456_789n,
+      to: 123_461_789n,
+    }))
+    assert.ok(encodeLoaded(ranges).length < 1000)
+  })
+})

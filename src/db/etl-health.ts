@@ -74,34 +74,3 @@ export async function etlHealth(pool: Pool, stallSec: number): Promise<EtlHealth
     partitions,
   }
 }
-
-/**
- * Records each partition's log end next to its stored position, and when the partition was
- * first seen behind since its last commit. Returns nothing: readers use `etlHealth`.
- */
-export async function recordLogEnds(
-  pool: Pool,
-  ends: Map<string, bigint[]>,
-  opts: { watch: boolean },
-): Promise<void> {
-  const topics: string[] = []
-  const partitions: number[] = []
-  const offsets: string[] = []
-  for (const [topic, list] of ends) {
-    list.forEach((o, p) => {
-      topics.push(topic)
-      partitions.push(p)
-      offsets.push(o.toString())
-    })
-  }
-  await pool.query(
-    `UPDATE etl_offsets o SET end_offset = u.e, end_offset_at = now()${
-      opts.watch
-        ? ', behind_since = CASE WHEN u.e > o.next_offset THEN coalesce(o.behind_since, now()) END'
-        : ''
-    }
-     FROM unnest($1::text[], $2::int[], $3::bigint[]) AS u(t, p, e)
-     WHERE o.topic = u.t AND o.partition = u.p`,
-    [topics, partitions, offsets],
-  )
-}

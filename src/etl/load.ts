@@ -162,33 +162,3 @@ function headersToJson(headers: Map<Buffer, Buffer> | undefined): Record<string,
   for (const [k, v] of headers ?? []) out[k.toString('utf8')] = v ? v.toString('base64') : ''
   return out
 }
-
-/**
- * Makes sure every partition has an offset row (new partitions start at the log's earliest
- * offset) and returns the stored positions, keyed `topic:partition`.
- */
-export async function initOffsets(
-  pool: pg.Pool,
-  earliest: Map<string, bigint[]>,
-): Promise<Map<string, bigint>> {
-  const topics: string[] = []
-  const partitions: number[] = []
-  const starts: string[] = []
-  for (const [topic, offsets] of earliest) {
-    offsets.forEach((offset, partition) => {
-      topics.push(topic)
-      partitions.push(partition)
-      starts.push(offset.toString())
-    })
-  }
-  await pool.query(
-    `INSERT INTO etl_offsets (topic, partition, next_offset)
-     SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]) ON CONFLICT DO NOTHING`,
-    [topics, partitions, starts],
-  )
-  const { rows } = await pool.query<{ topic: string; partition: number; next_offset: string }>(
-    'SELECT topic, partition, next_offset::text FROM etl_offsets WHERE topic = ANY($1)',
-    [[...earliest.keys()]],
-  )
-  return new Map(rows.map((r) => [`${r.topic}:${r.partition}`, BigInt(r.next_offset)]))
-}

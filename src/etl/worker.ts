@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import type { Consumer, Message, MessagesStream } from '@platformatic/kafka'
 import type { Config } from '../config/index.ts'
-import { type Pool, recordLogEnds, withClient } from '../db/index.ts'
+import { initOffsets, type Pool, readPositions, recordLogEnds, withClient } from '../db/index.ts'
 import { coerceError, PipelineError } from '../errors/index.ts'
 import { createAdmin, createConsumer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { BatchReader } from './batch.ts'
-import { type DeadLetter, initOffsets, loadBatch, type OffsetAdvance } from './load.ts'
+import { type DeadLetter, loadBatch, type OffsetAdvance } from './load.ts'
 import { RollupBuilder, type Rollups } from './rollups.ts'
 import { type LoadRow, transformRecord, validationPolicy } from './transform.ts'
 
@@ -228,12 +228,9 @@ export class EtlWorker {
   }
 
   private async reloadPositions(): Promise<void> {
-    const { rows } = await this.pool.query<{ topic: string; partition: number; next_offset: string }>(
-      'SELECT topic, partition, next_offset::text FROM etl_offsets WHERE topic = ANY($1)',
-      [this.opts.topics],
-    )
-    for (const r of rows) this.positions.set(tp(r.topic, r.partition), BigInt(r.next_offset))
-    this.log.warn({ positions: rows.length }, 'fenced by another worker: re-seeking from stored offsets')
+    const stored = await readPositions(this.pool, this.opts.topics)
+    for (const [key, position] of stored) this.positions.set(key, position)
+    this.log.warn({ positions: stored.size }, 'fenced by another worker: re-seeking from stored offsets')
   }
 
   /** True when a bounded run has reached (in `positions`) the end offsets it saw at start. */

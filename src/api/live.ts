@@ -1,6 +1,7 @@
 import pg from 'pg'
 import { decodeLoaded, LOADED_CHANNEL } from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
+import { backoff } from '../shared/time.ts'
 
 /** A reading as the stream sends it: its id and its JSON in the /sensor-data shape. */
 export interface LiveReading {
@@ -29,6 +30,8 @@ export class LiveFeed {
   private readonly listeners = new Set<Listener>()
   private client: pg.Client | undefined
   private connecting: Promise<void> | undefined
+  /** failed connection attempts in a row, for the backoff */
+  private attempts = 0
   private queue: Promise<void> = Promise.resolve()
   private closed = false
   /** told of every commit (and of a lost connection, when commits may have been missed) */
@@ -70,7 +73,9 @@ export class LiveFeed {
         if (n.payload) this.queue = this.queue.then(() => this.deliver(n.payload!))
       })
       const retry = () => {
-        if (!this.closed) setTimeout(() => void this.connect().catch(() => undefined), 1000).unref()
+        this.attempts++
+        if (!this.closed)
+          setTimeout(() => void this.connect().catch(() => undefined), backoff(this.attempts)).unref()
       }
       client.on('error', (error) => {
         this.log?.warn({ err: String(error) }, 'live feed connection lost; reconnecting')
@@ -87,6 +92,7 @@ export class LiveFeed {
         throw error
       }
       this.client = client
+      this.attempts = 0
       // Commits made while not listening were not seen.
       for (const fn of this.onChange) fn()
     })().finally(() => {

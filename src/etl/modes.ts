@@ -4,7 +4,7 @@ import type { Config } from '../config/index.ts'
 import type { Pool } from '../db/index.ts'
 import { classify } from '../errors/index.ts'
 import type { Logger } from '../shared/log.ts'
-import { sleep } from '../shared/time.ts'
+import { backoff, sleep } from '../shared/time.ts'
 import { RunRecord } from './runs.ts'
 import { EtlWorker, type RunSummary } from './worker.ts'
 
@@ -57,10 +57,6 @@ export async function runBounded(
     }
   }
 }
-
-/** Jittered exponential backoff: 0.5 s, 1 s, 2 s … capped at 30 s, each between half and all of it. */
-export const backoff = (attempt: number): number =>
-  Math.round(Math.min(30_000, 500 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2))
 
 /**
  * `etl follow`: load continuously until aborted. A failure (broker or database gone) is logged

@@ -10,3 +10,10 @@ export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     const timer = setTimeout(done, ms)
     signal?.addEventListener('abort', done, { once: true })
   })
+
+/**
+ * The project's one retry delay: jittered exponential backoff, 0.5 s, 1 s, 2 s … capped at 30 s,
+ * each between half and all of it (so many clients retrying at once spread out).
+ */
+export const backoff = (attempt: number): number =>
+  Math.round(Math.min(30_000, 500 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2))

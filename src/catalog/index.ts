@@ -1,14 +1,10 @@
-import { type Field, type Station, type StationName, stationNames, stations } from './stations.ts'
+import { type Field, type StationName, stationNames, stations } from './stations.ts'
 
 export type { EnumField, Field, NumericField, Station, StationName } from './stations.ts'
 export { stationNames, stations } from './stations.ts'
 
 export function isStationName(value: unknown): value is StationName {
   return typeof value === 'string' && Object.hasOwn(stations, value)
-}
-
-export function getStation(name: StationName): Station {
-  return stations[name]
 }
 
 /** Kafka topic for a station: `sensor.<station>` with a configurable prefix. */
@@ -38,3 +34,15 @@ export const readingCountFields = {
 }
 
 export const allTopics = (prefix: string): string[] => stationNames.map((s) => topicFor(s, prefix))
+
+/**
+ * The inspection outcome: where it is (station, field), its results in catalog order, and the
+ * one that counts for first-pass yield. The quality summary and the BI view read it from here.
+ */
+export const inspection = {
+  station: 'quality',
+  field: 'inspection_result',
+  results: stations.quality.fields.inspection_result.values,
+  pass: stations.quality.fields.inspection_result.values[0],
+  defects: 'defect_count',
+} as const

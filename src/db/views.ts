@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { type Field, fieldEntries, stationNames, stations } from '../catalog/index.ts'
+import { type Field, fieldEntries, inspection, stationNames, stations } from '../catalog/index.ts'
 
 /**
  * What the catalog puts in the database, re-applied after every migration run (a "repeatable"
@@ -97,8 +97,8 @@ const viewsSql = (): string =>
     rollupView('1h'),
     `CREATE VIEW bi.quality_results_1h AS
 SELECT bucket, category AS result, n AS inspections FROM public.rollup_1h
-WHERE station = 'quality' AND field = 'inspection_result'`,
-    `COMMENT ON VIEW bi.quality_results_1h IS 'Inspections per hour and result (PASS, FAIL, REWORK).'`,
+WHERE station = ${literal(inspection.station)} AND field = ${literal(inspection.field)}`,
+    `COMMENT ON VIEW bi.quality_results_1h IS ${literal(`Inspections per hour and result (${inspection.results.join(', ')}).`)}`,
     `CREATE VIEW bi.catalog_fields AS SELECT * FROM public.catalog_fields`,
     `COMMENT ON VIEW bi.catalog_fields IS 'Every measurement of every station: unit, specification and plausible limits.'`,
     'GRANT USAGE ON SCHEMA bi TO evf_bi, evf_api',

@@ -1,4 +1,4 @@
-import { type NumericField, type StationName, stations } from '../catalog/index.ts'
+import { inspection, type NumericField, type StationName, stations } from '../catalog/index.ts'
 
 /** Mulberry32: a small, fast, seedable PRNG — same seed, same plant. */
 export function prng(seed: number): () => number {
@@ -108,7 +108,8 @@ export class PlantSimulator {
   private correlateQuality(reading: Reading): void {
     const result = reading.inspection_result
     const base = Math.max(0, Math.round(Math.abs(gaussian(this.rand)) * 0.8))
-    reading.defect_count = result === 'PASS' ? Math.min(base, 1) : base + 1 + Math.floor(this.rand() * 4)
+    reading.defect_count =
+      result === inspection.pass ? Math.min(base, 1) : base + 1 + Math.floor(this.rand() * 4)
   }
 
   private pick(values: readonly string[], weights: readonly number[]): string {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { type Field, type StationName, stationNames, stations } from '../../catalog/index.ts'
+import { type Field, inspection, type StationName, stationNames, stations } from '../../catalog/index.ts'
 import type { Pool } from '../../db/index.ts'
 import { BadParameter, timeParam, windowOf } from '../params.ts'
 
@@ -17,22 +17,25 @@ SELECT coalesce(json_agg(json_build_object(
 FROM ${table}
 WHERE station = $1 AND field = $2 AND category = '' AND bucket >= $3 AND bucket < $4`
 
+/** Inspections per result and defects, in total and per bucket ($3 station, $4 result field, $5 defects field). */
 const QUALITY = (table: string) => `
 WITH r AS (
   SELECT bucket, field, category, n, sum FROM ${table}
-  WHERE station = 'quality' AND field IN ('inspection_result', 'defect_count') AND bucket >= $1 AND bucket < $2
+  WHERE station = $3 AND field IN ($4, $5) AND bucket >= $1 AND bucket < $2
 )
 SELECT
   (SELECT coalesce(json_object_agg(category, n), '{}') FROM (
-     SELECT category, sum(n)::bigint AS n FROM r WHERE field = 'inspection_result' GROUP BY category) c)::text AS counts,
-  (SELECT coalesce(sum(sum), 0) FROM r WHERE field = 'defect_count') AS defects,
+     SELECT category, sum(n)::bigint AS n FROM r WHERE field = $4 GROUP BY category) c)::text AS counts,
+  (SELECT coalesce(sum(sum), 0) FROM r WHERE field = $5) AS defects,
   (SELECT coalesce(json_agg(s ORDER BY s.t), '[]') FROM (
      SELECT bucket AS t,
-            coalesce(sum(n) FILTER (WHERE field = 'inspection_result' AND category = 'PASS'), 0) AS "PASS",
-            coalesce(sum(n) FILTER (WHERE field = 'inspection_result' AND category = 'FAIL'), 0) AS "FAIL",
-            coalesce(sum(n) FILTER (WHERE field = 'inspection_result' AND category = 'REWORK'), 0) AS "REWORK",
-            coalesce(sum(sum) FILTER (WHERE field = 'defect_count'), 0) AS defects
+            coalesce(json_object_agg(category, n) FILTER (WHERE field = $4), '{}') AS results,
+            coalesce(sum(sum) FILTER (WHERE field = $5), 0) AS defects
      FROM r GROUP BY bucket) s)::text AS series`
+
+/** One count per inspection result of the catalog, in its order, 0 where none. */
+const perResult = (counts: Record<string, number | string>): Record<string, number> =>
+  Object.fromEntries(inspection.results.map((result) => [result, Number(counts[result] ?? 0)]))
 
 const bucketParam = { type: 'string', enum: Object.keys(BUCKETS), default: '1m' } as const
 
@@ -121,9 +124,8 @@ export function statsRoutes(app: FastifyInstance, pool: Pool): void {
     {
       config: { cacheable: true },
       schema: {
-        summary:
-          'Inspections per result (PASS, FAIL, REWORK), first-pass yield and defects, in total and per bucket',
-        description: 'Default window: the last 24 hours. First-pass yield = PASS / inspections.',
+        summary: `Inspections per result (${inspection.results.join(', ')}), first-pass yield and defects, in total and per bucket`,
+        description: `Default window: the last 24 hours. First-pass yield = ${inspection.pass} / inspections.`,
         tags: ['stats'],
         querystring: {
           type: 'object',
@@ -137,27 +139,27 @@ export function statsRoutes(app: FastifyInstance, pool: Pool): void {
       const { start, to } = bucketedWindow(req.query, req.query.bucket, 86_400_000)
       const { rows } = await pool.query<{ counts: string; defects: number; series: string }>(
         QUALITY(b.table),
-        [start, to],
+        [start, to, inspection.station, inspection.field, inspection.defects],
       )
-      const raw = JSON.parse(rows[0]!.counts) as Record<string, number>
-      const counts = {
-        PASS: Number(raw.PASS ?? 0),
-        FAIL: Number(raw.FAIL ?? 0),
-        REWORK: Number(raw.REWORK ?? 0),
-      }
-      const inspections = counts.PASS + counts.FAIL + counts.REWORK
+      const counts = perResult(JSON.parse(rows[0]!.counts) as Record<string, number>)
+      const inspections = Object.values(counts).reduce((a, n) => a + n, 0)
       const rate = (n: number) => (inspections > 0 ? n / inspections : null)
       const defects = Number(rows[0]!.defects)
+      const series = JSON.parse(rows[0]!.series) as {
+        t: string
+        results: Record<string, number>
+        defects: number
+      }[]
       return {
         from: start.toISOString(),
         to: to.toISOString(),
         bucket: req.query.bucket,
         inspections,
         counts,
-        rates: { PASS: rate(counts.PASS), FAIL: rate(counts.FAIL), REWORK: rate(counts.REWORK) },
-        first_pass_yield: rate(counts.PASS),
+        rates: Object.fromEntries(Object.entries(counts).map(([result, n]) => [result, rate(n)])),
+        first_pass_yield: rate(counts[inspection.pass] ?? 0),
         defects: { total: defects, per_inspection: inspections > 0 ? defects / inspections : null },
-        series: JSON.parse(rows[0]!.series) as unknown[],
+        series: series.map((p) => ({ t: p.t, ...perResult(p.results), defects: p.defects })),
       }
     },
   )

@@ -1,16 +1,21 @@
 /**
  * The project's one error module: a closed set of stable codes. Callers decide retry versus
- * give-up from `canRetry`, never by parsing messages.
+ * give-up from `canRetry`, never by parsing messages. `meaning` is how the README and docs/etl.md
+ * name each exit code (a test holds them to it).
  */
 export const errorCodes = {
-  CONFIG_INVALID: { canRetry: false, exitCode: 2 },
-  KAFKA_UNREACHABLE: { canRetry: true, exitCode: 3 },
-  DATABASE_UNREACHABLE: { canRetry: true, exitCode: 4 },
-  OFFSET_FENCED: { canRetry: false, exitCode: 5 },
-  SERVICE_START_FAILED: { canRetry: false, exitCode: 6 },
-  PREREQUISITE_MISSING: { canRetry: false, exitCode: 7 },
-  ABORTED: { canRetry: false, exitCode: 8 },
-  UNEXPECTED: { canRetry: false, exitCode: 1 },
+  CONFIG_INVALID: { canRetry: false, exitCode: 2, meaning: 'invalid configuration' },
+  KAFKA_UNREACHABLE: { canRetry: true, exitCode: 3, meaning: 'Kafka unreachable' },
+  DATABASE_UNREACHABLE: { canRetry: true, exitCode: 4, meaning: 'PostgreSQL unreachable' },
+  OFFSET_FENCED: { canRetry: false, exitCode: 5, meaning: 'fenced by another ETL worker' },
+  SERVICE_START_FAILED: { canRetry: false, exitCode: 6, meaning: 'a service failed to start' },
+  PREREQUISITE_MISSING: {
+    canRetry: false,
+    exitCode: 7,
+    meaning: 'a prerequisite (Java, the Kafka jars) is missing',
+  },
+  ABORTED: { canRetry: false, exitCode: 8, meaning: 'stopped by a signal before the end' },
+  UNEXPECTED: { canRetry: false, exitCode: 1, meaning: 'unexpected failure' },
 } as const
 
 export type ErrorCode = keyof typeof errorCodes

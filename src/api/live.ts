@@ -2,6 +2,7 @@ import pg from 'pg'
 import { decodeLoaded, LOADED_CHANNEL } from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { backoff } from '../shared/time.ts'
+import { readingJson } from './reading.ts'
 
 /** A reading as the stream sends it: its id and its JSON in the /sensor-data shape. */
 export interface LiveReading {
@@ -14,7 +15,7 @@ type Listener = (readings: LiveReading[]) => void
 
 /** Rows of the source ranges one load transaction committed (its `evf_loaded` notification). */
 const ROWS_OF_RANGES = `
-SELECT s.id, s.station, json_build_object('id', s.id, 'station', s.station, 'data', s.data, 'created_at', s.created_at)::text AS json
+SELECT s.id, s.station, ${readingJson('s')}::text AS json
 FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS r(topic, partition, lo, hi)
 JOIN sensor_data s ON s.source_topic = r.topic AND s.source_partition = r.partition
   AND s.source_offset >= r.lo AND s.source_offset < r.hi

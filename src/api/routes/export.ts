@@ -5,6 +5,7 @@ import { to as copyTo } from 'pg-copy-streams'
 import { type StationName, stationNames } from '../../catalog/index.ts'
 import type { Pool } from '../../db/index.ts'
 import { timeParam, windowOf } from '../params.ts'
+import { readingJson } from '../reading.ts'
 
 const FETCH_ROWS = 2000
 
@@ -90,8 +91,8 @@ async function* ndjson(
     await client.query('BEGIN READ ONLY')
     await client.query(
       `DECLARE export NO SCROLL CURSOR FOR
-       SELECT json_build_object('id', id, 'station', station, 'data', data, 'created_at', created_at)::text AS line
-       FROM sensor_data WHERE ($1::text IS NULL OR station = $1) AND reading_time >= $2 AND reading_time < $3
+       SELECT ${readingJson('s')}::text AS line
+       FROM sensor_data s WHERE ($1::text IS NULL OR station = $1) AND reading_time >= $2 AND reading_time < $3
        ORDER BY reading_time, id`,
       [station ?? null, from, to],
     )

@@ -2,20 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { stationNames } from '../../catalog/index.ts'
 import type { Pool } from '../../db/index.ts'
 import { parseTime, timeParam } from '../params.ts'
-
-const readingSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'integer' },
-    station: { type: 'string', enum: stationNames },
-    data: {
-      type: 'object',
-      additionalProperties: true,
-      description: 'the transformed reading, with processed_at',
-    },
-    created_at: { type: 'string', format: 'date-time', description: 'when the ETL loaded it' },
-  },
-} as const
+import { READING_COLUMNS, readingSchema } from '../reading.ts'
 
 interface Query {
   limit: number
@@ -53,7 +40,7 @@ function latestStatement(q: Query, since: Date | undefined, until: Date | undefi
   })
   const text = `
 SELECT coalesce(json_agg(t), '[]')::text AS body, count(*)::int AS n, min(t.id) AS last_id FROM (
-  SELECT id, station, data, created_at FROM sensor_data
+  SELECT ${READING_COLUMNS.join(', ')} FROM sensor_data
   ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
   ORDER BY id DESC LIMIT $1
 ) t`

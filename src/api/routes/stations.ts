@@ -3,6 +3,7 @@ import { readingCountFields, type StationName, stationNames, stations } from '..
 import type { Pool } from '../../db/index.ts'
 import { timeParam, windowOf } from '../params.ts'
 import { problem } from '../problems.ts'
+import { readingJson } from '../reading.ts'
 
 /** The catalog as served: what a client needs to read the data (not the simulator's model). */
 const catalog = stationNames.map((name) => {
@@ -30,9 +31,7 @@ const catalog = stationNames.map((name) => {
 const catalogJson = JSON.stringify(catalog)
 
 const LATEST_OF_STATION = `
-SELECT row_to_json(t)::text AS body FROM (
-  SELECT id, station, data, created_at FROM sensor_data WHERE station = $1 ORDER BY id DESC LIMIT 1
-) t`
+SELECT ${readingJson('s')}::text AS body FROM sensor_data s WHERE station = $1 ORDER BY id DESC LIMIT 1`
 
 /**
  * Records per station in [from, to): whole minutes from the 1-minute rollups (the count of each

@@ -2,10 +2,11 @@ import type { FastifyInstance } from 'fastify'
 import { stationNames } from '../../catalog/index.ts'
 import type { Pool } from '../../db/index.ts'
 import type { LiveFeed, LiveReading } from '../live.ts'
+import { readingJson } from '../reading.ts'
 
 const BACKLOG = `
-SELECT id, station, json_build_object('id', id, 'station', station, 'data', data, 'created_at', created_at)::text AS json
-FROM sensor_data WHERE id > $1 AND ($2::text IS NULL OR station = $2) ORDER BY id LIMIT 1000`
+SELECT s.id, s.station, ${readingJson('s')}::text AS json
+FROM sensor_data s WHERE id > $1 AND ($2::text IS NULL OR station = $2) ORDER BY id LIMIT 1000`
 
 const HEARTBEAT_MS = 15_000
 

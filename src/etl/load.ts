@@ -12,6 +12,14 @@ export interface DeadLetter {
   rejection: Rejection
 }
 
+/** What one load transaction writes: rows, their rollups, dead letters, and the offsets they cover. */
+export interface Batch {
+  rows: LoadRow[]
+  rollups: Rollups
+  deadLetters: DeadLetter[]
+  advances: OffsetAdvance[]
+}
+
 /** Where a partition's stored offset must be (`expected`) and where this batch moves it (`next`). */
 export interface OffsetAdvance {
   topic: string
@@ -79,23 +87,17 @@ export async function ensurePartitions(client: pg.ClientBase, rows: readonly Loa
  * cover. Either all of it is committed or none; a fenced batch throws `OFFSET_FENCED` and leaves
  * nothing behind. On commit, listeners of `evf_loaded` learn which source ranges arrived.
  */
-export async function loadBatch(
-  client: pg.PoolClient,
-  rows: LoadRow[],
-  deadLetters: DeadLetter[],
-  advances: OffsetAdvance[],
-  rollups: Rollups,
-): Promise<void> {
-  await ensurePartitions(client, rows)
+export async function loadBatch(client: pg.PoolClient, batch: Batch): Promise<void> {
+  await ensurePartitions(client, batch.rows)
   try {
-    await loadInTransaction(client, rows, deadLetters, advances, rollups)
+    await loadInTransaction(client, batch)
   } catch (error) {
     // A day this process saw before was dropped since (retention): forget what it knew, make
     // the partitions again, and load the batch once more.
     if ((error as { code?: string }).code !== NO_PARTITION) throw error
     daysWithPartition.clear()
-    await ensurePartitions(client, rows)
-    await loadInTransaction(client, rows, deadLetters, advances, rollups)
+    await ensurePartitions(client, batch.rows)
+    await loadInTransaction(client, batch)
   }
 }
 
@@ -104,10 +106,7 @@ const NO_PARTITION = '23514'
 
 async function loadInTransaction(
   client: pg.PoolClient,
-  rows: LoadRow[],
-  deadLetters: DeadLetter[],
-  advances: OffsetAdvance[],
-  rollups: Rollups,
+  { rows, rollups, deadLetters, advances }: Batch,
 ): Promise<void> {
   await client.query('BEGIN')
   try {

@@ -6,8 +6,8 @@ import { coerceError, PipelineError } from '../errors/index.ts'
 import { createAdmin, createConsumer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { BatchReader } from './batch.ts'
-import { type DeadLetter, loadBatch, type OffsetAdvance } from './load.ts'
-import { RollupBuilder, type Rollups } from './rollups.ts'
+import { type Batch, type DeadLetter, loadBatch, type OffsetAdvance } from './load.ts'
+import { RollupBuilder } from './rollups.ts'
 import { type LoadRow, transformRecord, validationPolicy } from './transform.ts'
 
 const EARLIEST = -2n
@@ -51,11 +51,8 @@ export interface WorkerOptions {
 
 type Msg = Message<Buffer, Buffer, Buffer, Buffer>
 
-interface PreparedBatch {
-  rows: LoadRow[]
-  rollups: Rollups
-  deadLetters: DeadLetter[]
-  advances: OffsetAdvance[]
+/** A batch ready to load, and what it adds to each partition's counts once committed. */
+interface PreparedBatch extends Batch {
   counts: Map<string, { loaded: number; rejected: number }>
 }
 const tp = (topic: string, partition: number) => `${topic}:${partition}`
@@ -329,8 +326,9 @@ export class EtlWorker {
     return { rows, rollups: rollups.build(), deadLetters, advances, counts }
   }
 
-  private async commit({ rows, rollups, deadLetters, advances, counts }: PreparedBatch): Promise<void> {
-    await withClient(this.pool, (client) => loadBatch(client, rows, deadLetters, advances, rollups))
+  private async commit(batch: PreparedBatch): Promise<void> {
+    const { rows, deadLetters, advances, counts } = batch
+    await withClient(this.pool, (client) => loadBatch(client, batch))
     this.batches++
     for (const a of advances) {
       const key = tp(a.topic, a.partition)

@@ -10,7 +10,7 @@ import Fastify, {
   LogController,
 } from 'fastify'
 import type { Config } from '../config/index.ts'
-import { type EtlHealth, etlHealth, type Pool } from '../db/index.ts'
+import type { Pool } from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { ResponseCache, useResponseCache } from './cache.ts'
 import { LiveFeed } from './live.ts'
@@ -18,6 +18,8 @@ import { BadParameter } from './params.ts'
 import { problem } from './problems.ts'
 import { dashboardRoutes } from './routes/dashboard.ts'
 import { exportRoutes } from './routes/export.ts'
+import { healthRoutes } from './routes/health.ts'
+import { metricsRoutes } from './routes/metrics.ts'
 import { pipelineRoutes } from './routes/pipeline.ts'
 import { sensorDataRoutes } from './routes/sensor-data.ts'
 import { stationRoutes } from './routes/stations.ts'
@@ -48,8 +50,35 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     forceCloseConnections: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   })
-  // Hardening: security headers (a CSP that fits the dashboard and /docs), CORS only for the
-  // configured origins, a rate limit per client address, a bound on the URL's length.
+  await harden(app, opts.config)
+  await registerDocs(app)
+  answerErrorsAsProblems(app)
+  const stallSec = opts.config?.etlStallSec ?? 30
+  healthRoutes(app, opts.pool, stallSec)
+  const feed = new LiveFeed(opts.pool, opts.logger || undefined)
+  app.addHook('onClose', async () => feed.close())
+  const cache = new ResponseCache(opts.config?.apiCacheMs ?? 1000)
+  if (cache.enabled) {
+    feed.onCommit(() => cache.invalidate())
+    app.addHook('onReady', async () => feed.start())
+    useResponseCache(app, cache, () => feed.listening)
+  }
+  sensorDataRoutes(app, opts.pool)
+  streamRoutes(app, opts.pool, feed)
+  stationRoutes(app, opts.pool)
+  statsRoutes(app, opts.pool)
+  pipelineRoutes(app, opts.pool, stallSec)
+  metricsRoutes(app, opts.pool, stallSec, cache)
+  exportRoutes(app, opts.pool)
+  await dashboardRoutes(app, { dir: opts.dashboardDir })
+  return app
+}
+
+/**
+ * Security headers (a CSP that fits the dashboard and /docs), CORS only for the configured
+ * origins, a rate limit per client address, a bound on the URL's length.
+ */
+async function harden(app: FastifyInstance, config: AppOptions['config']): Promise<void> {
   await app.register(helmet, {
     contentSecurityPolicy: {
       directives: {
@@ -61,12 +90,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       },
     },
   })
-  const origins = (opts.config?.apiCorsOrigins ?? '').split(',').filter(Boolean)
+  const origins = (config?.apiCorsOrigins ?? '').split(',').filter(Boolean)
   await app.register(cors, {
     origin: origins.includes('*') ? '*' : origins.length > 0 ? origins : false,
     methods: ['GET', 'HEAD'],
   })
-  const max = opts.config?.apiRateLimit ?? 6000
+  const max = config?.apiRateLimit ?? 6000
   if (max > 0) {
     await app.register(rateLimit, {
       max,
@@ -87,6 +116,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       return reply.code(400).type('application/problem+json').send(p)
     }
   })
+}
+
+/** The OpenAPI document at /docs/json and the interactive docs at /docs. */
+async function registerDocs(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -98,7 +131,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     },
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
+}
 
+/** Every error as application/problem+json: a 400 that names the parameter, 404, 429, 5xx. */
+function answerErrorsAsProblems(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, req, reply) => {
     if (error.statusCode === 429) {
       return reply.code(429).type('application/problem+json').send(error)
@@ -134,61 +170,4 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       .type('application/problem+json')
       .send(problem('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`, { instance: req.url })),
   )
-
-  app.get('/health', { schema: { summary: 'The process is up', tags: ['ops'] } }, async () => ({
-    status: 'ok',
-  }))
-  const stallSec = opts.config?.etlStallSec ?? 30
-  app.get(
-    '/ready',
-    {
-      schema: {
-        summary: 'PostgreSQL answers and the ETL is not stalled; when it last committed, and its lag',
-        description:
-          '503 when PostgreSQL does not answer, or when the ETL is stalled: messages wait in Kafka and nothing was committed for `etlStallSec`.',
-        tags: ['ops'],
-      },
-    },
-    async (req, reply) => {
-      let health: EtlHealth
-      try {
-        health = await etlHealth(opts.pool, stallSec)
-      } catch (error) {
-        req.log.warn({ err: String(error) }, 'not ready')
-        const p = problem('DATABASE_UNAVAILABLE', 'PostgreSQL did not answer')
-        return reply.code(503).type('application/problem+json').send(p)
-      }
-      const since = (d: Date | null) => (d ? Math.round((Date.now() - d.getTime()) / 1000) : null)
-      const etl = {
-        last_commit_at: health.last_commit_at?.toISOString() ?? null,
-        seconds_since: since(health.last_commit_at),
-        // Messages in Kafka not yet loaded, as of the end offsets last recorded.
-        lag: health.lag,
-        lag_as_of: health.lag_as_of?.toISOString() ?? null,
-        stalled: health.stalled,
-        stall_sec: stallSec,
-        stalled_partitions: health.partitions
-          .filter((p) => p.stalled)
-          .map((p) => ({ topic: p.topic, partition: p.partition, lag: p.lag, behind_sec: p.behind_sec })),
-      }
-      if (health.stalled) return reply.code(503).send({ status: 'stalled', database: 'ok', etl })
-      return { status: 'ready', database: 'ok', etl }
-    },
-  )
-  const feed = new LiveFeed(opts.pool, opts.logger || undefined)
-  app.addHook('onClose', async () => feed.close())
-  const cache = new ResponseCache(opts.config?.apiCacheMs ?? 1000)
-  if (cache.enabled) {
-    feed.onCommit(() => cache.invalidate())
-    app.addHook('onReady', async () => feed.start())
-    useResponseCache(app, cache, () => feed.listening)
-  }
-  sensorDataRoutes(app, opts.pool)
-  streamRoutes(app, opts.pool, feed)
-  stationRoutes(app, opts.pool)
-  statsRoutes(app, opts.pool)
-  pipelineRoutes(app, opts.pool, stallSec, cache)
-  exportRoutes(app, opts.pool)
-  await dashboardRoutes(app, { dir: opts.dashboardDir })
-  return app
 }

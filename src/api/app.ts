@@ -11,6 +11,7 @@ import Fastify, {
 } from 'fastify'
 import type { Config } from '../config/index.ts'
 import type { Pool } from '../db/index.ts'
+import { classify } from '../errors/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { ResponseCache, useResponseCache } from './cache.ts'
 import { LiveFeed } from './live.ts'
@@ -155,13 +156,12 @@ function answerErrorsAsProblems(app: FastifyInstance): void {
         .type('application/problem+json')
         .send(problem('BAD_PARAMETER', detail, { errors, instance: req.url }))
     }
-    const unreachable = /ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect/i.test(
-      error.message,
-    )
     req.log.error({ err: error }, 'request failed')
-    const p = unreachable
-      ? problem('DATABASE_UNAVAILABLE', 'PostgreSQL did not answer; try again shortly')
-      : problem('INTERNAL', 'unexpected error; see the API log')
+    // The project's one classifier (SQLSTATEs and socket codes first) decides what is an outage.
+    const p =
+      classify(error).code === 'DATABASE_UNREACHABLE'
+        ? problem('DATABASE_UNAVAILABLE', 'PostgreSQL did not answer; try again shortly')
+        : problem('INTERNAL', 'unexpected error; see the API log')
     return reply.code(p.status).type('application/problem+json').send(p)
   })
   app.setNotFoundHandler((req, reply) =>

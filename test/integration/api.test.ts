@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { buildApp } from '../../src/api/index.ts'
+import { createPool } from '../../src/db/index.ts'
 import { runBounded } from '../../src/etl/index.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
 import { count, isolatedConfig, log } from '../helpers.ts'
@@ -199,5 +200,19 @@ describe('the HTTP API beyond the reference endpoint', () => {
     assert.ok(ready.etl.seconds_since >= 0 && ready.etl.seconds_since < 60)
     assert.equal(ready.etl.lag, 0, 'a finished bounded run leaves no lag')
     assert.ok(ready.etl.lag_as_of, 'the end offsets the lag is computed from are recorded')
+  })
+
+  it('answers 503 DATABASE_UNAVAILABLE, as problem+json, while PostgreSQL cannot be reached', async (t) => {
+    // Nothing listens on port 1: every query fails to connect.
+    const pool = createPool('postgres://evf@127.0.0.1:1/evf', { max: 1 })
+    t.after(() => pool.end())
+    const app = await buildApp({ pool, logger: false, config: { apiCacheMs: 0 } })
+    t.after(() => app.close())
+    for (const url of ['/sensor-data', '/ready']) {
+      const res = await app.inject(url)
+      assert.equal(res.statusCode, 503, url)
+      assert.match(res.headers['content-type'] as string, /problem\+json/)
+      assert.equal(res.json().code, 'DATABASE_UNAVAILABLE', url)
+    }
   })
 })

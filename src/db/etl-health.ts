@@ -9,7 +9,7 @@ export interface PartitionHealth {
   /** messages in Kafka not yet loaded (end − next), as of `end_offset_at` */
   lag: number | null
   end_offset_at: string | null
-  /** seconds the partition has been behind with no commit (null: caught up, or not watched) */
+  /** seconds the partition has been behind with no progress (null: caught up, moving, or not watched) */
   behind_sec: number | null
   stalled: boolean
 }
@@ -25,15 +25,17 @@ export interface EtlHealth {
 }
 
 const HEALTH = `
-SELECT topic, partition, next_offset, end_offset, greatest(end_offset - next_offset, 0) AS lag,
-       end_offset_at, updated_at, round(extract(epoch FROM now() - behind_since))::int AS behind_sec
-FROM etl_offsets ORDER BY topic, partition`
+SELECT o.topic, o.partition, o.next_offset, l.end_offset, greatest(l.end_offset - o.next_offset, 0) AS lag,
+       l.end_offset_at, o.updated_at,
+       CASE WHEN l.watched AND l.end_offset > o.next_offset AND o.next_offset = l.seen_next_offset
+            THEN round(extract(epoch FROM now() - l.progress_at))::int END AS behind_sec
+FROM etl_offsets o LEFT JOIN etl_lag l ON l.topic = o.topic AND l.partition = o.partition
+ORDER BY o.topic, o.partition`
 
 /**
  * The ETL's health as PostgreSQL holds it: its last commit, its lag, and whether it is stalled.
- * A partition is **stalled** when messages wait for it and it has been behind, with no commit,
- * for longer than `stallSec` (`behind_since` is set by the continuous ETL's watchdog and cleared
- * by every commit). The watchdog, `/ready`, `/metrics`, `/pipeline/status` and so the dashboard
+ * A partition is **stalled** when messages wait for it and its position has not moved for longer
+ * than `stallSec`, as the continuous ETL's watchdog observed (`etl_lag`, `recordLogEnds`). The watchdog, `/ready`, `/metrics`, `/pipeline/status` and so the dashboard
  * all use this one definition.
  */
 export async function etlHealth(pool: Pool, stallSec: number): Promise<EtlHealth> {
@@ -62,7 +64,7 @@ export async function etlHealth(pool: Pool, stallSec: number): Promise<EtlHealth
       lag: behind,
       end_offset_at: r.end_offset_at?.toISOString() ?? null,
       behind_sec: r.behind_sec,
-      stalled: (behind ?? 0) > 0 && r.behind_sec !== null && r.behind_sec > stallSec,
+      stalled: r.behind_sec !== null && r.behind_sec > stallSec,
     }
   })
   return {

@@ -42,8 +42,9 @@ export async function initOffsets(pool: Pool, earliest: Map<string, bigint[]>): 
 }
 
 /**
- * Records each partition's log end next to its stored position, and when the partition was
- * first seen behind since its last commit. Returns nothing: readers use `etlHealth`.
+ * Records each partition's log end (`etl_lag`), with the position seen at that moment and when it
+ * last moved. `watched`: the continuous ETL's watchdog, whose observations decide a stall. Reads
+ * `etl_offsets` without locking it: a load in progress is neither waited for nor blocked.
  */
 export async function recordLogEnds(
   pool: Pool,
@@ -51,13 +52,17 @@ export async function recordLogEnds(
   opts: { watch: boolean },
 ): Promise<void> {
   await pool.query(
-    `UPDATE etl_offsets o SET end_offset = u.e, end_offset_at = now()${
-      opts.watch
-        ? ', behind_since = CASE WHEN u.e > o.next_offset THEN coalesce(o.behind_since, now()) END'
-        : ''
-    }
+    `INSERT INTO etl_lag AS l (topic, partition, end_offset, end_offset_at, seen_next_offset, progress_at, watched)
+     SELECT u.t, u.p, u.e, now(), o.next_offset, now(), $4
      FROM unnest($1::text[], $2::int[], $3::bigint[]) AS u(t, p, e)
-     WHERE o.topic = u.t AND o.partition = u.p`,
-    partitionColumns(ends),
+     JOIN etl_offsets o ON o.topic = u.t AND o.partition = u.p
+     ON CONFLICT (topic, partition) DO UPDATE SET
+       end_offset = EXCLUDED.end_offset, end_offset_at = now(), watched = EXCLUDED.watched,
+       seen_next_offset = EXCLUDED.seen_next_offset,
+       progress_at = CASE
+         WHEN EXCLUDED.seen_next_offset <> l.seen_next_offset OR EXCLUDED.end_offset <= EXCLUDED.seen_next_offset
+           OR NOT l.watched THEN now()
+         ELSE l.progress_at END`,
+    [...partitionColumns(ends), opts.watch],
   )
 }

@@ -51,10 +51,14 @@ const INSERT_DEAD_LETTERS = `
 INSERT INTO dead_letters (topic, partition, "offset", message_key, message_value, headers, reason_code, reason)
 SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::jsonb[], $7::text[], $8::text[])`
 
+const LOCK_OFFSETS = `
+SELECT 1 FROM etl_offsets WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))
+ORDER BY topic, partition FOR UPDATE`
+
 // The fence: a partition's offset moves only from the value this loader read. If another worker
 // moved it in between, fewer rows match and the whole transaction is rolled back.
 const ADVANCE_OFFSETS = `
-UPDATE etl_offsets o SET next_offset = u.next, updated_at = now(), behind_since = NULL
+UPDATE etl_offsets o SET next_offset = u.next, updated_at = now()
 FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS u(topic, partition, expected, next)
 WHERE o.topic = u.topic AND o.partition = u.partition AND o.next_offset = u.expected`
 
@@ -110,6 +114,7 @@ async function loadInTransaction(
 ): Promise<void> {
   await client.query('BEGIN')
   try {
+    await fence(client, advances)
     if (rows.length > 0) {
       // COPY: the fastest way into PostgreSQL, and still inside this transaction.
       let payload = ''
@@ -134,24 +139,36 @@ async function loadInTransaction(
         deadLetters.map((d) => d.rejection.reason),
       ])
     }
-    // Last before the fence: the rollup rows it locks are held for the shortest time.
+    // Last: the rollup rows, which every worker's batches share, are locked for the shortest time.
     await mergeRollups(client, rollups)
-    const moved = await client.query(ADVANCE_OFFSETS, [
-      advances.map((a) => a.topic),
-      advances.map((a) => a.partition),
-      advances.map((a) => a.expected.toString()),
-      advances.map((a) => a.next.toString()),
-    ])
-    if (moved.rowCount !== advances.length) {
-      throw new PipelineError(
-        'OFFSET_FENCED',
-        `offsets of ${advances.length - (moved.rowCount ?? 0)} partition(s) moved under this loader; batch rolled back`,
-      )
-    }
     await client.query('COMMIT')
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined)
     throw error
+  }
+}
+
+/**
+ * The fence, first in the transaction: locks the batch's partitions' offset rows (in one order,
+ * so two loaders never deadlock), checks that each still holds the offset this loader read, and
+ * moves it. A worker that was just given a partition and still has an old position (another
+ * worker committed since) is stopped here, before it writes a row, as `OFFSET_FENCED`: it
+ * re-reads the positions and re-seeks, staying in its consumer group.
+ */
+async function fence(client: pg.PoolClient, advances: OffsetAdvance[]): Promise<void> {
+  const columns = [
+    advances.map((a) => a.topic),
+    advances.map((a) => a.partition),
+    advances.map((a) => a.expected.toString()),
+    advances.map((a) => a.next.toString()),
+  ]
+  await client.query(LOCK_OFFSETS, columns.slice(0, 2))
+  const moved = await client.query(ADVANCE_OFFSETS, columns)
+  if (moved.rowCount !== advances.length) {
+    throw new PipelineError(
+      'OFFSET_FENCED',
+      `offsets of ${advances.length - (moved.rowCount ?? 0)} partition(s) moved under this loader; batch rolled back`,
+    )
   }
 }
 

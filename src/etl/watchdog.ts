@@ -11,7 +11,7 @@ const STILL_STALLED_EVERY_MS = 10_000
  * The continuous ETL's watchdog, run by the `etl follow` supervisor — outside the worker
  * processes, so a worker that is frozen (SIGSTOP, a blocked event loop) or whose consumer
  * stopped fetching is seen all the same. Every `everyMs` it asks Kafka for each partition's log
- * end and records it with `behind_since` (`recordLogEnds`); a partition behind for longer than
+ * end with the position seen and when it last moved (`recordLogEnds`); a partition behind for longer than
  * `etlStallSec` with no commit is stalled (`etlHealth`, the definition the API uses too). On a
  * stall it logs an error and calls `recover` (the supervisor restarts the workers), then gives
  * the new workers `etlStallSec` to commit before it acts again. The fence keeps a restart from

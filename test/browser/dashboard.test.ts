@@ -152,7 +152,8 @@ describe('the plant dashboard in Chromium', () => {
     await runBounded(config, pool, log)
     // What the watchdog records when messages wait and nothing commits (src/etl/watchdog.ts).
     await pool.query(
-      "UPDATE etl_offsets SET end_offset = next_offset + 5000, behind_since = now() - interval '2 minutes'",
+      `INSERT INTO etl_lag (topic, partition, end_offset, end_offset_at, seen_next_offset, progress_at, watched)
+       SELECT topic, partition, next_offset + 5000, now(), next_offset, now() - interval '2 minutes', true FROM etl_offsets`,
     )
     const { base } = await startApi(t, pool)
     const { page, errors } = await openPage(t, browser, `${base}/`)
@@ -161,8 +162,8 @@ describe('the plant dashboard in Chromium', () => {
     await waitForText(page, '#pipeline [data-test="stalled"]', /ETL stalled/)
     await screenshot(page, 'stalled')
 
-    // A commit clears behind_since: the next refresh (every 15 s) takes the banner away.
-    await pool.query('UPDATE etl_offsets SET end_offset = next_offset, behind_since = NULL')
+    // Caught up again: the next refresh (every 15 s) takes the banner away.
+    await pool.query('UPDATE etl_lag SET end_offset = seen_next_offset, progress_at = now()')
     await page.locator('#banner').waitFor({ state: 'hidden', timeout: 30_000 })
     await waitForText(page, '#pipeline .tile', 'OK')
     assert.deepEqual(errors, [])

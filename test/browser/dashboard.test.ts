@@ -153,7 +153,9 @@ describe('the plant dashboard in Chromium', () => {
     // What the watchdog records when messages wait and nothing commits (src/etl/watchdog.ts).
     await pool.query(
       `INSERT INTO etl_lag (topic, partition, end_offset, end_offset_at, seen_next_offset, progress_at, watched)
-       SELECT topic, partition, next_offset + 5000, now(), next_offset, now() - interval '2 minutes', true FROM etl_offsets`,
+       SELECT topic, partition, next_offset + 5000, now(), next_offset, now() - interval '2 minutes', true FROM etl_offsets
+       ON CONFLICT (topic, partition) DO UPDATE SET end_offset = EXCLUDED.end_offset,
+         seen_next_offset = EXCLUDED.seen_next_offset, progress_at = EXCLUDED.progress_at, watched = true`,
     )
     const { base } = await startApi(t, pool)
     const { page, errors } = await openPage(t, browser, `${base}/`)

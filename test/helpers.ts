@@ -8,6 +8,7 @@ import { createPool, migrate, type Pool } from '../src/db/index.ts'
 import { createAdmin, createProducer, ensureTopics } from '../src/kafka/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { repoRoot } from '../src/shared/paths.ts'
+import { childPids } from '../src/shared/process.ts'
 
 export const log = createLogger('test', process.env.EVF_LOG_LEVEL ?? 'warn')
 
@@ -130,4 +131,16 @@ export async function waitFor(what: string, fn: () => Promise<boolean>, timeoutM
     await new Promise((r) => setTimeout(r, 100))
   }
   throw new Error(`timed out waiting for ${what}`)
+}
+
+/** SIGKILL to a CLI child and the processes it started (`etl follow`'s workers), as a crash would. */
+export function killTree(child: ChildProcess): void {
+  for (const pid of childPids(child.pid ?? 0)) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+  child.kill('SIGKILL')
 }

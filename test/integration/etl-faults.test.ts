@@ -5,9 +5,8 @@ import { topicFor } from '../../src/catalog/index.ts'
 import type { Config } from '../../src/config/index.ts'
 import type { Pool } from '../../src/db/index.ts'
 import { createProducer } from '../../src/kafka/index.ts'
-import { childPids } from '../../src/shared/process.ts'
 import { PlantSimulator, toMessage } from '../../src/simulator/index.ts'
-import { cli, collect, count, envOf, isolatedConfig, waitFor } from '../helpers.ts'
+import { cli, collect, count, envOf, isolatedConfig, killTree, waitFor } from '../helpers.ts'
 
 const INVALID = [
   '{"station": "paint", "timest',
@@ -121,10 +120,7 @@ describe('the ETL under faults', () => {
     const env = { ...envOf(config), EVF_ETL_BATCH_SIZE: '500', EVF_ETL_LINGER_MS: '20' }
     const workers: ChildProcess[] = []
     t.after(() => {
-      for (const w of workers) {
-        for (const pid of childPids(w.pid!)) process.kill(pid, 'SIGKILL')
-        w.kill('SIGKILL')
-      }
+      for (const w of workers) killTree(w)
     })
     const start = () => {
       const w = cli(['etl', 'follow'], env)
@@ -148,8 +144,7 @@ describe('the ETL under faults', () => {
       60_000,
     )
     // `etl follow` supervises its worker process: kill both at once, as a machine crash would.
-    for (const pid of childPids(workers[0]!.pid!)) process.kill(pid, 'SIGKILL')
-    workers[0]!.kill('SIGKILL')
+    killTree(workers[0]!)
     const second = await produceMixed(config, 30_000, 101)
     const valid = first.valid + second.valid
     const invalid = first.invalid + second.invalid

@@ -3,8 +3,7 @@ import { describe, it } from 'node:test'
 import { Kafka, logLevel } from 'kafkajs'
 import { allTopics } from '../../src/catalog/index.ts'
 import { brokerList } from '../../src/kafka/index.ts'
-import { childPids } from '../../src/shared/process.ts'
-import { cli, collect, count, envOf, isolatedConfig, waitFor } from '../helpers.ts'
+import { cli, collect, count, envOf, isolatedConfig, killTree, waitFor } from '../helpers.ts'
 
 /** Offered load: 4 stations × 250 sensors every 100 ms = 10,000 readings/s, for 30 s (the stall was seen from 5,000/s). */
 const SENSORS_PER_STATION = 250
@@ -105,10 +104,7 @@ describe('etl follow under a sustained, paced load', () => {
     await produce('quality', 20)
     const etl = cli(['etl', 'follow'], env)
     const etlExit = collect(etl)
-    t.after(() => {
-      for (const pid of childPids(etl.pid!)) process.kill(pid, 'SIGKILL')
-      etl.kill('SIGKILL')
-    })
+    t.after(() => killTree(etl))
     let rowsWhenQualityLoaded = 0
     await waitFor(
       'the quality readings',
@@ -136,10 +132,7 @@ describe('etl follow under a sustained, paced load', () => {
     const workers: ReturnType<typeof cli>[] = []
     const logs: Promise<{ stdout: string; stderr: string }>[] = []
     t.after(() => {
-      for (const w of workers) {
-        for (const pid of childPids(w.pid!)) process.kill(pid, 'SIGKILL')
-        w.kill('SIGKILL')
-      }
+      for (const w of workers) killTree(w)
     })
     const start = () => {
       const w = cli(['etl', 'follow'], env)

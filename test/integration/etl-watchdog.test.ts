@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { buildApp } from '../../src/api/index.ts'
 import { childPids } from '../../src/shared/process.ts'
-import { cli, collect, count, envOf, isolatedConfig, waitFor } from '../helpers.ts'
+import { cli, collect, count, envOf, isolatedConfig, killTree, waitFor } from '../helpers.ts'
 
 const STALL_SEC = 5
 
@@ -15,10 +15,7 @@ describe('the ETL watchdog', () => {
 
     const etl = cli(['etl', 'follow'], env)
     const etlExit = collect(etl)
-    t.after(() => {
-      for (const pid of childPids(etl.pid!)) process.kill(pid, 'SIGKILL')
-      etl.kill('SIGKILL')
-    })
+    t.after(() => killTree(etl))
     // 1,000 readings/s for 45 s: enough to be behind at every moment the worker is frozen.
     const sim = cli(['simulate'], {
       ...env,

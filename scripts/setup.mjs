@@ -127,14 +127,18 @@ await step('Kafka broker jars', () => {
   return true
 })
 
-// The Airflow venv (50–100 s on a new machine) only where it is used: the tests (`--airflow`,
-// which `npm test` passes); `npm start -- --orchestrator airflow` installs it itself.
-if (process.argv.includes('--airflow'))
-  await step('Airflow venv', () => {
-    const r = spawnSync(process.execPath, [join(root, 'scripts/airflow-setup.mjs')], { stdio: 'inherit' })
-    if (r.status !== 0) fail('the Airflow venv could not be installed (see above)')
-    return false
-  })
+// The Python venvs only where they are used (Airflow's takes 50–100 s on a new machine): the tests
+// (`--test`, which `npm test` passes) need Airflow and schemathesis; `npm start -- --orchestrator
+// airflow` installs Airflow's itself.
+if (process.argv.includes('--test'))
+  for (const venv of ['airflow', 'schemathesis'])
+    await step(`${venv} venv`, () => {
+      const r = spawnSync(process.execPath, [join(root, 'scripts/venv-setup.mjs'), venv], {
+        stdio: 'inherit',
+      })
+      if (r.status !== 0) fail(`the ${venv} venv could not be installed (see above)`)
+      return false
+    })
 
 say(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`)
 

@@ -3,20 +3,21 @@ import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
-  type FastifyInstance,
+  type FastifyRequest,
   LogController,
 } from 'fastify'
+import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import type { Config } from '../config/index.ts'
 import type { Pool } from '../db/index.ts'
 import { classify } from '../errors/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { ResponseCache, useResponseCache } from './cache.ts'
 import { LiveFeed } from './live.ts'
-import { BadParameter } from './params.ts'
-import { problem } from './problems.ts'
+import { problem, sendProblem } from './problems.ts'
 import { dashboardRoutes } from './routes/dashboard.ts'
 import { exportRoutes } from './routes/export.ts'
 import { healthRoutes } from './routes/health.ts'
@@ -26,6 +27,7 @@ import { sensorDataRoutes } from './routes/sensor-data.ts'
 import { stationRoutes } from './routes/stations.ts'
 import { statsRoutes } from './routes/stats.ts'
 import { streamRoutes } from './routes/stream.ts'
+import type { Api } from './types.ts'
 
 export interface AppOptions {
   pool: Pool
@@ -40,7 +42,7 @@ export interface AppOptions {
 const MAX_URL_BYTES = 4096
 
 /** The API as a Fastify instance, not listening: tests drive it with `app.inject()`. */
-export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+export async function buildApp(opts: AppOptions): Promise<Api> {
   const app = Fastify({
     loggerInstance: (opts.logger || undefined) as FastifyBaseLogger | undefined,
     // Per-request lines would drown the pipeline's logs; errors are still logged by the handler.
@@ -50,7 +52,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // Server-Sent Events and exports hold connections open: close them rather than wait.
     forceCloseConnections: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
-  })
+  }).withTypeProvider<TypeBoxTypeProvider>()
+  answerOtherMethodsWith405(app)
   await harden(app, opts.config)
   await registerDocs(app)
   answerErrorsAsProblems(app)
@@ -79,7 +82,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
  * Security headers (a CSP that fits the dashboard and /docs), CORS only for the configured
  * origins, a rate limit per client address, a bound on the URL's length.
  */
-async function harden(app: FastifyInstance, config: AppOptions['config']): Promise<void> {
+async function harden(app: Api, config: AppOptions['config']): Promise<void> {
   await app.register(helmet, {
     contentSecurityPolicy: {
       directives: {
@@ -114,13 +117,13 @@ async function harden(app: FastifyInstance, config: AppOptions['config']): Promi
       const p = problem('BAD_PARAMETER', `the URL is longer than ${MAX_URL_BYTES} bytes`, {
         instance: req.url.slice(0, 200),
       })
-      return reply.code(400).type('application/problem+json').send(p)
+      return sendProblem(reply, p)
     }
   })
 }
 
 /** The OpenAPI document at /docs/json and the interactive docs at /docs. */
-async function registerDocs(app: FastifyInstance): Promise<void> {
+async function registerDocs(app: Api): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -134,27 +137,23 @@ async function registerDocs(app: FastifyInstance): Promise<void> {
   await app.register(swaggerUi, { routePrefix: '/docs' })
 }
 
-/** Every error as application/problem+json: a 400 that names the parameter, 404, 429, 5xx. */
-function answerErrorsAsProblems(app: FastifyInstance): void {
+/** Every error as application/problem+json: a 400 that names the parameter, 404, 405, 429, 5xx. */
+function answerErrorsAsProblems(app: Api): void {
   app.setErrorHandler((error: FastifyError, req, reply) => {
     if (error.statusCode === 429) {
       return reply.code(429).type('application/problem+json').send(error)
     }
-    if (error instanceof BadParameter) {
-      return reply.code(400).type('application/problem+json').send(error.toProblem(req.url))
-    }
     if (error.validation) {
-      const errors = error.validation.map((v) => ({
-        parameter:
-          v.instancePath.replace(/^\//, '') ||
-          String(v.params?.additionalProperty ?? v.params?.missingProperty ?? ''),
-        message: `${v.message ?? 'invalid'}${Array.isArray(v.params?.allowedValues) ? `: ${v.params.allowedValues.join(', ')}` : ''}`,
-      }))
+      const errors = validationErrors(error, req)
       const detail = errors.map((e) => `${e.parameter}: ${e.message}`).join('; ')
-      return reply
-        .code(400)
-        .type('application/problem+json')
-        .send(problem('BAD_PARAMETER', detail, { errors, instance: req.url }))
+      return sendProblem(reply, problem('BAD_PARAMETER', detail, { errors, instance: req.url }))
+    }
+    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+      // Refused by the HTTP layer before any handler ran (a body where none is taken, say).
+      return sendProblem(reply, {
+        ...problem('BAD_PARAMETER', error.message, { instance: req.url }),
+        status: error.statusCode,
+      })
     }
     req.log.error({ err: error }, 'request failed')
     // The project's one classifier (SQLSTATEs and socket codes first) decides what is an outage.
@@ -162,12 +161,83 @@ function answerErrorsAsProblems(app: FastifyInstance): void {
       classify(error).code === 'DATABASE_UNREACHABLE'
         ? problem('DATABASE_UNAVAILABLE', 'PostgreSQL did not answer; try again shortly')
         : problem('INTERNAL', 'unexpected error; see the API log')
-    return reply.code(p.status).type('application/problem+json').send(p)
+    return sendProblem(reply, p)
   })
   app.setNotFoundHandler((req, reply) =>
-    reply
-      .code(404)
-      .type('application/problem+json')
-      .send(problem('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`, { instance: req.url })),
+    sendProblem(
+      reply,
+      problem('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`, { instance: req.url }),
+    ),
   )
+}
+
+/**
+ * Ajv's findings as one entry per parameter. A parameter with alternatives (a time: date-time,
+ * date or epoch seconds) fails every branch: it is described once, by its schema's description.
+ */
+function validationErrors(
+  error: FastifyError,
+  req: FastifyRequest,
+): { parameter: string; message: string }[] {
+  const part = error.validationContext ?? 'querystring'
+  const schema = (req.routeOptions.schema?.[part as 'querystring'] ?? {}) as {
+    properties?: Record<string, { description?: string }>
+  }
+  const byParameter = new Map<string, string[]>()
+  for (const v of error.validation ?? []) {
+    const parameter =
+      v.instancePath.replace(/^\//, '').split('/')[0] ||
+      String(v.params?.additionalProperty ?? v.params?.missingProperty ?? '')
+    const messages = byParameter.get(parameter) ?? []
+    if (v.keyword === 'anyOf') {
+      const description = schema.properties?.[parameter]?.description
+      messages.splice(
+        0,
+        messages.length,
+        description ? `must be ${description}` : 'matches none of its forms',
+      )
+      byParameter.set(parameter, messages)
+      continue
+    }
+    if (messages.some((m) => m.startsWith('must be '))) continue
+    const allowed = Array.isArray(v.params?.allowedValues) ? `: ${v.params.allowedValues.join(', ')}` : ''
+    messages.push(`${v.message ?? 'invalid'}${allowed}`)
+    byParameter.set(parameter, messages)
+  }
+  return [...byParameter].map(([parameter, messages]) => ({ parameter, message: messages.join('; ') }))
+}
+
+/**
+ * A path that exists, asked with a method it does not answer, is a 405 with `Allow` (RFC 9110),
+ * not a 404: the routes are mirrored into a router of their own, which says what a path takes.
+ */
+function answerOtherMethodsWith405(app: Api): void {
+  const routes = FindMyWay()
+  const noop = () => undefined
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      // The CORS plugin's catch-all OPTIONS is for preflights, not a method of every resource.
+      if (method === 'OPTIONS' && route.url.includes('*')) continue
+      if (!routes.hasRoute(method as HTTPMethod, route.url)) routes.on(method as HTTPMethod, route.url, noop)
+    }
+  })
+  app.addHook('onRequest', async (req, reply) => {
+    if (!req.is404) return
+    const path = req.url.split('?')[0] ?? '/'
+    const allow = (['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const).filter(
+      (m) => routes.find(m, path) !== null,
+    )
+    if (allow.length === 0) return
+    reply.header('allow', allow.join(', '))
+    return sendProblem(
+      reply,
+      problem(
+        'METHOD_NOT_ALLOWED',
+        `${req.method} is not answered by ${path}; allowed: ${allow.join(', ')}`,
+        {
+          instance: req.url,
+        },
+      ),
+    )
+  })
 }

@@ -1,28 +1,34 @@
-/**
- * Every error the API returns, in one table: a stable code, its HTTP status and title. Rendered
- * as RFC 9457 `application/problem+json`. `docs/api.md` lists the same codes (a test checks).
- */
-export const problems = {
-  BAD_PARAMETER: { status: 400, title: 'A request parameter is invalid' },
-  NOT_FOUND: { status: 404, title: 'No such resource' },
-  RATE_LIMITED: { status: 429, title: 'Too many requests' },
-  DATABASE_UNAVAILABLE: { status: 503, title: 'The database is not reachable' },
-  INTERNAL: { status: 500, title: 'Internal error' },
-} as const
+import type { FastifyReply } from 'fastify'
+import { Problem, type ProblemCode, problems } from './schemas.ts'
 
-export type ProblemCode = keyof typeof problems
-
-export interface Problem {
-  type: string
-  title: string
-  status: number
-  detail: string
-  code: ProblemCode
-  instance?: string
-  errors?: { parameter: string; message: string }[]
-}
+export type { Problem, ProblemCode } from './schemas.ts'
+export { problems } from './schemas.ts'
 
 export function problem(code: ProblemCode, detail: string, extra: Partial<Problem> = {}): Problem {
   const { status, title } = problems[code]
   return { type: `/docs/problems#${code.toLowerCase()}`, title, status, detail, code, ...extra }
+}
+
+/** Answers a problem as `application/problem+json` with its status. */
+export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
+  return reply.code(p.status).type('application/problem+json').send(p)
+}
+
+/** A response schema: a problem, as application/problem+json. */
+export const asProblem = { content: { 'application/problem+json': { schema: Problem } } }
+
+/**
+ * A route's `response` schemas: its success answers, and the problems any route can answer —
+ * 400 (a bad parameter, or a URL too long), 429 (rate limit), 500, 503 (PostgreSQL away) — plus
+ * 404 when the route names a resource that may not exist.
+ */
+export function answers<T extends Record<number, unknown>>(ok: T, opts: { notFound?: boolean } = {}) {
+  return {
+    ...ok,
+    400: asProblem,
+    ...(opts.notFound ? { 404: asProblem } : {}),
+    429: asProblem,
+    500: asProblem,
+    503: asProblem,
+  }
 }

@@ -13,9 +13,9 @@ export const airflowBin = join(airflowVenv, 'bin', 'airflow')
 export const DAG_ID = 'ev_factory_etl'
 const USER = 'admin'
 
-/** Installs (or checks) the Airflow venv from the committed lock: `scripts/airflow-setup.mjs`. */
+/** Installs (or checks) the Airflow venv from the committed lock: `scripts/venv-setup.mjs airflow`. */
 export function installAirflow(): Promise<void> {
-  return run(process.execPath, [join(repoRoot, 'scripts', 'airflow-setup.mjs')], process.env, 'inherit')
+  return run(process.execPath, [join(repoRoot, 'scripts', 'venv-setup.mjs'), 'airflow'], process.env, 'inherit')
 }
 
 /** The metadata database's URL: a database named `airflowDb` on the server of `databaseUrl`. */

@@ -76,6 +76,22 @@ describe('the HTTP API: statistics, pipeline, export, live stream, hardening', (
       q.inspections,
     )
 
+    // A window longer than 20,000 buckets keeps its newest 20,000, and says where it starts.
+    const to = '2026-06-01T00:00:00Z'
+    const long = await app.inject({
+      url: `/stats/timeseries?station=paint&field=paint_thickness&from=2000-01-01&to=${to}`,
+    })
+    assert.equal(long.statusCode, 200)
+    assert.equal(long.json().from, new Date(Date.parse(to) - 20_000 * 60_000).toISOString())
+
+    // A measurement of another station: no such series.
+    const other = await app.inject({ url: '/stats/timeseries?station=chassis&field=paint_thickness' })
+    assert.equal(other.statusCode, 404)
+    assert.match(
+      other.json().detail,
+      /chassis has no measurement "paint_thickness"; its numeric ones: bolt_torque/,
+    )
+
     const status = (await app.inject({ url: '/pipeline/status?from=2000-01-01T00:00:00Z' })).json()
     assert.equal(status.lag.total, 0, 'a finished run leaves no lag')
     assert.ok(status.lag.partitions.length >= 4)
@@ -101,7 +117,6 @@ describe('the HTTP API: statistics, pipeline, export, live stream, hardening', (
       ['/stats/timeseries?station=quality&field=inspection_result', 'field'],
       ['/stats/timeseries?station=paint', 'field'],
       ['/stats/timeseries?station=paint&field=paint_thickness&bucket=5m', 'bucket'],
-      ['/stats/timeseries?station=paint&field=paint_thickness&from=2000-01-01', 'from'],
       ['/quality/summary?from=2026-02-30T25:00:00Z', 'from'],
       ['/pipeline/status?to=1e99', 'to'],
       ['/export?format=xlsx', 'format'],

@@ -48,6 +48,14 @@ describe('the HTTP API', () => {
     const missing = await app.inject({ url: '/nope' })
     assert.equal(missing.statusCode, 404)
     assert.equal(missing.json().code, 'NOT_FOUND')
+
+    // A path that exists, with a method it does not answer: 405 and what it does answer.
+    for (const method of ['DELETE', 'POST', 'QUERY', 'TRACE'] as const) {
+      const res = await app.inject({ method, url: '/stations/chassis/latest' })
+      assert.equal(res.statusCode, 405, method)
+      assert.equal(res.headers.allow, 'GET, HEAD', method)
+      assert.equal(res.json().code, 'METHOD_NOT_ALLOWED', method)
+    }
   })
 
   it('publishes an OpenAPI 3.1 document, interactive docs and a health check over a real socket', async (t) => {
@@ -194,7 +202,18 @@ describe('the HTTP API beyond the reference endpoint', () => {
       await app.inject({ url: '/stats/counts?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z' })
     ).json()
     assert.ok(empty.stations.every((s: { records: number }) => s.records === 0))
-    assert.equal((await app.inject({ url: '/stats/counts?from=2026-01-02&to=2026-01-01' })).statusCode, 400)
+    // An inverted window is empty, as since/until on /sensor-data: its bounds are in the answer.
+    const inverted = await app.inject({ url: '/stats/counts?from=2099-01-02&to=2099-01-01' })
+    assert.equal(inverted.statusCode, 200)
+    assert.ok(inverted.json().stations.every((s: { records: number }) => s.records === 0))
+    assert.equal(inverted.json().from, '2099-01-02T00:00:00.000Z')
+    // Every form the schema allows means a time; the ones it refuses are a 400 that says the forms.
+    const forms = await app.inject({ url: '/stats/counts?from=0001-01-01&to=1998-12-31T23:59:60z' })
+    assert.equal(forms.statusCode, 200)
+    assert.equal(forms.json().to, '1999-01-01T00:00:00.000Z')
+    const form = await app.inject({ url: '/stats/counts?from=2026-01-31T08:00' })
+    assert.equal(form.statusCode, 400)
+    assert.match(form.json().detail, /^from: must be an RFC 3339 date-time with its zone .* or epoch seconds/)
 
     const ready = (await app.inject({ url: '/ready' })).json()
     assert.ok(ready.etl.seconds_since >= 0 && ready.etl.seconds_since < 60)

@@ -3,128 +3,24 @@
  * else. Every call reports whether the API answered, so one place can show the banner.
  */
 
-export interface NumericField {
-  name: string
-  kind: 'number' | 'integer'
-  unit: string
-  description: string
-  precision: number
-  plausible: { min: number; max: number }
-  spec: { min: number; max: number }
-}
-export interface EnumField {
-  name: string
-  kind: 'enum'
-  description: string
-  values: string[]
-}
-export type Field = NumericField | EnumField
+import type { Static } from 'typebox'
+import type {
+  Bucket,
+  Counts,
+  NumericField as NumericFieldSchema,
+  PipelineStatus,
+  QualitySummary,
+  Reading,
+  Station,
+  Timeseries,
+} from '../../src/api/schemas.ts'
 
-export interface Station {
-  name: string
-  title: string
-  description: string
-  topic_suffix: string
-  fields: Field[]
-}
-
-export interface ReadingData {
-  station: string
-  /** reading time, epoch seconds */
-  timestamp: number
-  processed_at?: string
-  out_of_spec?: string[]
-  [field: string]: unknown
-}
-export interface Reading {
-  id: number
-  station: string
-  data: ReadingData
-  created_at: string
-}
-
-export interface Counts {
-  from: string
-  to: string
-  stations: { station: string; records: number }[]
-}
-
-export interface Timeseries {
-  station: string
-  field: string
-  unit: string
-  bucket: Bucket
-  from: string
-  to: string
-  points: {
-    t: string
-    count: number
-    min: number
-    max: number
-    mean: number
-    stddev: number | null
-  }[]
-}
-
-export type Outcome = 'PASS' | 'FAIL' | 'REWORK'
-export interface QualitySummary {
-  from: string
-  to: string
-  inspections: number
-  counts: Record<Outcome, number>
-  rates: Record<Outcome, number | null>
-  first_pass_yield: number | null
-  defects: { total: number; per_inspection: number | null }
-  series: ({ t: string; defects: number } & Record<Outcome, number>)[]
-}
-
-export interface PipelineStatus {
-  etl: {
-    last_commit_at: string | null
-    seconds_since: number | null
-    /** messages wait in Kafka and nothing was committed for `stall_sec` */
-    stalled: boolean
-    stall_sec: number
-    last_run: null | {
-      mode: string
-      started_at: string
-      finished_at: string | null
-      /** 'ok' | 'failed', or 'running' while one runs */
-      status: string
-      rows: number
-      dead_letters: number
-      error: string | null
-    }
-  }
-  lag: {
-    total: number
-    partitions: {
-      topic: string
-      partition: number
-      next_offset: number
-      end_offset: number
-      lag: number
-      behind_sec: number | null
-      stalled: boolean
-    }[]
-  }
-  ingest: { rows: number; rows_per_second: number }
-  dead_letters: {
-    total: number
-    by_reason: { reason_code: string; count: number }[]
-    recent: {
-      id: number
-      topic: string
-      partition: number
-      offset: number
-      reason_code: string
-      reason: string
-      created_at: string
-    }[]
-  }
-}
-
-export type Bucket = '1m' | '1h'
+// The answers' types come from the API's own schemas (src/api/schemas.ts), the ones it validates
+// and serialises with and publishes at /docs/json: a change there is a type error here.
+export type { Bucket, Counts, PipelineStatus, QualitySummary, Reading, Station, Timeseries }
+export type Field = Station['fields'][number]
+export type NumericField = Static<typeof NumericFieldSchema>
+export type Outcome = keyof QualitySummary['counts']
 
 /** A window as the API takes it: ISO 8601 bounds. */
 export interface Range {

@@ -1,28 +1,23 @@
 import { Readable } from 'node:stream'
-import type { FastifyInstance } from 'fastify'
 import type pg from 'pg'
 import { to as copyTo } from 'pg-copy-streams'
-import { type StationName, stationNames } from '../../catalog/index.ts'
+import { Type } from 'typebox'
 import type { Pool } from '../../db/index.ts'
-import { timeParam, windowOf } from '../params.ts'
+import { windowOf } from '../params.ts'
+import { answers } from '../problems.ts'
 import { readingJson } from '../reading.ts'
+import { ExportQuery } from '../schemas.ts'
+import type { Api } from '../types.ts'
 
 const FETCH_ROWS = 2000
-
-interface Query {
-  format: 'csv' | 'ndjson'
-  station?: StationName
-  from?: string
-  to?: string
-}
 
 /**
  * `GET /export`: every reading of a window, streamed from PostgreSQL with backpressure, so memory
  * stays flat whatever the size. CSV comes from COPY (typed columns of the station's BI view when a
  * station is given); NDJSON from a cursor, PostgreSQL building each line's JSON.
  */
-export function exportRoutes(app: FastifyInstance, pool: Pool): void {
-  app.get<{ Querystring: Query }>(
+export function exportRoutes(app: Api, pool: Pool): void {
+  app.get(
     '/export',
     {
       schema: {
@@ -30,17 +25,16 @@ export function exportRoutes(app: FastifyInstance, pool: Pool): void {
         description:
           'With `station`, CSV has one typed column per measurement (the station’s BI view); without, the `data` JSON. Default window: the last 24 hours.',
         tags: ['readings'],
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['format'],
-          properties: {
-            format: { type: 'string', enum: ['csv', 'ndjson'] },
-            station: { type: 'string', enum: stationNames },
-            from: timeParam,
-            to: timeParam,
+        querystring: ExportQuery,
+        response: answers({
+          200: {
+            description: 'a file (Content-Disposition: attachment)',
+            content: {
+              'text/csv': { schema: Type.String() },
+              'application/x-ndjson': { schema: Type.String({ description: 'one reading per line' }) },
+            },
           },
-        },
+        }),
       },
     },
     async (req, reply) => {

@@ -1,12 +1,15 @@
-import type { FastifyInstance } from 'fastify'
 import { type EtlHealth, etlHealth, type Pool } from '../../db/index.ts'
-import { problem } from '../problems.ts'
+import { answers, asProblem, problem, sendProblem } from '../problems.ts'
+import { Health, Ready } from '../schemas.ts'
+import type { Api } from '../types.ts'
 
 /** `/health`: the process is up. `/ready`: PostgreSQL answers and the ETL is not stalled. */
-export function healthRoutes(app: FastifyInstance, pool: Pool, stallSec: number): void {
-  app.get('/health', { schema: { summary: 'The process is up', tags: ['ops'] } }, async () => ({
-    status: 'ok',
-  }))
+export function healthRoutes(app: Api, pool: Pool, stallSec: number): void {
+  app.get(
+    '/health',
+    { schema: { summary: 'The process is up', tags: ['ops'], response: answers({ 200: Health }) } },
+    async () => ({ status: 'ok' as const }),
+  )
   app.get(
     '/ready',
     {
@@ -15,6 +18,11 @@ export function healthRoutes(app: FastifyInstance, pool: Pool, stallSec: number)
         description:
           '503 when PostgreSQL does not answer, or when the ETL is stalled: messages wait in Kafka and nothing was committed for `etlStallSec`.',
         tags: ['ops'],
+        // 503 is a stalled ETL (this shape) or PostgreSQL away (a problem).
+        response: {
+          ...answers({ 200: Ready }),
+          503: { content: { 'application/json': { schema: Ready }, ...asProblem.content } },
+        },
       },
     },
     async (req, reply) => {
@@ -23,8 +31,7 @@ export function healthRoutes(app: FastifyInstance, pool: Pool, stallSec: number)
         health = await etlHealth(pool, stallSec)
       } catch (error) {
         req.log.warn({ err: String(error) }, 'not ready')
-        const p = problem('DATABASE_UNAVAILABLE', 'PostgreSQL did not answer')
-        return reply.code(503).type('application/problem+json').send(p)
+        return sendProblem(reply, problem('DATABASE_UNAVAILABLE', 'PostgreSQL did not answer'))
       }
       const since = (d: Date | null) => (d ? Math.round((Date.now() - d.getTime()) / 1000) : null)
       const etl = {
@@ -40,7 +47,7 @@ export function healthRoutes(app: FastifyInstance, pool: Pool, stallSec: number)
           .map((p) => ({ topic: p.topic, partition: p.partition, lag: p.lag, behind_sec: p.behind_sec })),
       }
       if (health.stalled) return reply.code(503).send({ status: 'stalled', database: 'ok', etl })
-      return { status: 'ready', database: 'ok', etl }
+      return { status: 'ready' as const, database: 'ok' as const, etl }
     },
   )
 }

@@ -1,8 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { Type } from 'typebox'
 import { readingCountFields } from '../../catalog/index.ts'
 import type { Pool } from '../../db/index.ts'
 import type { ResponseCache } from '../cache.ts'
+import { answers } from '../problems.ts'
+import type { Api } from '../types.ts'
 import { status } from './pipeline.ts'
 
 const STORED = `
@@ -15,19 +18,19 @@ SELECT json_build_object(
      SELECT reason_code, count(*) AS n FROM dead_letters WHERE resolved_at IS NULL GROUP BY reason_code) x)) AS m`
 
 /** `/metrics` for Prometheus: the API's own (HTTP, cache, process) and the pipeline's, read from PostgreSQL. */
-export function metricsRoutes(
-  app: FastifyInstance,
-  pool: Pool,
-  stallSec: number,
-  cache?: ResponseCache,
-): void {
+export function metricsRoutes(app: Api, pool: Pool, stallSec: number, cache?: ResponseCache): void {
   // One registry per app (tests build several apps in one process).
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'evf_api_' })
   httpMetrics(app, registry)
   if (cache?.enabled) cacheMetrics(registry, cache)
   const update = pipelineMetrics(registry)
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['ops'] } }, async (_req, reply) => {
+  const schema = {
+    summary: 'Prometheus metrics',
+    tags: ['ops'],
+    response: answers({ 200: { content: { 'text/plain': { schema: Type.String() } } } }),
+  }
+  app.get('/metrics', { schema }, async (_req, reply) => {
     const [{ rows }, s] = await Promise.all([
       pool.query<{ m: Stored }>(STORED, [readingCountFields.stations, readingCountFields.fields]),
       status(pool, new Date(Date.now() - 60_000), new Date(), stallSec),

@@ -1,7 +1,9 @@
-import type { FastifyInstance } from 'fastify'
 import { readingCountFields } from '../../catalog/index.ts'
 import { type EtlHealth, etlHealth, type Pool } from '../../db/index.ts'
-import { timeParam, windowOf } from '../params.ts'
+import { windowOf } from '../params.ts'
+import { answers } from '../problems.ts'
+import { PipelineStatus, WindowQuery } from '../schemas.ts'
+import type { Api } from '../types.ts'
 
 const STATUS = `
 SELECT
@@ -18,10 +20,10 @@ SELECT
 
 interface StatusRow {
   etl: EtlHealth
-  last_run: Record<string, unknown> | null
+  last_run: PipelineStatus['etl']['last_run']
   ingested: string
   by_reason: { reason_code: string; n: number }[]
-  recent: unknown[]
+  recent: PipelineStatus['dead_letters']['recent']
 }
 
 export async function status(pool: Pool, from: Date, to: Date, stallSec: number): Promise<StatusRow> {
@@ -38,8 +40,8 @@ export async function status(pool: Pool, from: Date, to: Date, stallSec: number)
 }
 
 /** `/pipeline/status` for people and the dashboard (`/metrics`, for Prometheus, is in metrics.ts). */
-export function pipelineRoutes(app: FastifyInstance, pool: Pool, stallSec: number): void {
-  app.get<{ Querystring: { from?: string; to?: string } }>(
+export function pipelineRoutes(app: Api, pool: Pool, stallSec: number): void {
+  app.get(
     '/pipeline/status',
     {
       schema: {
@@ -47,11 +49,8 @@ export function pipelineRoutes(app: FastifyInstance, pool: Pool, stallSec: numbe
           'ETL health: last commit and run, lag per partition, ingest in the window, dead letters by reason',
         description: 'Default window: the last 15 minutes.',
         tags: ['ops'],
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { from: timeParam, to: timeParam },
-        },
+        querystring: WindowQuery,
+        response: answers({ 200: PipelineStatus }),
       },
     },
     async (req) => {
@@ -73,7 +72,7 @@ export function pipelineRoutes(app: FastifyInstance, pool: Pool, stallSec: numbe
           total: s.etl.lag ?? 0,
           partitions: s.etl.partitions,
         },
-        ingest: { rows, rows_per_second: rows / ((to.getTime() - from.getTime()) / 1000) },
+        ingest: { rows, rows_per_second: to > from ? rows / ((to.getTime() - from.getTime()) / 1000) : 0 },
         dead_letters: {
           total: s.by_reason.reduce((n, r) => n + r.n, 0),
           by_reason: s.by_reason.map((r) => ({ reason_code: r.reason_code, count: r.n })),

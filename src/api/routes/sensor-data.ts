@@ -1,16 +1,10 @@
-import type { FastifyInstance } from 'fastify'
-import { stationNames } from '../../catalog/index.ts'
+import { Type } from 'typebox'
 import type { Pool } from '../../db/index.ts'
-import { parseTime, timeParam } from '../params.ts'
-import { READING_COLUMNS, readingSchema } from '../reading.ts'
-
-interface Query {
-  limit: number
-  station?: string
-  since?: string
-  until?: string
-  before_id?: number
-}
+import { parseTime } from '../params.ts'
+import { answers } from '../problems.ts'
+import { READING_COLUMNS, sendJsonText } from '../reading.ts'
+import { Reading, SensorDataQuery } from '../schemas.ts'
+import type { Api } from '../types.ts'
 
 /**
  * PostgreSQL builds the whole JSON array, so Node passes bytes through instead of parsing rows
@@ -26,7 +20,7 @@ const FILTERS = [
   ['before_id', 'id < $%'],
 ] as const
 
-function latestStatement(q: Query, since: Date | undefined, until: Date | undefined) {
+function latestStatement(q: SensorDataQuery, since: Date | undefined, until: Date | undefined) {
   const given = { station: q.station, since, until, before_id: q.before_id }
   const values: unknown[] = [q.limit]
   const where: string[] = []
@@ -47,8 +41,8 @@ SELECT coalesce(json_agg(t), '[]')::text AS body, count(*)::int AS n, min(t.id) 
   return { name: `sensor-data-${mask}`, text, values }
 }
 
-export function sensorDataRoutes(app: FastifyInstance, pool: Pool): void {
-  app.get<{ Querystring: Query }>(
+export function sensorDataRoutes(app: Api, pool: Pool): void {
+  app.get(
     '/sensor-data',
     {
       config: { cacheable: true },
@@ -57,29 +51,14 @@ export function sensorDataRoutes(app: FastifyInstance, pool: Pool): void {
         description:
           'A full page carries a `Link: <…?before_id=N>; rel="next"` header to the next (older) page.',
         tags: ['readings'],
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-            station: { type: 'string', enum: stationNames },
-            since: { ...timeParam, description: `reading time ≥ this; ${timeParam.description}` },
-            until: { ...timeParam, description: `reading time < this; ${timeParam.description}` },
-            before_id: {
-              type: 'integer',
-              minimum: 1,
-              maximum: Number.MAX_SAFE_INTEGER,
-              description: 'cursor: ids below this',
-            },
-          },
-        },
-        response: { 200: { type: 'array', items: readingSchema } },
+        querystring: SensorDataQuery,
+        response: answers({ 200: Type.Array(Reading) }),
       },
     },
     async (req, reply) => {
       const q = req.query
-      const since = parseTime('since', q.since)
-      const until = parseTime('until', q.until)
+      const since = parseTime(q.since)
+      const until = parseTime(q.until)
       const { rows } = await pool.query<{ body: string; n: number; last_id: number | null }>(
         latestStatement(q, since, until),
       )
@@ -91,11 +70,7 @@ export function sensorDataRoutes(app: FastifyInstance, pool: Pool): void {
         next.set('before_id', String(last_id))
         reply.header('link', `</sensor-data?${next}>; rel="next"`)
       }
-      // The body is already JSON: skip the response serializer.
-      return reply
-        .type('application/json; charset=utf-8')
-        .serializer((p: unknown) => p as string)
-        .send(body)
+      return sendJsonText(reply, body)
     },
   )
 }

@@ -1,12 +1,14 @@
-import type { FastifyInstance } from 'fastify'
-import { readingCountFields, type StationName, stationNames, stations } from '../../catalog/index.ts'
+import { Type } from 'typebox'
+import { readingCountFields, stationNames, stations } from '../../catalog/index.ts'
 import type { Pool } from '../../db/index.ts'
-import { timeParam, windowOf } from '../params.ts'
-import { problem } from '../problems.ts'
-import { readingJson } from '../reading.ts'
+import { windowOf } from '../params.ts'
+import { answers, problem, sendProblem } from '../problems.ts'
+import { readingJson, sendJsonText } from '../reading.ts'
+import { Counts, Reading, Station, StationPath, WindowQuery } from '../schemas.ts'
+import type { Api } from '../types.ts'
 
 /** The catalog as served: what a client needs to read the data (not the simulator's model). */
-const catalog = stationNames.map((name) => {
+const catalog: Station[] = stationNames.map((name): Station => {
   const s = stations[name]
   return {
     name,
@@ -51,56 +53,49 @@ FROM unnest($1::text[]) AS s(station) LEFT JOIN (
 ) c USING (station)
 GROUP BY s.station ORDER BY s.station`
 
-export function stationRoutes(app: FastifyInstance, pool: Pool): void {
+export function stationRoutes(app: Api, pool: Pool): void {
   app.get(
     '/stations',
     {
       schema: {
         summary: 'The station catalog: fields, units, plausible and specification ranges',
         tags: ['stations'],
+        response: answers({ 200: Type.Array(Station) }),
       },
     },
-    async (_req, reply) => reply.type('application/json; charset=utf-8').send(catalogJson),
+    async (_req, reply) => sendJsonText(reply, catalogJson),
   )
 
-  app.get<{ Params: { station: StationName } }>(
+  app.get(
     '/stations/:station/latest',
     {
       config: { cacheable: true },
       schema: {
         summary: 'The newest reading of a station, in the reference shape',
         tags: ['stations'],
-        params: {
-          type: 'object',
-          properties: { station: { type: 'string', enum: stationNames } },
-          required: ['station'],
-        },
+        params: StationPath,
+        response: answers({ 200: Reading }, { notFound: true }),
       },
     },
     async (req, reply) => {
       const { rows } = await pool.query<{ body: string }>(LATEST_OF_STATION, [req.params.station])
       if (!rows[0]) {
-        const p = problem('NOT_FOUND', `no reading of ${req.params.station} has been loaded yet`, {
-          instance: req.url,
-        })
-        return reply.code(404).type('application/problem+json').send(p)
+        const detail = `no reading of ${req.params.station} has been loaded yet`
+        return sendProblem(reply, problem('NOT_FOUND', detail, { instance: req.url }))
       }
-      return reply.type('application/json; charset=utf-8').send(rows[0].body)
+      return sendJsonText(reply, rows[0].body)
     },
   )
 
-  app.get<{ Querystring: { from?: string; to?: string } }>(
+  app.get(
     '/stats/counts',
     {
       config: { cacheable: true },
       schema: {
         summary: 'Records per station in a window of reading time (default: the last hour)',
         tags: ['stats'],
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { from: timeParam, to: timeParam },
-        },
+        querystring: WindowQuery,
+        response: answers({ 200: Counts }),
       },
     },
     async (req) => {
@@ -109,7 +104,7 @@ export function stationRoutes(app: FastifyInstance, pool: Pool): void {
       let mlo = new Date(Math.ceil(from.getTime() / 60_000) * 60_000)
       let mhi = new Date(Math.floor(to.getTime() / 60_000) * 60_000)
       if (mlo >= mhi) mlo = mhi = to
-      const { rows } = await pool.query<{ station: string; records: number }>({
+      const { rows } = await pool.query<Counts['stations'][number]>({
         name: 'stats-counts',
         text: COUNTS,
         values: [readingCountFields.stations, from, to, readingCountFields.fields, mlo, mhi],

@@ -1,13 +1,22 @@
-import type { FastifyInstance } from 'fastify'
-import { type Field, inspection, type StationName, stationNames, stations } from '../../catalog/index.ts'
+import { type Field, inspection, stations } from '../../catalog/index.ts'
 import type { Pool } from '../../db/index.ts'
-import { BadParameter, timeParam, windowOf } from '../params.ts'
+import { windowOf } from '../params.ts'
+import { answers, problem, sendProblem } from '../problems.ts'
+import { sendJsonText } from '../reading.ts'
+import {
+  type Bucket,
+  numericFieldsOf,
+  QualityQuery,
+  QualitySummary,
+  Timeseries,
+  TimeseriesQuery,
+} from '../schemas.ts'
+import type { Api } from '../types.ts'
 
-const BUCKETS = {
+const BUCKETS: Record<Bucket, { table: string; seconds: number }> = {
   '1m': { table: 'rollup_1m', seconds: 60 },
   '1h': { table: 'rollup_1h', seconds: 3600 },
-} as const
-type Bucket = keyof typeof BUCKETS
+}
 const MAX_POINTS = 20_000
 
 const TIMESERIES = (table: string) => `
@@ -34,20 +43,15 @@ SELECT
      FROM r GROUP BY bucket) s)::text AS series`
 
 /** One count per inspection result of the catalog, in its order, 0 where none. */
-const perResult = (counts: Record<string, number | string>): Record<string, number> =>
-  Object.fromEntries(inspection.results.map((result) => [result, Number(counts[result] ?? 0)]))
-
-const bucketParam = { type: 'string', enum: Object.keys(BUCKETS), default: '1m' } as const
-
-/** Numeric fields of a station: what a time series can be drawn for. */
-const numericFields = (station: StationName) =>
-  Object.entries(stations[station].fields)
-    .filter(([, f]) => f.kind !== 'enum')
-    .map(([name]) => name)
+const perResult = (counts: Record<string, number | string>) =>
+  Object.fromEntries(
+    inspection.results.map((result) => [result, Number(counts[result] ?? 0)]),
+  ) as QualitySummary['counts']
 
 /**
- * The request's window, starting at a whole bucket so the first bucket is complete in the answer;
- * a 400 when it holds more than MAX_POINTS buckets.
+ * The request's window, starting at a whole bucket so the first bucket is complete in the answer,
+ * and holding at most MAX_POINTS buckets: a longer window keeps its newest ones (the answer's
+ * `from` says where it starts).
  */
 function bucketedWindow(
   q: { from?: string; to?: string },
@@ -56,19 +60,17 @@ function bucketedWindow(
 ): { start: Date; to: Date } {
   const { from, to } = windowOf(q, defaultSpanMs)
   const ms = BUCKETS[bucket].seconds * 1000
-  if ((to.getTime() - from.getTime()) / ms > MAX_POINTS) {
-    throw new BadParameter(
-      'from',
-      `the window holds more than ${MAX_POINTS} ${bucket} buckets; use bucket=1h or a shorter window`,
-    )
-  }
-  return { start: new Date(Math.floor(from.getTime() / ms) * ms), to }
+  const first = Math.max(from.getTime(), to.getTime() - MAX_POINTS * ms)
+  return { start: new Date(Math.floor(first / ms) * ms), to }
 }
 
-export function statsRoutes(app: FastifyInstance, pool: Pool): void {
-  app.get<{
-    Querystring: { station: StationName; field: string; bucket: Bucket; from?: string; to?: string }
-  }>(
+export function statsRoutes(app: Api, pool: Pool): void {
+  timeseriesRoute(app, pool)
+  qualityRoute(app, pool)
+}
+
+function timeseriesRoute(app: Api, pool: Pool): void {
+  app.get(
     '/stats/timeseries',
     {
       config: { cacheable: true },
@@ -76,50 +78,44 @@ export function statsRoutes(app: FastifyInstance, pool: Pool): void {
         summary:
           'Count, min, max, mean and standard deviation of a measurement per minute or hour (from the rollups)',
         description:
-          'Default window: the last 6 hours for `1m`, the last 7 days for `1h`. At most 20,000 buckets.',
+          'Default window: the last 6 hours for `1m`, the last 7 days for `1h`. At most 20,000 buckets: a longer window keeps its newest (the answer’s `from` says where it starts). A `field` of another station than `station` is a 404.',
         tags: ['stats'],
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['station', 'field'],
-          properties: {
-            station: { type: 'string', enum: stationNames },
-            field: { type: 'string', maxLength: 64 },
-            bucket: bucketParam,
-            from: timeParam,
-            to: timeParam,
-          },
-        },
+        querystring: TimeseriesQuery,
+        response: answers({ 200: Timeseries }, { notFound: true }),
       },
     },
     async (req, reply) => {
       const { station, field, bucket } = req.query
-      const allowed = numericFields(station)
+      const allowed = numericFieldsOf(station)
       if (!allowed.includes(field)) {
-        throw new BadParameter(
-          'field',
-          `"${field.slice(0, 64)}" is not a numeric measurement of ${station}; allowed: ${allowed.join(', ')}`,
-        )
+        // A measurement of the catalog, but of another station: no such series.
+        const detail = `${station} has no measurement "${field}"; its numeric ones: ${allowed.join(', ')}`
+        return sendProblem(reply, problem('NOT_FOUND', detail, { instance: req.url }))
       }
-      const b = BUCKETS[bucket]
       const { start, to } = bucketedWindow(req.query, bucket, bucket === '1m' ? 6 * 3600_000 : 7 * 86_400_000)
-      const { rows } = await pool.query<{ points: string }>(TIMESERIES(b.table), [station, field, start, to])
+      const { rows } = await pool.query<{ points: string }>(TIMESERIES(BUCKETS[bucket].table), [
+        station,
+        field,
+        start,
+        to,
+      ])
       const f = (stations[station].fields as Readonly<Record<string, Field>>)[field]
-      const head = JSON.stringify({
+      const head: Omit<Timeseries, 'points'> = {
         station,
         field,
         unit: f?.unit ?? '',
         bucket,
         from: start.toISOString(),
         to: to.toISOString(),
-      })
-      return reply
-        .type('application/json; charset=utf-8')
-        .send(`${head.slice(0, -1)},"points":${rows[0]!.points}}`)
+      }
+      // The points are JSON built by PostgreSQL: spliced in rather than parsed and serialised again.
+      return sendJsonText(reply, `${JSON.stringify(head).slice(0, -1)},"points":${rows[0]!.points}}`)
     },
   )
+}
 
-  app.get<{ Querystring: { bucket: Bucket; from?: string; to?: string } }>(
+function qualityRoute(app: Api, pool: Pool): void {
+  app.get(
     '/quality/summary',
     {
       config: { cacheable: true },
@@ -127,40 +123,46 @@ export function statsRoutes(app: FastifyInstance, pool: Pool): void {
         summary: `Inspections per result (${inspection.results.join(', ')}), first-pass yield and defects, in total and per bucket`,
         description: `Default window: the last 24 hours. First-pass yield = ${inspection.pass} / inspections.`,
         tags: ['stats'],
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { bucket: { ...bucketParam, default: '1h' }, from: timeParam, to: timeParam },
-        },
+        querystring: QualityQuery,
+        response: answers({ 200: QualitySummary }),
       },
     },
     async (req) => {
-      const b = BUCKETS[req.query.bucket]
-      const { start, to } = bucketedWindow(req.query, req.query.bucket, 86_400_000)
-      const { rows } = await pool.query<{ counts: string; defects: number; series: string }>(
-        QUALITY(b.table),
-        [start, to, inspection.station, inspection.field, inspection.defects],
-      )
-      const counts = perResult(JSON.parse(rows[0]!.counts) as Record<string, number>)
-      const inspections = Object.values(counts).reduce((a, n) => a + n, 0)
-      const rate = (n: number) => (inspections > 0 ? n / inspections : null)
-      const defects = Number(rows[0]!.defects)
-      const series = JSON.parse(rows[0]!.series) as {
-        t: string
-        results: Record<string, number>
-        defects: number
-      }[]
-      return {
-        from: start.toISOString(),
-        to: to.toISOString(),
-        bucket: req.query.bucket,
-        inspections,
-        counts,
-        rates: Object.fromEntries(Object.entries(counts).map(([result, n]) => [result, rate(n)])),
-        first_pass_yield: rate(counts[inspection.pass] ?? 0),
-        defects: { total: defects, per_inspection: inspections > 0 ? defects / inspections : null },
-        series: series.map((p) => ({ t: p.t, ...perResult(p.results), defects: p.defects })),
-      }
+      const { bucket } = req.query
+      const { start, to } = bucketedWindow(req.query, bucket, 86_400_000)
+      const { rows } = await pool.query<QualityRow>(QUALITY(BUCKETS[bucket].table), [
+        start,
+        to,
+        inspection.station,
+        inspection.field,
+        inspection.defects,
+      ])
+      return { from: start.toISOString(), to: to.toISOString(), bucket, ...summarise(rows[0]!) }
     },
   )
+}
+
+interface QualityRow {
+  counts: string
+  defects: number
+  series: string
+}
+
+/** Counts, rates and the per-bucket series of the quality query's one row. */
+function summarise(row: QualityRow): Omit<QualitySummary, 'from' | 'to' | 'bucket'> {
+  const counts = perResult(JSON.parse(row.counts) as Record<string, number>)
+  const inspections = Object.values(counts).reduce((a, n) => a + n, 0)
+  const rate = (n: number) => (inspections > 0 ? n / inspections : null)
+  const defects = Number(row.defects)
+  const series = JSON.parse(row.series) as { t: string; results: Record<string, number>; defects: number }[]
+  return {
+    inspections,
+    counts,
+    rates: Object.fromEntries(
+      Object.entries(counts).map(([result, n]) => [result, rate(n)]),
+    ) as QualitySummary['rates'],
+    first_pass_yield: rate(counts[inspection.pass] ?? 0),
+    defects: { total: defects, per_inspection: inspections > 0 ? defects / inspections : null },
+    series: series.map((p) => ({ t: p.t, ...perResult(p.results), defects: p.defects })),
+  }
 }

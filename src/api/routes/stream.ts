@@ -1,8 +1,9 @@
-import type { FastifyInstance } from 'fastify'
-import { stationNames } from '../../catalog/index.ts'
 import type { Pool } from '../../db/index.ts'
 import type { LiveFeed, LiveReading } from '../live.ts'
+import { answers } from '../problems.ts'
 import { readingJson } from '../reading.ts'
+import { ReadingEvent, StreamHeaders, StreamQuery } from '../schemas.ts'
+import type { Api } from '../types.ts'
 
 const BACKLOG = `
 SELECT s.id, s.station, ${readingJson('s')}::text AS json
@@ -17,14 +18,14 @@ const event = (r: LiveReading) => `id: ${r.id}\nevent: reading\ndata: ${r.json}\
  * that reconnects with `Last-Event-ID` first gets what it missed (up to 1000 readings), then the
  * live feed; ids it already has are not sent twice.
  */
-export function streamRoutes(app: FastifyInstance, pool: Pool, feed: LiveFeed): void {
+export function streamRoutes(app: Api, pool: Pool, feed: LiveFeed): void {
   const open = new Set<() => void>()
   // Streams never end on their own: end them when the server closes, or close would wait forever.
   app.addHook('preClose', async () => {
     for (const end of open) end()
   })
 
-  app.get<{ Querystring: { station?: string }; Headers: { 'last-event-id'?: string } }>(
+  app.get(
     '/sensor-data/stream',
     {
       schema: {
@@ -32,15 +33,14 @@ export function streamRoutes(app: FastifyInstance, pool: Pool, feed: LiveFeed): 
         description:
           'Reconnect with a `Last-Event-ID` header (EventSource does) to receive the readings missed meanwhile.',
         tags: ['readings'],
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { station: { type: 'string', enum: stationNames } },
-        },
-        headers: {
-          type: 'object',
-          properties: { 'last-event-id': { type: 'string', pattern: '^\\d{1,15}$' } },
-        },
+        querystring: StreamQuery,
+        headers: StreamHeaders,
+        response: answers({
+          200: {
+            description: 'an endless stream of Server-Sent Events',
+            content: { 'text/event-stream': { schema: ReadingEvent } },
+          },
+        }),
       },
     },
     async (req, reply) => {

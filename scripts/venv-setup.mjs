@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// Provisions the Apache Airflow 3 venv used to orchestrate the pipeline:
-//   .cache/airflow/venv  ←  pip install -r airflow/requirements.txt -c airflow/constraints.txt
-// Idempotent: a stamp file holds the sha256 of requirements.txt + constraints.txt (and the Python
-// version); when it matches, nothing is done. Plain Node ESM, no npm dependencies.
+// Provisions a Python venv the project uses, from a committed lock:
+//   airflow        .cache/airflow/venv       ←  airflow/requirements.txt + airflow/constraints.txt
+//   schemathesis   .cache/schemathesis/venv  ←  test/contract/requirements.txt + constraints.txt
+// Idempotent: a stamp file holds the sha256 of the requirements, the constraints and the Python
+// version; when it matches, nothing is done. Plain Node ESM, no npm dependencies.
 //
-//   node scripts/airflow-setup.mjs            install or verify
-//   node scripts/airflow-setup.mjs --force    rebuild the venv from scratch
+//   node scripts/venv-setup.mjs NAME            install or verify
+//   node scripts/venv-setup.mjs NAME --force    rebuild the venv from scratch
 //
 // Env: EVF_PYTHON (default python3) picks the interpreter the venv is made from.
 import { spawnSync } from 'node:child_process'
@@ -14,21 +15,33 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+/** What each venv holds: its lock's folder and the module whose import proves it works. */
+const VENVS = {
+  airflow: { lock: 'airflow', module: 'airflow', what: 'Apache Airflow' },
+  schemathesis: { lock: 'test/contract', module: 'schemathesis', what: 'schemathesis' },
+}
+const name = process.argv[2]
+const venvSpec = VENVS[name]
+if (!venvSpec) {
+  console.error(`usage: venv-setup.mjs ${Object.keys(VENVS).join('|')} [--force]`)
+  process.exit(2)
+}
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const requirements = join(root, 'airflow', 'requirements.txt')
-const constraints = join(root, 'airflow', 'constraints.txt')
-const venv = join(root, '.cache', 'airflow', 'venv')
-const stamp = join(venv, '.evf-airflow-stamp')
+const requirements = join(root, venvSpec.lock, 'requirements.txt')
+const constraints = join(root, venvSpec.lock, 'constraints.txt')
+const venv = join(root, '.cache', name, 'venv')
+const stamp = join(venv, `.evf-${name}-stamp`)
 const venvPython = join(venv, 'bin', 'python')
 const python = process.env.EVF_PYTHON || 'python3'
 const force = process.argv.includes('--force')
 const started = Date.now()
 
-const log = (msg) => console.log(`[airflow-setup] ${msg}`)
+const log = (msg) => console.log(`[${name}-venv] ${msg}`)
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`
 
 function fail(msg) {
-  console.error(`[airflow-setup] ERROR: ${msg}`)
+  console.error(`[${name}-venv] ERROR: ${msg}`)
   process.exit(1)
 }
 
@@ -54,7 +67,7 @@ for (const f of [requirements, constraints]) {
 const version = probe(python, ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])'])
 if (!version) fail(`${python} not found: install Python 3 (Debian: apt-get install python3 python3-venv)`)
 const [major, minor] = version.split('.').map(Number)
-if (major !== 3 || minor < 10) fail(`${python} is Python ${version}; Airflow 3 needs Python ≥ 3.10`)
+if (major !== 3 || minor < 10) fail(`${python} is Python ${version}; ${venvSpec.what} needs Python ≥ 3.10`)
 if (probe(python, ['-c', 'import venv, ensurepip']) === undefined) {
   fail(
     `${python} (${version}) has no venv/ensurepip module: install it (Debian: apt-get install python3-venv)`,
@@ -91,7 +104,7 @@ run(
   'pip upgrade',
 )
 
-log('installing airflow/requirements.txt with airflow/constraints.txt (this takes a minute)')
+log(`installing ${relative(root, requirements)} with ${relative(root, constraints)} (this takes a minute)`)
 run(
   venvPython,
   [
@@ -112,8 +125,11 @@ run(
 log('pip check')
 run(venvPython, ['-m', 'pip', 'check', '--disable-pip-version-check'], 'pip check')
 
-const airflowVersion = probe(venvPython, ['-c', 'import airflow; print(airflow.__version__)'])
-if (!airflowVersion) fail('airflow does not import from the new venv')
+const installed = probe(venvPython, [
+  '-c',
+  `import ${venvSpec.module} as m; print(getattr(m, '__version__', '(version unknown)'))`,
+])
+if (!installed) fail(`${venvSpec.module} does not import from the new venv`)
 
 writeFileSync(stamp, `${digest}\n`)
-log(`installed Apache Airflow ${airflowVersion} in ${relative(root, venv)}; took ${elapsed()}`)
+log(`installed ${venvSpec.what} ${installed} in ${relative(root, venv)}; took ${elapsed()}`)

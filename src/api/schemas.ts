@@ -1,0 +1,334 @@
+/**
+ * The API's contract, in one place: every parameter and every answer as a TypeBox schema. The
+ * same object is the JSON Schema that Fastify validates requests and serialises answers with, the
+ * OpenAPI document at `/docs/json` (which schemathesis fuzzes the API against), and — through
+ * `Static<…>` — the TypeScript type that the handlers return and the dashboard reads
+ * (web/src/api.ts imports these types). Depends on the catalog only, so the browser build can
+ * import its types.
+ */
+import { type Static, type TSchema, Type } from 'typebox'
+import { inspection, type StationName, stationNames, stations } from '../catalog/index.ts'
+
+// ── Parameters ─────────────────────────────────────────────────────────────────────────────────
+
+/** Epoch seconds, up to microseconds. */
+export const EPOCH_PATTERN = '^[0-9]{1,11}(\\.[0-9]{1,6})?$'
+
+const TIME =
+  'an RFC 3339 date-time with its zone (2026-01-31T08:00:00Z), a date (2026-01-31, midnight UTC) or epoch seconds (1769846400)'
+
+/** A point in time: an RFC 3339 date-time with its zone, a date (midnight UTC) or epoch seconds. */
+export const TimeParam = (description = TIME) =>
+  Type.Union(
+    [
+      Type.String({ format: 'date-time' }),
+      Type.String({ format: 'date' }),
+      Type.String({ pattern: EPOCH_PATTERN }),
+    ],
+    { description },
+  )
+
+export const StationParam = Type.Enum(stationNames, {
+  type: 'string',
+  description: 'a station of the catalog',
+})
+
+export const BUCKETS = ['1m', '1h'] as const
+export type Bucket = (typeof BUCKETS)[number]
+const BucketParam = (fallback: Bucket) =>
+  Type.Enum(BUCKETS, { type: 'string', default: fallback, description: 'minutes or hours' })
+
+/** The numeric measurements of a station: what a time series can be drawn for. */
+export const numericFieldsOf = (station: StationName): string[] =>
+  Object.entries(stations[station].fields)
+    .filter(([, f]) => f.kind !== 'enum')
+    .map(([name]) => name)
+const numericFields = [...new Set(stationNames.flatMap(numericFieldsOf))]
+
+/** A window of reading time: both bounds optional, `from` before `to`. */
+const Window = { from: Type.Optional(TimeParam()), to: Type.Optional(TimeParam()) }
+
+export const SensorDataQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'readings per page' }),
+    station: Type.Optional(StationParam),
+    since: Type.Optional(TimeParam(`reading time ≥ this: ${TIME}`)),
+    until: Type.Optional(TimeParam(`reading time < this: ${TIME}`)),
+    before_id: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'cursor: ids below this' }),
+    ),
+  },
+  { additionalProperties: false },
+)
+export type SensorDataQuery = Static<typeof SensorDataQuery>
+
+export const StreamQuery = Type.Object(
+  { station: Type.Optional(StationParam) },
+  { additionalProperties: false },
+)
+export const StreamHeaders = Type.Object({
+  'last-event-id': Type.Optional(
+    Type.String({ pattern: '^[0-9]{1,15}$', description: 'the id of the last reading received' }),
+  ),
+})
+
+/** One Server-Sent Event of /sensor-data/stream. */
+export const ReadingEvent = Type.Object(
+  {
+    event: Type.Literal('reading'),
+    id: Type.String({ pattern: '^[0-9]+$', description: 'the reading’s id: send it back as Last-Event-ID' }),
+    data: Type.String({
+      contentMediaType: 'application/json',
+      description: 'the reading, as /sensor-data answers it',
+    }),
+  },
+  { description: 'one event per reading' },
+)
+
+export const StationPath = Type.Object({ station: StationParam })
+
+export const WindowQuery = Type.Object(Window, { additionalProperties: false })
+export type WindowQuery = Static<typeof WindowQuery>
+
+export const TimeseriesQuery = Type.Object(
+  {
+    station: StationParam,
+    field: Type.Enum(numericFields, {
+      type: 'string',
+      description: 'a numeric measurement of the station (GET /stations lists each station’s)',
+    }),
+    bucket: BucketParam('1m'),
+    ...Window,
+  },
+  { additionalProperties: false },
+)
+
+export const QualityQuery = Type.Object(
+  { bucket: BucketParam('1h'), ...Window },
+  { additionalProperties: false },
+)
+
+export const ExportQuery = Type.Object(
+  {
+    format: Type.Enum(['csv', 'ndjson'], { type: 'string' }),
+    station: Type.Optional(StationParam),
+    ...Window,
+  },
+  { additionalProperties: false },
+)
+
+// ── Answers ────────────────────────────────────────────────────────────────────────────────────
+
+const DateTime = (description?: string) => Type.String({ format: 'date-time', description })
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()])
+
+export const ReadingData = Type.Intersect(
+  [
+    Type.Object({
+      station: StationParam,
+      timestamp: Type.Number({ description: 'reading time, epoch seconds' }),
+      processed_at: Type.String({ format: 'date-time', description: 'when the ETL transformed it' }),
+      sensor_id: Type.Optional(Type.String()),
+      line: Type.Optional(Type.String()),
+      seq: Type.Optional(Type.Integer({ description: 'the producer’s sequence number per sensor' })),
+      out_of_spec: Type.Optional(
+        Type.Array(Type.String(), { description: 'fields outside their specification' }),
+      ),
+    }),
+    Type.Record(Type.String(), Type.Unknown()),
+  ],
+  { description: 'the transformed reading: its station’s measurements (GET /stations) and these' },
+)
+
+export const Reading = Type.Object({
+  id: Type.Integer(),
+  station: StationParam,
+  data: ReadingData,
+  created_at: DateTime('when the ETL loaded it'),
+})
+export type Reading = Static<typeof Reading>
+
+const Range = Type.Object({ min: Type.Number(), max: Type.Number() })
+export const NumericField = Type.Object({
+  name: Type.String(),
+  kind: Type.Enum(['number', 'integer'], { type: 'string' }),
+  unit: Type.String(),
+  description: Type.String(),
+  precision: Type.Integer(),
+  plausible: Range,
+  spec: Range,
+})
+export const EnumField = Type.Object({
+  name: Type.String(),
+  kind: Type.Literal('enum'),
+  description: Type.String(),
+  values: Type.Array(Type.String()),
+})
+export const Station = Type.Object({
+  name: StationParam,
+  title: Type.String(),
+  description: Type.String(),
+  topic_suffix: Type.String(),
+  fields: Type.Array(Type.Union([NumericField, EnumField])),
+})
+export type Station = Static<typeof Station>
+
+export const Counts = Type.Object({
+  from: DateTime(),
+  to: DateTime(),
+  stations: Type.Array(Type.Object({ station: StationParam, records: Type.Integer() })),
+})
+export type Counts = Static<typeof Counts>
+
+export const Timeseries = Type.Object({
+  station: StationParam,
+  field: Type.String(),
+  unit: Type.String(),
+  bucket: Type.Enum(BUCKETS, { type: 'string' }),
+  from: DateTime('where the first bucket starts'),
+  to: DateTime(),
+  points: Type.Array(
+    Type.Object({
+      t: DateTime('the bucket’s start'),
+      count: Type.Integer(),
+      min: Type.Number(),
+      max: Type.Number(),
+      mean: Type.Number(),
+      stddev: Nullable(Type.Number()),
+    }),
+  ),
+})
+export type Timeseries = Static<typeof Timeseries>
+
+/** One count per inspection result of the catalog. */
+const PerResult = <T extends TSchema>(t: T) =>
+  Type.Object(
+    Object.fromEntries(inspection.results.map((r) => [r, t])) as Record<
+      (typeof inspection.results)[number],
+      T
+    >,
+  )
+
+export const QualitySummary = Type.Object({
+  from: DateTime(),
+  to: DateTime(),
+  bucket: Type.Enum(BUCKETS, { type: 'string' }),
+  inspections: Type.Integer(),
+  counts: PerResult(Type.Integer()),
+  rates: PerResult(Nullable(Type.Number())),
+  first_pass_yield: Nullable(Type.Number()),
+  defects: Type.Object({ total: Type.Number(), per_inspection: Nullable(Type.Number()) }),
+  series: Type.Array(
+    Type.Intersect([Type.Object({ t: DateTime(), defects: Type.Number() }), PerResult(Type.Integer())]),
+  ),
+})
+export type QualitySummary = Static<typeof QualitySummary>
+
+export const PartitionHealth = Type.Object({
+  topic: Type.String(),
+  partition: Type.Integer(),
+  next_offset: Type.Integer(),
+  end_offset: Nullable(Type.Integer()),
+  lag: Nullable(Type.Integer({ description: 'messages in Kafka not yet loaded, as of end_offset_at' })),
+  end_offset_at: Nullable(DateTime()),
+  behind_sec: Nullable(Type.Integer({ description: 'seconds behind with no progress' })),
+  stalled: Type.Boolean(),
+})
+
+export const PipelineStatus = Type.Object({
+  from: DateTime(),
+  to: DateTime(),
+  etl: Type.Object({
+    last_commit_at: Nullable(DateTime()),
+    seconds_since: Nullable(Type.Integer()),
+    stalled: Type.Boolean({ description: 'messages wait in Kafka and nothing was committed for stall_sec' }),
+    stall_sec: Type.Integer(),
+    last_run: Nullable(
+      Type.Object({
+        mode: Type.String(),
+        started_at: DateTime(),
+        finished_at: Nullable(DateTime()),
+        status: Type.String({ description: 'ok, failed, or running' }),
+        rows: Type.Integer(),
+        dead_letters: Type.Integer(),
+        error: Nullable(Type.String()),
+      }),
+    ),
+  }),
+  lag: Type.Object({ total: Type.Integer(), partitions: Type.Array(PartitionHealth) }),
+  ingest: Type.Object({ rows: Type.Integer(), rows_per_second: Type.Number() }),
+  dead_letters: Type.Object({
+    total: Type.Integer(),
+    by_reason: Type.Array(Type.Object({ reason_code: Type.String(), count: Type.Integer() })),
+    recent: Type.Array(
+      Type.Object({
+        id: Type.Integer(),
+        topic: Type.String(),
+        partition: Type.Integer(),
+        offset: Type.Integer(),
+        reason_code: Type.String(),
+        reason: Type.String(),
+        created_at: DateTime(),
+      }),
+    ),
+  }),
+})
+export type PipelineStatus = Static<typeof PipelineStatus>
+
+export const Health = Type.Object({ status: Type.Literal('ok') })
+
+export const Ready = Type.Object({
+  status: Type.Enum(['ready', 'stalled'], { type: 'string' }),
+  database: Type.Literal('ok'),
+  etl: Type.Object({
+    last_commit_at: Nullable(DateTime()),
+    seconds_since: Nullable(Type.Integer()),
+    lag: Nullable(Type.Integer()),
+    lag_as_of: Nullable(DateTime()),
+    stalled: Type.Boolean(),
+    stall_sec: Type.Integer(),
+    stalled_partitions: Type.Array(
+      Type.Object({
+        topic: Type.String(),
+        partition: Type.Integer(),
+        lag: Nullable(Type.Integer()),
+        behind_sec: Nullable(Type.Integer()),
+      }),
+    ),
+  }),
+})
+export type Ready = Static<typeof Ready>
+
+// ── Problems ───────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Every error the API returns, in one table: a stable code, its HTTP status and title. Rendered
+ * as RFC 9457 `application/problem+json`. `docs/api.md` lists the same codes (a test checks).
+ */
+export const problems = {
+  BAD_PARAMETER: { status: 400, title: 'A request parameter is invalid' },
+  NOT_FOUND: { status: 404, title: 'No such resource' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'The resource does not answer this method' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  INTERNAL: { status: 500, title: 'Internal error' },
+  DATABASE_UNAVAILABLE: { status: 503, title: 'The database is not reachable' },
+} as const
+export type ProblemCode = keyof typeof problems
+
+export const Problem = Type.Object(
+  {
+    type: Type.String({ description: 'a link to the code in /docs/problems' }),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String({ description: 'what is wrong, for a person' }),
+    code: Type.Enum(Object.keys(problems) as ProblemCode[], { type: 'string' }),
+    instance: Type.Optional(Type.String({ description: 'the request’s path and query' })),
+    errors: Type.Optional(
+      Type.Array(Type.Object({ parameter: Type.String(), message: Type.String() }), {
+        description: 'one entry per invalid parameter',
+      }),
+    ),
+  },
+  { description: 'RFC 9457 problem details' },
+)
+export type Problem = Static<typeof Problem>

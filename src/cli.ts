@@ -306,11 +306,45 @@ withSettings(
   )
 })
 
-withSettings(program.command('config').description('print the effective settings as JSON'), ALL).action(
-  (_o, cmd: Command) => {
-    process.stdout.write(`${JSON.stringify(configOf(cmd), null, 2)}\n`)
-  },
-)
+withSettings(
+  program.command('config').description('print the effective settings as JSON (passwords in URLs masked)'),
+  ALL,
+).action(async (_o, cmd: Command) => {
+  const { maskPasswords } = await import('./shared/redact.ts')
+  process.stdout.write(`${maskPasswords(JSON.stringify(configOf(cmd), null, 2))}\n`)
+})
+
+// Catalog facts for programs that are not TypeScript (the Airflow DAG asks at parse time).
+withSettings(
+  program
+    .command('catalog')
+    .description('print the stations, their measurements and their topics')
+    .option('--json', 'one JSON object: {topicPrefix, topics, stations: [{name, title, topic, fields}]}'),
+  ['topicPrefix'],
+).action(async (o: { json?: boolean }, cmd: Command) => {
+  const { topicPrefix } = configOf(cmd)
+  const { stations, stationNames, topicFor } = await import('./catalog/index.ts')
+  const list = stationNames.map((name) => ({
+    name,
+    title: stations[name].title,
+    topic: topicFor(name, topicPrefix),
+    // The simulator's model is not a fact about the plant.
+    fields: Object.fromEntries(
+      Object.entries(stations[name].fields).map(([field, { sim: _sim, ...fact }]) => [field, fact]),
+    ),
+  }))
+  if (o.json) {
+    const topics = list.map((s) => s.topic)
+    process.stdout.write(`${JSON.stringify({ topicPrefix, topics, stations: list })}\n`)
+    return
+  }
+  for (const s of list) {
+    const fields = Object.entries(s.fields).map(([f, { unit }]) => (unit ? `${f} (${unit})` : f))
+    process.stdout.write(
+      `${s.name.padEnd(9)} ${s.topic.padEnd(topicPrefix.length + 9)} ${fields.join(', ')}\n`,
+    )
+  }
+})
 
 program.parseAsync().catch((error: unknown) => {
   const e = error instanceof PipelineError ? error : classify(error)

@@ -12,9 +12,8 @@ Settings: an environment variable wins, else an Airflow Variable of the same nam
     EVF_REPO_ROOT                 the project checkout (default: two levels above this file's folder)
     EVF_NODE                      node binary (default "node", looked up on PATH)
     EVF_CLI                       the CLI script (default <EVF_REPO_ROOT>/dist/cli.js)
-    EVF_TOPICS                    comma-separated topics (default <EVF_TOPIC_PREFIX><station> for each)
-    EVF_TOPIC_PREFIX              default "sensor."
-    EVF_SIM_STATIONS              default "chassis,battery,paint,quality"
+    EVF_TOPICS                    comma-separated topics (default: every station's topic, from evf)
+    EVF_TOPIC_PREFIX              prefix of the station topics (default: evf's, "sensor.")
     KAFKA_BROKERS, DATABASE_URL   as for the CLI; unset: the endpoints of the running `evf stack`
     EVF_DATA_DIR                  where that stack records them (default <EVF_REPO_ROOT>/.stack)
     EVF_DQ_MAX_DEAD_LETTER_RATE   default 0.05
@@ -22,7 +21,9 @@ Settings: an environment variable wins, else an Airflow Variable of the same nam
     EVF_REFRESH_COMMAND           default "$EVF_NODE $EVF_CLI db maintain"
 
 Schedule, paths and topics are read when the file is parsed (they shape the DAG); endpoints and
-thresholds are read when a task runs. Imports are Airflow 3's: the Task SDK (``airflow.sdk``) and
+thresholds are read when a task runs. The stations and their topics are the project's catalog:
+the file asks ``evf catalog --json`` for them when it is parsed, and fails to import, saying
+why, when it cannot. Imports are Airflow 3's: the Task SDK (``airflow.sdk``) and
 the standard provider (``airflow.providers.standard``), not the removed ``airflow.operators.*``.
 """
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
@@ -59,9 +61,46 @@ EVF_NODE = setting("EVF_NODE", "node")
 EVF_CLI = setting("EVF_CLI", str(Path(REPO_ROOT) / "dist" / "cli.js"))
 _schedule = setting("EVF_AIRFLOW_SCHEDULE", "*/5 * * * *")
 SCHEDULE = None if _schedule.lower() in ("none", "manual") else _schedule
-_stations = [s.strip() for s in setting("EVF_SIM_STATIONS", "chassis,battery,paint,quality").split(",")]
-_prefix = setting("EVF_TOPIC_PREFIX", "sensor.")
-TOPICS = [t.strip() for t in setting("EVF_TOPICS", ",".join(_prefix + s for s in _stations if s)).split(",") if t.strip()]
+
+
+class EvfCatalogError(RuntimeError):
+    """`evf catalog --json` could not be run or did not answer: the DAG cannot know its topics."""
+
+
+def evf_catalog() -> dict:
+    """The station catalog as evf sees it: ``{"topicPrefix", "topics", "stations": [{"name", "topic", …}]}``.
+
+    One source of truth: the stations, their topics and the prefix's default are the project's,
+    not copies kept here. EVF_TOPIC_PREFIX (env or Variable), when set, is passed on.
+    """
+    command = [EVF_NODE, EVF_CLI, "catalog", "--json"]
+    prefix = setting("EVF_TOPIC_PREFIX")
+    if prefix:
+        command += ["--topic-prefix", prefix]
+    hint = "set EVF_NODE to a Node.js 20+ binary and EVF_CLI to a built dist/cli.js (npm ci && npm run build)"
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=20, cwd=REPO_ROOT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise EvfCatalogError(f"cannot run `{' '.join(command)}`: {err}; {hint}") from err
+    if done.returncode != 0:
+        # Exit 2 is a setting evf refused (its message names it); anything else, evf itself.
+        why = done.stderr.strip()[:1500] + ("" if done.returncode == 2 else f"; {hint}")
+        raise EvfCatalogError(f"`{' '.join(command)}` exited {done.returncode}: {why}")
+    try:
+        catalog = json.loads(done.stdout)
+        if catalog["topics"] and all(s["name"] and s["topic"] for s in catalog["stations"]):
+            return catalog
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise EvfCatalogError(f"`{' '.join(command)}` did not print the catalog as JSON: {done.stdout[:500]!r}; {hint}")
+
+
+CATALOG = evf_catalog()
+_prefix = CATALOG["topicPrefix"]
+TOPICS = [t.strip() for t in setting("EVF_TOPICS", ",".join(CATALOG["topics"])).split(",") if t.strip()]
+# The station a topic carries, for the silence check; a topic from EVF_TOPICS outside the
+# catalog stands for a station of its own name, without the prefix.
+STATION_OF_TOPIC = {s["topic"]: s["name"] for s in CATALOG["stations"]}
 
 
 # --- run-time helpers --------------------------------------------------------------------------
@@ -194,7 +233,7 @@ with DAG(
                 rate = rejected / (loaded + rejected)
                 problems.append(f"{topic}: dead-letter rate {rate:.3f} > {max_dl_rate}")
 
-        stations = sorted({t[len(_prefix):] if t.startswith(_prefix) else t for t in TOPICS})
+        stations = sorted({STATION_OF_TOPIC.get(t, t.removeprefix(_prefix)) for t in TOPICS})
         _, db_url = endpoints()
         with closing(pg_connect(db_url)) as conn, conn.cursor() as cur:
             # Per-station max() so the (station, ...) index narrows each scan.

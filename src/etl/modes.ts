@@ -1,4 +1,3 @@
-import { Cron } from 'croner'
 import { allTopics } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
 import type { Pool } from '../db/index.ts'
@@ -101,21 +100,12 @@ export async function follow(config: Config, pool: Pool, log: Logger, signal: Ab
   await record.finish(current())
 }
 
-/** Bounded runs on a cron schedule (default every 5 minutes, like the reference DAG); never two at once. */
+/**
+ * `etl schedule` is the built-in orchestrator's (`orchestrator/builtin.ts`, `scheduleEtl`): this
+ * entry stays until the CLI's `etl schedule` imports it from there. Loaded when called, since the
+ * orchestrator runs the ETL and so imports this module.
+ */
 export async function schedule(config: Config, pool: Pool, log: Logger, signal: AbortSignal): Promise<void> {
-  const job = new Cron(config.etlSchedule, { protect: true }, async () => {
-    try {
-      const summary = await runBounded(config, pool, log, undefined, signal, 'scheduled')
-      log.info({ summary }, 'scheduled ETL run finished')
-    } catch (error) {
-      const e = classify(error)
-      log.error({ code: e.code, err: e.message }, 'scheduled ETL run failed')
-    }
-    log.info({ next: job.nextRun()?.toISOString() }, 'next scheduled ETL run')
-  })
-  log.info({ schedule: config.etlSchedule, next: job.nextRun()?.toISOString() }, 'ETL scheduled')
-  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
-  job.stop()
-  // Let a run in progress finish its transaction (it watches the same signal).
-  while (job.isBusy()) await sleep(100)
+  const { scheduleEtl } = await import('../orchestrator/index.ts')
+  await scheduleEtl(config, pool, log, signal)
 }

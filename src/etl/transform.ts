@@ -1,4 +1,11 @@
-import { isStationName, type StationName, stationForTopic, stations } from '../catalog/index.ts'
+import {
+  type EnumField,
+  isStationName,
+  type NumericField,
+  type StationName,
+  stationForTopic,
+  stations,
+} from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
 import { scanStructure } from './validate.ts'
 
@@ -69,7 +76,9 @@ export interface Rejection {
 
 export type TransformResult =
   /** `reading`: the transformed reading, parsed, for the rollups (not kept with the row) */
-  { ok: true; row: LoadRow; reading: Readonly<Record<string, unknown>> } | { ok: false; rejection: Rejection }
+  { ok: true; row: LoadRow; reading: Readonly<Record<string, unknown>> } | Rejected
+
+type Rejected = { ok: false; rejection: Rejection }
 
 /** `\u0000` in JSON text, not preceded by an escaped backslash */
 const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/
@@ -84,7 +93,7 @@ function printable(text: string): string {
   return out
 }
 
-const reject = (reasonCode: ReasonCode, reason: string): TransformResult => ({
+const reject = (reasonCode: ReasonCode, reason: string): Rejected => ({
   ok: false,
   rejection: { reasonCode, reason: printable(reason) },
 })
@@ -107,20 +116,44 @@ const MAX_DEPTH = 8
  * Validate against the station catalog, then transform as the reference DAG does: numeric
  * fields rounded to the catalog's precision, `processed_at` added. A measurement outside its
  * specification limits is kept and named in `out_of_spec` (a factory event, not bad data);
- * fields the catalog does not know are kept as they are.
+ * fields the catalog does not know are kept as they are. The ETL's hot path: each step below
+ * answers a rejection or its result, without throwing.
  */
 export function transformRecord(
   record: SourceRecord,
   policy: ValidationPolicy,
   processedAt: string,
 ): TransformResult {
-  const value = record.value
-  if (!value || value.length === 0) return reject('EMPTY_VALUE', 'the message has no value')
-  if (value.length > policy.maxBytes) {
+  const parsed = parseObject(record.value, policy.maxBytes)
+  if (!parsed.ok) return parsed
+  const reading = parsed.reading
+  const station = stationOf(reading, record.topic, policy.topicPrefix)
+  if (typeof station !== 'string') return station
+  const ts = timestampOf(reading, policy)
+  if (typeof ts !== 'number') return ts
+  const outOfSpec = normaliseMeasurements(reading, station)
+  if (!Array.isArray(outOfSpec)) return outOfSpec
+  if (outOfSpec.length > 0) reading.out_of_spec = outOfSpec
+  reading.processed_at = processedAt
+  const data = JSON.stringify(reading)
+  if (NUL_ESCAPE.test(data)) {
     return reject(
-      'VALUE_TOO_LARGE',
-      `value is ${value.length} bytes; at most ${policy.maxBytes} are accepted`,
+      'UNSUPPORTED_CHARACTER',
+      'a string holds U+0000, which PostgreSQL text and jsonb cannot store',
     )
+  }
+  const { topic, partition, offset } = record
+  return { ok: true, row: { station, data, timestamp: ts, topic, partition, offset }, reading }
+}
+
+/** The value as a JSON object: present, not too large, UTF-8, JSON, an object, sound in structure. */
+function parseObject(
+  value: Buffer | null | undefined,
+  maxBytes: number,
+): { ok: true; reading: Record<string, unknown> } | Rejected {
+  if (!value || value.length === 0) return reject('EMPTY_VALUE', 'the message has no value')
+  if (value.length > maxBytes) {
+    return reject('VALUE_TOO_LARGE', `value is ${value.length} bytes; at most ${maxBytes} are accepted`)
   }
   let text: string
   try {
@@ -141,17 +174,24 @@ export function transformRecord(
   const structure = scanStructure(text, MAX_DEPTH)
   if (structure === 'DUPLICATE_KEY') return reject('DUPLICATE_KEY', 'a key appears twice in one object')
   if (structure === 'TOO_DEEP') return reject('TOO_DEEP', `nested deeper than ${MAX_DEPTH} levels`)
+  return { ok: true, reading: parsed as Record<string, unknown> }
+}
 
-  const reading = parsed as Record<string, unknown>
+/** The reading's station: in the catalog, and the one its topic carries. */
+function stationOf(reading: Record<string, unknown>, topic: string, prefix: string): StationName | Rejected {
   const station = reading.station
   if (station === undefined) return reject('MISSING_STATION', 'field "station" is missing')
   if (!isStationName(station))
     return reject('UNKNOWN_STATION', `station ${JSON.stringify(station)} is not in the catalog`)
-  const topicStation = stationForTopic(record.topic, policy.topicPrefix)
+  const topicStation = stationForTopic(topic, prefix)
   if (topicStation !== undefined && topicStation !== station) {
-    return reject('STATION_TOPIC_MISMATCH', `station "${station}" arrived on topic ${record.topic}`)
+    return reject('STATION_TOPIC_MISMATCH', `station "${station}" arrived on topic ${topic}`)
   }
+  return station
+}
 
+/** The reading time: epoch seconds, no older than `maxAgeSec` nor more than `futureToleranceSec` ahead. */
+function timestampOf(reading: Record<string, unknown>, policy: ValidationPolicy): number | Rejected {
   const ts = reading.timestamp
   if (ts === undefined) return reject('MISSING_TIMESTAMP', 'field "timestamp" is missing')
   if (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0) {
@@ -173,19 +213,21 @@ export function transformRecord(
       `timestamp ${ts} is older than ${Math.round(policy.maxAgeSec / 86400)} days`,
     )
   }
+  return ts
+}
 
+/**
+ * Checks each of the station's measurements and rounds the numeric ones in place; answers the
+ * names of those outside their specification limits, or the first rejection.
+ */
+function normaliseMeasurements(reading: Record<string, unknown>, station: StationName): string[] | Rejected {
   const outOfSpec: string[] = []
   for (const [name, field] of Object.entries(stations[station].fields)) {
     const v = reading[name]
     if (v === undefined || v === null) return reject('MISSING_FIELD', `measurement "${name}" is missing`)
     if (field.kind === 'enum') {
-      if (typeof v !== 'string') return reject('WRONG_TYPE', `"${name}" must be a string, got ${typeName(v)}`)
-      if (!field.values.includes(v)) {
-        return reject(
-          'INVALID_VALUE',
-          `"${name}" is ${JSON.stringify(v)}; allowed: ${field.values.join(', ')}`,
-        )
-      }
+      const rejected = checkCategory(name, field, v)
+      if (rejected) return rejected
       continue
     }
     if (typeof v !== 'number' || !Number.isFinite(v)) {
@@ -194,40 +236,34 @@ export function transformRecord(
         `"${name}" must be a finite number, got ${typeName(v)} ${JSON.stringify(v)}`,
       )
     }
-    if (field.kind === 'integer' && !Number.isInteger(v))
-      return reject('WRONG_TYPE', `"${name}" must be an integer, got ${v}`)
-    const [min, max] = field.plausible
-    if (v < min || v > max) {
-      return reject(
-        'OUT_OF_PLAUSIBLE_RANGE',
-        `"${name}" = ${v} ${field.unit} is outside the plausible ${min}…${max}`,
-      )
-    }
+    const rejected = checkNumber(name, field, v)
+    if (rejected) return rejected
     const rounded = round(v, field.precision)
     reading[name] = rounded
     if (rounded < field.spec[0] || rounded > field.spec[1]) outOfSpec.push(name)
   }
-  if (outOfSpec.length > 0) reading.out_of_spec = outOfSpec
-  reading.processed_at = processedAt
-  const data = JSON.stringify(reading)
-  if (NUL_ESCAPE.test(data)) {
+  return outOfSpec
+}
+
+function checkCategory(name: string, field: EnumField, v: unknown): Rejected | undefined {
+  if (typeof v !== 'string') return reject('WRONG_TYPE', `"${name}" must be a string, got ${typeName(v)}`)
+  if (!field.values.includes(v)) {
+    return reject('INVALID_VALUE', `"${name}" is ${JSON.stringify(v)}; allowed: ${field.values.join(', ')}`)
+  }
+  return undefined
+}
+
+function checkNumber(name: string, field: NumericField, v: number): Rejected | undefined {
+  if (field.kind === 'integer' && !Number.isInteger(v))
+    return reject('WRONG_TYPE', `"${name}" must be an integer, got ${v}`)
+  const [min, max] = field.plausible
+  if (v < min || v > max) {
     return reject(
-      'UNSUPPORTED_CHARACTER',
-      'a string holds U+0000, which PostgreSQL text and jsonb cannot store',
+      'OUT_OF_PLAUSIBLE_RANGE',
+      `"${name}" = ${v} ${field.unit} is outside the plausible ${min}…${max}`,
     )
   }
-  return {
-    ok: true,
-    row: {
-      station,
-      data,
-      timestamp: ts,
-      topic: record.topic,
-      partition: record.partition,
-      offset: record.offset,
-    },
-    reading,
-  }
+  return undefined
 }
 
 const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v)

@@ -1,19 +1,19 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import type { Config } from '../config/index.ts'
 import type { Pool } from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
-import { stopChild } from '../shared/process.ts'
-import { backoff, sleep } from '../shared/time.ts'
+import { restartWithBackoff, Supervisor } from '../shared/supervisor.ts'
 import { StallWatchdog } from './watchdog.ts'
 import type { RunSummary } from './worker.ts'
 
 /**
  * `etl follow`: `etlWorkers` worker processes in one consumer group, so the partitions are split
- * between them and a load uses every core, under a supervisor that watches them. A worker that
- * dies is started again after a short, growing pause — logged, never silent — and its partitions
- * move to the others meanwhile. The supervisor's `StallWatchdog` restarts the workers when
- * messages wait and nothing is committed for `etlStallSec` (a frozen process, a consumer that
- * stopped fetching). On abort every worker is asked to finish its batch and stop.
+ * between them and a load uses every core, under a supervisor (`shared/supervisor.ts`) whose
+ * policy for them is restart with backoff: a worker that dies is started again after a short,
+ * growing pause — logged, never silent — and its partitions move to the others meanwhile. The
+ * supervisor's `StallWatchdog` restarts the workers when messages wait and nothing is committed
+ * for `etlStallSec` (a frozen process, a consumer that stopped fetching). On abort every worker
+ * is asked to finish its batch and stop.
  */
 export async function runWorkerProcesses(
   config: Config,
@@ -22,40 +22,27 @@ export async function runWorkerProcesses(
   log: Logger,
   signal: AbortSignal,
 ): Promise<void> {
-  const children = new Map<number, ChildProcess>()
-  const one = async (index: number) => {
-    let restarts = 0
-    while (!signal.aborted) {
-      const child = spawn(argv.node, [...argv.execArgv, argv.cli, 'etl', 'follow', '--etl-workers', '1'], {
-        env: { ...process.env, ...argv.env, EVF_SUPERVISED: '1', EVF_ETL_WORKER: String(index) },
-        stdio: ['ignore', 'inherit', 'inherit'],
-      })
-      children.set(index, child)
-      const startedAt = Date.now()
-      const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
-      children.delete(index)
-      if (signal.aborted) return
-      // A worker that ran for a while before it died starts again at once; a crash loop backs off.
-      restarts = Date.now() - startedAt > HEALTHY_RUN_MS ? 1 : restarts + 1
-      const delay = backoff(restarts)
-      log.error(
-        { worker: index, pid: child.pid, exitCode: code, signal: child.signalCode, restartInMs: delay },
-        'ETL worker exited; starting it again',
-      )
-      await sleep(delay, signal)
-    }
+  // Aborted (a signal to this process, and in a terminal to the workers too): nothing restarts.
+  const supervisor = new Supervisor({ log, signal })
+  for (let index = 1; index <= config.etlWorkers; index++) {
+    await supervisor.start({
+      name: `etl-worker-${index}`,
+      command: argv.node,
+      args: [...argv.execArgv, argv.cli, 'etl', 'follow', '--etl-workers', '1'],
+      env: { ...argv.env, EVF_ETL_WORKER: String(index) },
+      restart: restartWithBackoff(HEALTHY_RUN_MS),
+      output: 'inherit',
+      label: 'ETL worker',
+      logFields: { worker: index },
+    })
   }
-  const watchdog = new StallWatchdog(config, pool, log, async () => {
-    // SIGTERM lets a live worker finish its batch; a frozen one gets SIGKILL after the grace.
-    await Promise.all([...children.values()].map((c) => stopChild(c, STALLED_GRACE_MS)))
-  })
-  const running = Array.from({ length: config.etlWorkers }, (_, i) => one(i + 1))
+  // SIGTERM lets a live worker finish its batch; a frozen one gets SIGKILL after the grace.
+  const watchdog = new StallWatchdog(config, pool, log, () => supervisor.recycle(STALLED_GRACE_MS))
   log.info({ workers: config.etlWorkers, stallSec: config.etlStallSec }, 'ETL worker processes started')
   watchdog.start()
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
   await watchdog.stop()
-  await Promise.all([...children.values()].map((c) => stopChild(c, 30_000)))
-  await Promise.all(running)
+  await supervisor.stopAll({ graceMs: 30_000, parallel: true })
 }
 
 /** A worker that lived this long before it exited was not crash-looping. */

@@ -6,7 +6,10 @@ import { join } from 'node:path'
 import pg from 'pg'
 import type { Config } from '../config/index.ts'
 import { PipelineError } from '../errors/index.ts'
+import { waitForHttp } from '../shared/http.ts'
 import { repoRoot } from '../shared/paths.ts'
+import { component } from '../shared/supervisor.ts'
+import type { Orchestrator, OrchestratorContext } from './types.ts'
 
 export const airflowVenv = join(repoRoot, '.cache', 'airflow', 'venv')
 export const airflowBin = join(airflowVenv, 'bin', 'airflow')
@@ -15,7 +18,12 @@ const USER = 'admin'
 
 /** Installs (or checks) the Airflow venv from the committed lock: `scripts/venv-setup.mjs airflow`. */
 export function installAirflow(): Promise<void> {
-  return run(process.execPath, [join(repoRoot, 'scripts', 'venv-setup.mjs'), 'airflow'], process.env, 'inherit')
+  return run(
+    process.execPath,
+    [join(repoRoot, 'scripts', 'venv-setup.mjs'), 'airflow'],
+    process.env,
+    'inherit',
+  )
 }
 
 /** The metadata database's URL: a database named `airflowDb` on the server of `databaseUrl`. */
@@ -131,3 +139,41 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, stdio: 'inheri
 }
 
 export const airflowHome = (config: Config): string => join(config.dataDir, 'airflow')
+
+/**
+ * The Airflow orchestrator, the built-in one's peer: installs or checks the venv, migrates the
+ * metadata database, starts Airflow's processes as quiet components of the stack and waits for
+ * its UI. The DAG runs the ETL (bounded `etl run`s); the built-in runner stays off.
+ */
+export const airflow: Orchestrator = {
+  async start(ctx: OrchestratorContext) {
+    const { config, supervisor, log } = ctx
+    log.info('Airflow: installing or checking the venv…')
+    await installAirflow()
+    const home = airflowHome(config)
+    await ensureMetadataDatabase(ctx.databaseUrl, 'airflow')
+    const env = airflowEnv({
+      home,
+      kafkaBrokers: ctx.kafkaBrokers,
+      databaseUrl: ctx.databaseUrl,
+      airflowDb: 'airflow',
+      port: config.airflowPort,
+      schedule: config.etlSchedule,
+      topicPrefix: config.topicPrefix,
+      retentionDays: config.retentionDays,
+    })
+    const { user, password } = await uiCredentials(home)
+    log.info('Airflow: migrating its metadata database…')
+    await migrateMetadata(env)
+    for (const name of AIRFLOW_PROCESSES) {
+      const command = { command: airflowBin, args: [name] }
+      await supervisor.start(component(`airflow-${name}`, command, env, { output: 'quiet' }))
+    }
+    const ui = `http://127.0.0.1:${config.airflowPort}`
+    await waitForHttp(`${ui}/api/v2/monitor/health`, 120_000)
+    return {
+      etl: `Airflow DAG ${DAG_ID}, ${config.etlSchedule}`,
+      lines: [`  Airflow UI   ${ui}  (user ${user}, password ${password}; logs in ${ctx.logsDir})`],
+    }
+  },
+}

@@ -1,6 +1,7 @@
 export {
   AIRFLOW_PROCESSES,
   type AirflowEnvOptions,
+  airflow,
   airflowBin,
   airflowEnv,
   airflowHome,
@@ -11,3 +12,6 @@ export {
   migrateMetadata,
   uiCredentials,
 } from './airflow.ts'
+export { builtin, type Maintenance, scheduleEtl, startMaintenance } from './builtin.ts'
+export { type CronJob, cron } from './cron.ts'
+export type { Orchestrator, OrchestratorContext } from './types.ts'

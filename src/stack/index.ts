@@ -1,4 +1,4 @@
 export { removeEndpoints, withEndpoints, writeEndpoints } from './endpoints.ts'
 export { type Services, startServices } from './services.ts'
-export { cliPath, formatLine, Supervisor } from './supervisor.ts'
+export { cliPath, formatLine, Supervisor, stackSupervisor } from './supervisor.ts'
 export { stackUp } from './up.ts'

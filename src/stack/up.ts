@@ -1,173 +1,156 @@
-import { Cron } from 'croner'
 import { type Config, configToEnv } from '../config/index.ts'
-import { createPool, maintain, provisionRoleLogins } from '../db/index.ts'
+import { provisionRoleLogins } from '../db/index.ts'
+import { airflow, builtin, type Orchestrator, startMaintenance } from '../orchestrator/index.ts'
+import { waitForHttp } from '../shared/http.ts'
 import type { Logger } from '../shared/log.ts'
-import { sleep } from '../shared/time.ts'
+import { maskPasswords } from '../shared/redact.ts'
+import { component, evfCommand, type Supervisor } from '../shared/supervisor.ts'
 import { removeEndpoints, writeEndpoints } from './endpoints.ts'
 import { logsDir, type Services, startServices } from './services.ts'
-import { Supervisor } from './supervisor.ts'
+import { stackSupervisor } from './supervisor.ts'
 
-/** Installs Airflow if needed, migrates its metadata, starts its processes; returns banner lines. */
-async function startAirflow(
-  config: Config,
-  services: Services,
-  supervisor: Supervisor,
-  log: Logger,
-): Promise<string[]> {
-  const airflow = await import('../orchestrator/index.ts')
-  log.info('Airflow: installing or checking the venv…')
-  await airflow.installAirflow()
-  const home = airflow.airflowHome(config)
-  await airflow.ensureMetadataDatabase(services.databaseUrl, 'airflow')
-  const env = airflow.airflowEnv({
-    home,
-    kafkaBrokers: services.kafkaBrokers,
-    databaseUrl: services.databaseUrl,
-    airflowDb: 'airflow',
-    port: config.airflowPort,
-    schedule: config.etlSchedule,
-    topicPrefix: config.topicPrefix,
-    retentionDays: config.retentionDays,
-  })
-  const { user, password } = await airflow.uiCredentials(home)
-  log.info('Airflow: migrating its metadata database…')
-  await airflow.migrateMetadata(env)
-  for (const name of airflow.AIRFLOW_PROCESSES) {
-    await supervisor.startProcess(`airflow-${name}`, airflow.airflowBin, [name], env, { show: false })
-  }
-  const ui = `http://127.0.0.1:${config.airflowPort}`
-  await waitForHttp(`${ui}/api/v2/monitor/health`, 120_000)
-  return [`  Airflow UI   ${ui}  (user ${user}, password ${password}; logs in ${logsDir(config)})`]
-}
-
-async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(url)).ok) return
-    } catch {
-      // not listening yet
-    }
-    await sleep(200)
-  }
-}
+type RoleUrls = Awaited<ReturnType<typeof provisionRoleLogins>>
 
 /**
  * `stack up`: services first (PostgreSQL, Kafka), then the Node components as supervised
- * children: ETL, API, simulator. Ctrl-C or SIGTERM stops them in reverse order — the simulator
- * flushes its producer, the ETL commits or rolls back its open batch — and then the services.
- * A component that dies stops the whole stack, loudly: nothing is restarted behind your back.
+ * children: the ETL (or Airflow: the orchestrator `orchestrator` picks), API, simulator. Ctrl-C
+ * or SIGTERM stops them in reverse order — the simulator flushes its producer, the ETL commits
+ * or rolls back its open batch — and then the services. A component that dies stops the whole
+ * stack, loudly: nothing is restarted behind your back.
  */
 export async function stackUp(config: Config, log: Logger): Promise<number> {
   const t0 = performance.now()
   const services = await startServices(config, log)
+  writeEndpoints(config, { kafkaBrokers: services.kafkaBrokers, databaseUrl: services.databaseUrl })
+  const roles = await roleUrls(services.databaseUrl, config.dataDir, log)
+  const maintenance = await startMaintenance(services.databaseUrl, config.retentionDays, log)
+  let exitCode = 0
+  const shutdown = orderedShutdown(log, async () => {
+    const maintained = maintenance.stop()
+    try {
+      await supervisor.stopAll()
+      await maintained
+      await services.stop()
+    } finally {
+      removeEndpoints(config)
+    }
+  })
+  const supervisor = stackSupervisor(logsDir(config), log, (name) => {
+    exitCode = 1
+    void shutdown.stop(`${name} exited`)
+  })
+  process.once('SIGINT', () => void shutdown.stop('SIGINT'))
+  process.once('SIGTERM', () => void shutdown.stop('SIGTERM'))
+
+  const started = await startComponents(config, services, roles, supervisor, log).catch(async (error) => {
+    // What did start stops, services included, before the error is reported.
+    await shutdown.stop('start-up failed')
+    throw error
+  })
+  const base = `http://${config.apiHost === '0.0.0.0' ? '127.0.0.1' : config.apiHost}:${config.apiPort}`
+  await waitForHttp(`${base}/health`, 30_000)
+  const startupMs = Math.round(performance.now() - t0)
+  printBanner(config, services, roles, base, started, startupMs)
+  log.info({ startupMs, timings: services.timings }, 'stack up')
+  await shutdown.done
+  log.info('stack stopped')
+  return exitCode
+}
+
+/**
+ * Least privilege: the ETL loads as evf_etl, the API reads as evf_api; the stack itself (and
+ * Airflow, whose DAG runs maintenance) keeps the owner's URL.
+ */
+function roleUrls(databaseUrl: string, dataDir: string, log: Logger): Promise<RoleUrls> {
+  return provisionRoleLogins(databaseUrl, dataDir).catch((error: unknown) => {
+    log.warn(
+      { err: String(error) },
+      'cannot give the evf_* roles a login (the DATABASE_URL role lacks CREATEROLE?): every component uses DATABASE_URL',
+    )
+    return { evf_etl: databaseUrl, evf_api: databaseUrl, evf_bi: databaseUrl }
+  })
+}
+
+/** `stop(reason)` runs `steps` once, whoever asks first; `done` resolves when they have run. */
+function orderedShutdown(log: Logger, steps: () => Promise<void>) {
+  let stopping: Promise<void> | undefined
+  let resolveDone: () => void = () => undefined
+  const done = new Promise<void>((resolve) => {
+    resolveDone = resolve
+  })
+  const stop = (reason: string): Promise<void> => {
+    if (!stopping) {
+      log.info({ reason }, 'stopping the stack')
+      stopping = steps()
+      void stopping.then(resolveDone, (error: unknown) => {
+        log.error({ err: String(error) }, 'the stack did not stop cleanly')
+        resolveDone()
+      })
+    }
+    return stopping
+  }
+  return { stop, done }
+}
+
+/**
+ * The components, in start order: what runs the ETL (the orchestrator `orchestrator` picks),
+ * the API, the simulator. Resolves with what the orchestrator says for the banner.
+ */
+async function startComponents(
+  config: Config,
+  services: Services,
+  roles: RoleUrls,
+  supervisor: Supervisor,
+  log: Logger,
+): Promise<{ etl: string; lines: string[] }> {
   const env = {
     ...configToEnv(config),
     KAFKA_BROKERS: services.kafkaBrokers,
     DATABASE_URL: services.databaseUrl,
   }
-  writeEndpoints(config, { kafkaBrokers: services.kafkaBrokers, databaseUrl: services.databaseUrl })
-  // Least privilege: the ETL loads as evf_etl, the API reads as evf_api; the stack itself (and
-  // Airflow, whose DAG runs maintenance) keeps the owner's URL.
-  const roles = await provisionRoleLogins(services.databaseUrl, config.dataDir).catch((error: unknown) => {
-    log.warn(
-      { err: String(error) },
-      'cannot give the evf_* roles a login (the DATABASE_URL role lacks CREATEROLE?): every component uses DATABASE_URL',
-    )
-    const url = services.databaseUrl
-    return { evf_etl: url, evf_api: url, evf_bi: url }
+  const orchestrator: Orchestrator = config.orchestrator === 'airflow' ? airflow : builtin
+  const started = await orchestrator.start({
+    config,
+    kafkaBrokers: services.kafkaBrokers,
+    databaseUrl: services.databaseUrl,
+    etlDatabaseUrl: roles.evf_etl,
+    env,
+    supervisor,
+    logsDir: logsDir(config),
+    log,
   })
-  // Maintenance (partitions ahead, retention, statistics) at start and every hour.
-  const maintenancePool = createPool(services.databaseUrl, {
-    max: 1,
-    statementTimeoutMs: 0,
-    application: 'evf-maintain',
-  })
-  const runMaintenance = async () => {
-    try {
-      log.info({ maintenance: await maintain(maintenancePool, config.retentionDays) }, 'storage maintained')
-    } catch (error) {
-      log.error({ err: String(error) }, 'storage maintenance failed; retried at the next hour')
-    }
-  }
-  await runMaintenance()
-  const maintenance = new Cron('7 * * * *', { protect: true }, runMaintenance)
-  let exitCode = 0
-  let shutdown: Promise<void> | undefined
-  const stop = (reason: string) => {
-    if (!shutdown) {
-      log.info({ reason }, 'stopping the stack')
-      maintenance.stop()
-      shutdown = supervisor
-        .stopAll()
-        .then(() => maintenancePool.end())
-        .then(() => services.stop())
-        .finally(() => removeEndpoints(config))
-    }
-    return shutdown
-  }
-  const supervisor = new Supervisor(logsDir(config), (name, code, tail) => {
-    log.error({ component: name, exitCode: code, lastLines: tail.slice(-5) }, `${name} exited unexpectedly`)
-    exitCode = 1
-    void stop(`${name} exited`)
-  })
-  process.once('SIGINT', () => void stop('SIGINT'))
-  process.once('SIGTERM', () => void stop('SIGTERM'))
+  const api = evfCommand(['api'], [`--max-old-space-size=${config.apiHeapMb}`])
+  await supervisor.start(component('api', api, { ...env, DATABASE_URL: roles.evf_api }))
+  if (config.simulator) await supervisor.start(component('simulator', evfCommand(['simulate']), env))
+  return started
+}
 
-  let airflowLines: string[] = []
-  if (config.orchestrator === 'airflow') {
-    // Airflow runs the ETL (the DAG's bounded runs); the built-in runner stays off.
-    airflowLines = await startAirflow(config, services, supervisor, log)
-  } else if (config.etlMode !== 'off')
-    await supervisor.start(
-      'etl',
-      ['etl', config.etlMode === 'schedule' ? 'schedule' : 'follow'],
-      { ...env, DATABASE_URL: roles.evf_etl },
-      [`--max-old-space-size=${config.etlHeapMb}`],
-    )
-  await supervisor.start('api', ['api'], { ...env, DATABASE_URL: roles.evf_api }, [
-    `--max-old-space-size=${config.apiHeapMb}`,
-  ])
-  if (config.simulator) await supervisor.start('simulator', ['simulate'], env)
-
-  const base = `http://${config.apiHost === '0.0.0.0' ? '127.0.0.1' : config.apiHost}:${config.apiPort}`
-  await waitForHttp(`${base}/health`, 30_000)
-  const startupMs = Math.round(performance.now() - t0)
-  process.stdout.write(
-    `${[
-      '',
-      '  EV factory pipeline is up',
-      `  Dashboard    ${base}/`,
-      `  API          ${base}/sensor-data`,
-      `  API docs     ${base}/docs`,
-      `  Kafka        ${services.kafkaBrokers}${config.kafkaBrokers ? '' : ' (embedded)'}`,
-      `  PostgreSQL   ${services.databaseUrl.replace(/:[^:@/]+@/, ':***@')}${config.databaseUrl ? '' : ' (embedded)'}`,
-      `  ETL          ${
-        config.orchestrator === 'airflow'
-          ? `Airflow DAG ev_factory_etl, ${config.etlSchedule}`
-          : config.etlMode === 'schedule'
-            ? `scheduled: ${config.etlSchedule}`
-            : config.etlMode
-      }`,
-      `  BI (Tableau) ${roles.evf_bi.replace(/:[^:@/]+@/, ':***@')}  (password in ${config.dataDir}/db-roles.json; views in schema bi, docs/tableau.md)`,
-      ...airflowLines,
-      `  Data, logs   ${config.dataDir}`,
-      `  Started in   ${startupMs} ms (${Object.entries(services.timings)
-        .map(([k, v]) => `${k} ${v} ms`)
-        .join(', ')})`,
-      '  Ctrl-C stops everything.',
-      '',
-    ].join('\n')}\n`,
-  )
-  log.info({ startupMs, timings: services.timings }, 'stack up')
-  await new Promise<void>((resolve) => {
-    const check = setInterval(() => {
-      if (shutdown) {
-        clearInterval(check)
-        void shutdown.then(resolve)
-      }
-    }, 100)
-  })
-  log.info('stack stopped')
-  return exitCode
+function printBanner(
+  config: Config,
+  services: Services,
+  roles: RoleUrls,
+  base: string,
+  orchestrator: { etl: string; lines: string[] },
+  startupMs: number,
+): void {
+  const timings = Object.entries(services.timings)
+    .map(([k, v]) => `${k} ${v} ms`)
+    .join(', ')
+  const lines = [
+    '',
+    '  EV factory pipeline is up',
+    `  Dashboard    ${base}/`,
+    `  API          ${base}/sensor-data`,
+    `  API docs     ${base}/docs`,
+    `  Kafka        ${services.kafkaBrokers}${config.kafkaBrokers ? '' : ' (embedded)'}`,
+    `  PostgreSQL   ${maskPasswords(services.databaseUrl)}${config.databaseUrl ? '' : ' (embedded)'}`,
+    `  ETL          ${orchestrator.etl}`,
+    `  BI (Tableau) ${maskPasswords(roles.evf_bi)}  (password in ${config.dataDir}/db-roles.json; views in schema bi, docs/tableau.md)`,
+    ...orchestrator.lines,
+    `  Data, logs   ${config.dataDir}`,
+    `  Started in   ${startupMs} ms (${timings})`,
+    '  Ctrl-C stops everything.',
+    '',
+  ]
+  process.stdout.write(`${lines.join('\n')}\n`)
 }

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { promisify } from 'node:util'
+import { allTopics, stationNames, stations } from '../../src/catalog/index.ts'
+import { repoRoot } from '../../src/shared/paths.ts'
+
+/** `evf <args>` from the source tree (under tsx), with `env` on top of a clean environment. */
+const evf = async (args: string[], env: Record<string, string> = {}) =>
+  (
+    await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'src', 'cli.ts'), ...args],
+      {
+        cwd: repoRoot,
+        env: { PATH: process.env.PATH ?? '', ...env },
+      },
+    )
+  ).stdout
+
+describe('what evf tells other programs', () => {
+  it('`evf catalog --json`: the catalog’s stations, their measurements and topics under the prefix', async () => {
+    const catalog = JSON.parse(await evf(['catalog', '--json'], { EVF_TOPIC_PREFIX: 'plant7.' }))
+    assert.equal(catalog.topicPrefix, 'plant7.')
+    assert.deepEqual(catalog.topics, allTopics('plant7.'))
+    assert.deepEqual(
+      catalog.stations.map((s: { name: string }) => s.name),
+      stationNames,
+    )
+    const paint = catalog.stations.find((s: { name: string }) => s.name === 'paint')
+    assert.equal(paint.topic, 'plant7.paint')
+    assert.deepEqual(Object.keys(paint.fields), Object.keys(stations.paint.fields))
+    assert.equal(paint.fields.booth_temp.precision, stations.paint.fields.booth_temp.precision)
+    assert.equal(paint.fields.booth_temp.sim, undefined, 'the simulator’s model is left out')
+  })
+
+  it('`evf config` never prints a password', async () => {
+    const out = await evf(['config'], {
+      DATABASE_URL: 'postgresql://evf:s3cret@db.example:5432/evf?sslmode=require',
+      KAFKA_BROKERS: 'kafka-1:9092',
+    })
+    assert.doesNotMatch(out, /s3cret/)
+    const config = JSON.parse(out)
+    assert.equal(config.databaseUrl, 'postgresql://evf:***@db.example:5432/evf?sslmode=require')
+    assert.equal(config.kafkaBrokers, 'kafka-1:9092')
+  })
+})

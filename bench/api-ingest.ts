@@ -256,6 +256,7 @@ async function measureUnder(
       system,
       label: SENSOR_DATA,
       base: server.base,
+      headers: server.headers,
       path: SENSOR_DATA,
       pid: server.pid,
       postmaster: ctx.postmaster,

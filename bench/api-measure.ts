@@ -49,6 +49,8 @@ export interface Target {
   label: string
   base: string
   path: string
+  /** sent with every request (a bearer token) */
+  headers?: Record<string, string>
   /** the server's pid */
   pid: number
   /** PostgreSQL's postmaster */
@@ -94,7 +96,7 @@ export async function measure(t: Target, load: LoadOptions, opts: MeasureOptions
     peakRssMb: 0,
     cpu: { server: 0, postgres: 0, generator: 0, ingest: 0, other: 0 },
   }
-  const res = await fetch(url)
+  const res = await fetch(url, { headers: t.headers })
   const body = await res.text()
   if (res.status !== 200 || body.length === 0 || body === '[]' || body === '{}') {
     m.failure = `answered ${res.status} with ${body.length ? body.slice(0, 200) : 'an empty body'}`
@@ -104,7 +106,7 @@ export async function measure(t: Target, load: LoadOptions, opts: MeasureOptions
   if (opts.quiet !== false) await waitQuiet(load.quietWait)
   if (load.warmup > 0) {
     progress(`${t.system} ${t.label}: warm-up ${load.warmup} s…`)
-    await drive({ url, connections: load.connections, duration: load.warmup })
+    await drive({ url, headers: t.headers, connections: load.connections, duration: load.warmup })
   }
   checkInterrupted()
   progress(`${t.system} ${t.label}: ${load.connections} connections × ${load.duration} s…`)
@@ -156,6 +158,7 @@ async function window(t: Target, m: Measurement, url: string, load: LoadOptions,
   const t0 = performance.now()
   m.result = await drive({
     url,
+    headers: t.headers,
     connections: load.connections,
     duration: load.duration,
     ...(cache ? { setupClient: cacheCounter(cache) } : {}),

@@ -3,12 +3,14 @@
  * built first if stale), and the FastAPI baseline (bench/baselines/fastapi) installed into
  * .cache/bench-api/venv. Both are stopped by cleanup.
  */
+
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadConfig } from '../src/config/index.ts'
 import { freePort } from '../src/db/embedded.ts'
+import { createPool, issueToken } from '../src/db/index.ts'
 import { repoRoot } from '../src/shared/paths.ts'
 import { cacheDir, cleanupNow, distCli, newestTs, startChild, waitHealthy } from './api-run.ts'
 import { progress, seconds } from './lib.ts'
@@ -18,6 +20,8 @@ const baselineDir = join(repoRoot, 'bench', 'baselines', 'fastapi')
 
 export interface Server {
   base: string
+  /** what every request sends (our API: its bearer token) */
+  headers?: Record<string, string>
   pid: number
   /** stops it now (cleanup would, at the end) */
   stop: () => Promise<void>
@@ -83,7 +87,12 @@ export async function startOurApi(
   const t0 = performance.now()
   await waitHealthy('our API', `${base}/health`, child, logFile)
   progress(`our API (node dist/cli.js api, pid ${child.pid}) answers /health after ${seconds(t0)}`)
-  return { base, pid: child.pid!, stop: () => cleanupNow(stop) }
+  // Authentication stays on, as in production: every request carries a token and is checked.
+  const pool = createPool(databaseUrl, { max: 1 })
+  const { token } = await issueToken(pool, 'api', `bench-${name}-${port}`, ['read', 'export', 'metrics'])
+  await pool.end()
+  const headers = { authorization: `Bearer ${token}` }
+  return { base, headers, pid: child.pid!, stop: () => cleanupNow(stop) }
 }
 
 /** The baseline's venv, (re)installed when its lock file or the Python version changed. */

@@ -104,6 +104,7 @@ async function idleRuns(
     label,
     path,
     base: s.base,
+    headers: s.headers,
     pid: s.pid,
     postmaster: db.postmaster,
   })

@@ -41,7 +41,8 @@ async function startOnce(): Promise<Run> {
       cwd: repoRoot,
       detached: true,
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, EVF_SIM_INTERVAL_MS: '1000' },
+      // Time to the first reading over HTTP, on loopback: no login in the way.
+      env: { ...process.env, EVF_SIM_INTERVAL_MS: '1000', EVF_API_AUTH: 'off' },
     },
   )
   let out = ''

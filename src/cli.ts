@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { Command, Option } from 'commander'
 import { allTopics } from './catalog/index.ts'
 import { type Config, configToEnv, flagFor, loadConfig, type SettingKey, settings } from './config/index.ts'
+import { SCOPES, type Scope } from './db/tokens.ts'
 import { classify, errorCodes, PipelineError } from './errors/index.ts'
 import { createLogger, type Logger } from './shared/log.ts'
 import { watchParent } from './shared/process.ts'
@@ -21,6 +22,10 @@ const API: SettingKey[] = [
   ...DB,
   'apiHost',
   'apiPort',
+  'apiAuth',
+  'apiAuthFailures',
+  'apiTlsCert',
+  'apiTlsKey',
   'apiCorsOrigins',
   'apiRateLimit',
   'apiStatementTimeoutMs',
@@ -196,10 +201,7 @@ withSettings(
   DB,
 ).action(async (o: FilterFlags, cmd: Command) => {
   const config = configOf(cmd, ['database'])
-  const [{ createPool }, { listDeadLetters }] = await Promise.all([
-    import('./db/index.ts'),
-    import('./etl/index.ts'),
-  ])
+  const { createPool, listDeadLetters } = await import('./db/index.ts')
   const pool = createPool(config.databaseUrl, { max: 1 })
   try {
     const rows = await listDeadLetters(pool, filterOf(o))
@@ -252,13 +254,118 @@ withSettings(program.command('api').description('serve the HTTP API and its docs
       statementTimeoutMs: config.apiStatementTimeoutMs,
       onError: dbLost(log),
     })
-    const app = await buildApp({ pool, logger: log, config })
+    const { readTlsPair } = await import('./api/tls.ts')
+    const tls = config.apiTlsCert ? await readTlsPair(config.apiTlsCert, config.apiTlsKey) : undefined
+    const app = await buildApp({ pool, logger: log, config, auth: config.apiAuth, tls })
     await app.listen({ host: config.apiHost, port: config.apiPort })
     await new Promise((resolve) => untilSignal().addEventListener('abort', resolve))
     await app.close()
     await pool.end()
   },
 )
+
+const tokens = program.command('tokens').description('API tokens: who may call the API (docs/security.md)')
+withSettings(
+  tokens
+    .command('create')
+    .description('make a token and print it, once (only its hash is kept)')
+    .requiredOption('--name <name>', 'what the token is for, unique among active tokens')
+    .addOption(new Option('--scope <scope...>', 'what it may do').choices(SCOPES).makeOptionMandatory())
+    .option('--json', 'print {"token", "id", "name", "scopes"} as JSON'),
+  DB,
+).action(async (o: { name: string; scope: Scope[]; json?: boolean }, cmd: Command) => {
+  const config = configOf(cmd, ['database'])
+  const { createPool, issueToken } = await import('./db/index.ts')
+  const pool = createPool(config.databaseUrl, { max: 1 })
+  try {
+    const scopes = [...new Set(o.scope)]
+    const { id, token } = await issueToken(pool, 'api', o.name, scopes)
+    process.stdout.write(
+      o.json
+        ? `${JSON.stringify({ token, id, name: o.name, scopes })}\n`
+        : `${token}\n\nThe token is shown once: keep it in a secret store. Send it as \`Authorization: Bearer <token>\`.\n`,
+    )
+  } finally {
+    await pool.end()
+  }
+})
+withSettings(
+  tokens
+    .command('list')
+    .description('named tokens: id, name, scopes, created, last used, revoked (never secrets)')
+    .option('--json', 'as JSON'),
+  DB,
+).action(async (o: { json?: boolean }, cmd: Command) => {
+  const config = configOf(cmd, ['database'])
+  const { createPool, listTokens } = await import('./db/index.ts')
+  const pool = createPool(config.databaseUrl, { max: 1 })
+  try {
+    const list = await listTokens(pool)
+    if (o.json) process.stdout.write(`${JSON.stringify(list)}\n`)
+    else
+      for (const t of list)
+        process.stdout.write(
+          `${t.id}  ${t.name}  ${t.scopes.join(',')}  created ${t.created_at.toISOString()}  last used ${t.last_used_at?.toISOString() ?? 'never'}${t.revoked_at ? `  REVOKED ${t.revoked_at.toISOString()}` : ''}\n`,
+        )
+  } finally {
+    await pool.end()
+  }
+})
+withSettings(
+  tokens.command('revoke').description('revoke the active token of this name or id').argument('<name-or-id>'),
+  DB,
+).action(async (nameOrId: string, _o, cmd: Command) => {
+  const config = configOf(cmd, ['database'])
+  const { createPool, revokeToken } = await import('./db/index.ts')
+  const pool = createPool(config.databaseUrl, { max: 1 })
+  try {
+    if (!(await revokeToken(pool, nameOrId)))
+      throw new PipelineError('CONFIG_INVALID', `no active token named or with id "${nameOrId}"`)
+    process.stdout.write(`revoked ${nameOrId}\n`)
+  } finally {
+    await pool.end()
+  }
+})
+
+withSettings(
+  program
+    .command('login-url')
+    .description('print a new one-time dashboard login URL (earlier unused ones stop working)'),
+  [...DB, 'apiHost', 'apiPort', 'apiTlsCert'],
+).action(async (_o, cmd: Command) => {
+  const config = configOf(cmd, ['database'])
+  const [{ createPool, newLoginToken }, { apiBase }] = await Promise.all([
+    import('./db/index.ts'),
+    import('./shared/http.ts'),
+  ])
+  const pool = createPool(config.databaseUrl, { max: 1 })
+  try {
+    process.stdout.write(`${apiBase(config)}/login?token=${await newLoginToken(pool)}\n`)
+  } finally {
+    await pool.end()
+  }
+})
+
+const tls = program.command('tls').description('certificates for the API’s HTTPS')
+withSettings(
+  tls
+    .command('self-signed')
+    .description('write a self-signed certificate and key for development (key file 0600)')
+    .option('--cert <file>', 'certificate file', '<data-dir>/tls/api.crt')
+    .option('--key <file>', 'key file', '<data-dir>/tls/api.key')
+    .option(
+      '--host <name...>',
+      'more host names or addresses it is valid for, besides localhost and 127.0.0.1',
+      [],
+    ),
+  ['dataDir'],
+).action(async (o: { cert: string; key: string; host: string[] }, cmd: Command) => {
+  const { dataDir } = configOf(cmd)
+  const { writeSelfSigned } = await import('./api/tls.ts')
+  const at = (f: string) => f.replace('<data-dir>', dataDir)
+  await writeSelfSigned(at(o.cert), at(o.key), o.host)
+  process.stdout.write(`EVF_API_TLS_CERT=${at(o.cert)}\nEVF_API_TLS_KEY=${at(o.key)}\n`)
+})
 
 const db = program.command('db').description('the database')
 withSettings(db.command('migrate').description('apply the SQL migrations not yet applied'), DB).action(

@@ -9,7 +9,9 @@ import { join, relative } from 'node:path'
 import { loadConfig } from '../src/config/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { repoRoot } from '../src/shared/paths.ts'
+import { maskPasswords } from '../src/shared/redact.ts'
 import { startServices } from '../src/stack/index.ts'
+import { rememberSecret, scanForSecrets, secretsOf } from './secrets.ts'
 
 const step = (msg: string) => process.stderr.write(`[test] ${msg}\n`)
 
@@ -44,8 +46,9 @@ step('starting Kafka and PostgreSQL for the tests…')
 const t0 = Date.now()
 const services = await startServices(config, createLogger('test-services', 'warn'))
 step(
-  `services up in ${Date.now() - t0} ms: Kafka ${services.kafkaBrokers}, PostgreSQL ${services.databaseUrl}`,
+  `services up in ${Date.now() - t0} ms: Kafka ${services.kafkaBrokers}, PostgreSQL ${maskPasswords(services.databaseUrl)}`,
 )
+rememberSecret(decodeURIComponent(new URL(services.databaseUrl).password), dataDir)
 
 // Interrupted (Ctrl-C, a CI timeout): stop the services rather than leave them running.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -56,6 +59,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 let code = 1
+const output: Buffer[] = []
 try {
   code = await new Promise<number>((resolve) => {
     const child = spawn(
@@ -63,7 +67,8 @@ try {
       ['--import', 'tsx', '--test', '--test-reporter=spec', ...testFiles],
       {
         cwd: repoRoot,
-        stdio: 'inherit',
+        // The output is shown and kept: the secret scan below reads it.
+        stdio: ['inherit', 'pipe', 'pipe'],
         env: {
           ...process.env,
           EVF_TEST_KAFKA_BROKERS: services.kafkaBrokers,
@@ -72,10 +77,24 @@ try {
         },
       },
     )
-    child.on('exit', (c) => resolve(c ?? 1))
+    child.stdout?.on('data', (d: Buffer) => {
+      process.stdout.write(d)
+      output.push(d)
+    })
+    child.stderr?.on('data', (d: Buffer) => {
+      process.stderr.write(d)
+      output.push(d)
+    })
+    child.on('close', (c) => resolve(c ?? 1))
   })
 } finally {
   step('stopping the test services…')
   await services.stop()
 }
+// Secrets never reach a log: every secret the services and the tests generated (tokens, passwords)
+// is looked for in the whole run's output and in every log file the run wrote.
+const leaks = scanForSecrets(dataDir, Buffer.concat(output).toString('utf8'))
+for (const leak of leaks) step(`SECRET LEAKED: ${leak}`)
+if (leaks.length > 0) code = code || 1
+else step(`secret scan: ${secretsOf(dataDir).length} secrets, none in the output or the logs`)
 process.exit(code)

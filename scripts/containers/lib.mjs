@@ -97,8 +97,14 @@ export function freePort() {
   })
 }
 
+/** What API requests send: the bearer token the test made (`useToken`). */
+const apiHeaders = {}
+export function useToken(token) {
+  apiHeaders.authorization = `Bearer ${token}`
+}
+
 export async function getJson(url) {
-  const res = await fetch(url, { signal: AbortSignal.timeout(5000) })
+  const res = await fetch(url, { headers: apiHeaders, signal: AbortSignal.timeout(5000) })
   if (!res.ok) throw new Error(`GET ${url}: ${res.status}`)
   return res.json()
 }

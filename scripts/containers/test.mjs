@@ -35,7 +35,7 @@ import {
 import { Compose } from './compose.mjs'
 import { ensureContainersConf, ensurePackages, startHealthLoop, startPodmanService } from './host.mjs'
 import * as images from './images.mjs'
-import { assert, freePort, getJson, say, sh, sleep, step, totalTime, waitFor } from './lib.mjs'
+import { assert, freePort, getJson, say, sh, sleep, step, totalTime, useToken, waitFor } from './lib.mjs'
 
 const PROJECT = 'evf-ctest'
 const PREFIX = 'sensor.'
@@ -95,6 +95,24 @@ async function main() {
   const upAt = Date.now()
   await step('compose up (kafka, postgres, migrate, simulator, etl, api)', async () => {
     await compose.up()
+    // The API wants a token (docs/security.md): made as the database owner, as an operator would.
+    const made = await compose.compose(
+      'run',
+      '--rm',
+      '--no-deps',
+      '--entrypoint',
+      'node',
+      'migrate',
+      'dist/cli.js',
+      'tokens',
+      'create',
+      '--name',
+      `containers-test-${Date.now()}`,
+      '--scope',
+      'read',
+      '--json',
+    )
+    useToken(JSON.parse(made.trim().split('\n').pop()).token)
     const published = compose.publishedAddresses()
     assert(published.length === 3, `kafka, postgres and api publish a port (${published})`)
     assert(

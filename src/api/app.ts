@@ -15,10 +15,12 @@ import type { Config } from '../config/index.ts'
 import type { Pool } from '../db/index.ts'
 import { classify } from '../errors/index.ts'
 import type { Logger } from '../shared/log.ts'
+import { SESSION_COOKIE, useAuth } from './auth.ts'
 import { ResponseCache, useResponseCache } from './cache.ts'
 import { LiveFeed } from './live.ts'
 import { problem, sendProblem } from './problems.ts'
 import { dashboardRoutes } from './routes/dashboard.ts'
+import { deadLetterRoutes } from './routes/dead-letters.ts'
 import { exportRoutes } from './routes/export.ts'
 import { healthRoutes } from './routes/health.ts'
 import { metricsRoutes } from './routes/metrics.ts'
@@ -31,9 +33,15 @@ import type { Api } from './types.ts'
 
 export interface AppOptions {
   pool: Pool
+  /** authentication (docs/security.md): `off` only where the API is bound to loopback */
+  auth: 'on' | 'off'
+  /** serve HTTPS with this PEM pair (the session cookie is then Secure) */
+  tls?: { cert: Buffer; key: Buffer }
   logger?: Logger | false
   /** the hardening settings; defaults as documented in the README */
-  config?: Partial<Pick<Config, 'apiCorsOrigins' | 'apiRateLimit' | 'apiCacheMs' | 'etlStallSec'>>
+  config?: Partial<
+    Pick<Config, 'apiCorsOrigins' | 'apiRateLimit' | 'apiCacheMs' | 'etlStallSec' | 'apiAuthFailures'>
+  >
   /** where the built dashboard is (tests) */
   dashboardDir?: string
 }
@@ -44,6 +52,8 @@ const MAX_URL_BYTES = 4096
 /** The API as a Fastify instance, not listening: tests drive it with `app.inject()`. */
 export async function buildApp(opts: AppOptions): Promise<Api> {
   const app = Fastify({
+    // HTTPS when a pair is given; the instance is typed as HTTP's, whose API it shares.
+    ...((opts.tls ? { https: opts.tls } : {}) as object),
     loggerInstance: (opts.logger || undefined) as FastifyBaseLogger | undefined,
     // Per-request lines would drown the pipeline's logs; errors are still logged by the handler.
     logController: new LogController({ disableRequestLogging: true }),
@@ -54,7 +64,13 @@ export async function buildApp(opts: AppOptions): Promise<Api> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>()
   answerOtherMethodsWith405(app)
-  await harden(app, opts.config)
+  await harden(app, opts.config, opts.tls !== undefined)
+  await useAuth(app, {
+    mode: opts.auth,
+    pool: opts.pool,
+    secure: opts.tls !== undefined,
+    failuresPerMinute: opts.config?.apiAuthFailures ?? 20,
+  })
   await registerDocs(app)
   answerErrorsAsProblems(app)
   const stallSec = opts.config?.etlStallSec ?? 30
@@ -74,6 +90,7 @@ export async function buildApp(opts: AppOptions): Promise<Api> {
   pipelineRoutes(app, opts.pool, stallSec)
   metricsRoutes(app, opts.pool, stallSec, cache)
   exportRoutes(app, opts.pool)
+  deadLetterRoutes(app, opts.pool)
   await dashboardRoutes(app, { dir: opts.dashboardDir })
   return app
 }
@@ -82,8 +99,10 @@ export async function buildApp(opts: AppOptions): Promise<Api> {
  * Security headers (a CSP that fits the dashboard and /docs), CORS only for the configured
  * origins, a rate limit per client address, a bound on the URL's length.
  */
-async function harden(app: Api, config: AppOptions['config']): Promise<void> {
+async function harden(app: Api, config: AppOptions['config'], https: boolean): Promise<void> {
   await app.register(helmet, {
+    // HSTS over HTTPS only: browsers ignore it over HTTP, and localhost's other apps are not ours.
+    strictTransportSecurity: https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
@@ -119,6 +138,12 @@ async function harden(app: Api, config: AppOptions['config']): Promise<void> {
       })
       return sendProblem(reply, p)
     }
+    // The query parser drops a parameter without a name (`?=1`); refuse it as any unknown one.
+    const query = req.url.indexOf('?')
+    if (query >= 0 && /(^|&)=/.test(req.url.slice(query + 1))) {
+      const p = problem('BAD_PARAMETER', 'a query parameter has no name', { instance: req.url.slice(0, 200) })
+      return sendProblem(reply, p)
+    }
   })
 }
 
@@ -127,6 +152,17 @@ async function registerDocs(app: Api): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'a token from `evf tokens create`' },
+          session: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: SESSION_COOKIE,
+            description: 'the dashboard’s login',
+          },
+        },
+      },
       info: {
         title: 'EV factory sensor API',
         version: '1',

@@ -6,7 +6,7 @@
  * (web/src/api.ts imports these types). Depends on the catalog only, so the browser build can
  * import its types.
  */
-import { type Static, type TSchema, Type } from 'typebox'
+import { type Static, type TProperties, type TSchema, Type } from 'typebox'
 import { inspection, type StationName, stationNames, stations } from '../catalog/index.ts'
 
 // ── Parameters ─────────────────────────────────────────────────────────────────────────────────
@@ -45,27 +45,33 @@ export const numericFieldsOf = (station: StationName): string[] =>
     .map(([name]) => name)
 const numericFields = [...new Set(stationNames.flatMap(numericFieldsOf))]
 
+/**
+ * The query parameters of a route, none other allowed. A parameter with a default is optional to
+ * the caller (Ajv fills the default in) and always present to the handler, as its type says.
+ */
+function Query<T extends TProperties>(properties: T) {
+  const schema = Type.Object(properties, { additionalProperties: false })
+  const required = ((schema.required ?? []) as string[]).filter(
+    (k) => !('default' in (properties[k] as object)),
+  )
+  return { ...schema, required } as typeof schema
+}
+
 /** A window of reading time: both bounds optional, `from` before `to`. */
 const Window = { from: Type.Optional(TimeParam()), to: Type.Optional(TimeParam()) }
 
-export const SensorDataQuery = Type.Object(
-  {
-    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'readings per page' }),
-    station: Type.Optional(StationParam),
-    since: Type.Optional(TimeParam(`reading time ≥ this: ${TIME}`)),
-    until: Type.Optional(TimeParam(`reading time < this: ${TIME}`)),
-    before_id: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'cursor: ids below this' }),
-    ),
-  },
-  { additionalProperties: false },
-)
+export const SensorDataQuery = Query({
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'readings per page' }),
+  station: Type.Optional(StationParam),
+  since: Type.Optional(TimeParam(`reading time ≥ this: ${TIME}`)),
+  until: Type.Optional(TimeParam(`reading time < this: ${TIME}`)),
+  before_id: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'cursor: ids below this' }),
+  ),
+})
 export type SensorDataQuery = Static<typeof SensorDataQuery>
 
-export const StreamQuery = Type.Object(
-  { station: Type.Optional(StationParam) },
-  { additionalProperties: false },
-)
+export const StreamQuery = Query({ station: Type.Optional(StationParam) })
 export const StreamHeaders = Type.Object({
   'last-event-id': Type.Optional(
     Type.String({ pattern: '^[0-9]{1,15}$', description: 'the id of the last reading received' }),
@@ -87,35 +93,26 @@ export const ReadingEvent = Type.Object(
 
 export const StationPath = Type.Object({ station: StationParam })
 
-export const WindowQuery = Type.Object(Window, { additionalProperties: false })
+export const WindowQuery = Query(Window)
 export type WindowQuery = Static<typeof WindowQuery>
 
-export const TimeseriesQuery = Type.Object(
-  {
-    station: StationParam,
-    field: Type.Enum(numericFields, {
-      type: 'string',
-      description: 'a numeric measurement of the station (GET /stations lists each station’s)',
-    }),
-    bucket: BucketParam('1m'),
-    ...Window,
-  },
-  { additionalProperties: false },
-)
+export const TimeseriesQuery = Query({
+  station: StationParam,
+  field: Type.Enum(numericFields, {
+    type: 'string',
+    description: 'a numeric measurement of the station (GET /stations lists each station’s)',
+  }),
+  bucket: BucketParam('1m'),
+  ...Window,
+})
 
-export const QualityQuery = Type.Object(
-  { bucket: BucketParam('1h'), ...Window },
-  { additionalProperties: false },
-)
+export const QualityQuery = Query({ bucket: BucketParam('1h'), ...Window })
 
-export const ExportQuery = Type.Object(
-  {
-    format: Type.Enum(['csv', 'ndjson'], { type: 'string' }),
-    station: Type.Optional(StationParam),
-    ...Window,
-  },
-  { additionalProperties: false },
-)
+export const ExportQuery = Query({
+  format: Type.Enum(['csv', 'ndjson'], { type: 'string' }),
+  station: Type.Optional(StationParam),
+  ...Window,
+})
 
 // ── Answers ────────────────────────────────────────────────────────────────────────────────────
 
@@ -308,6 +305,8 @@ export type Ready = Static<typeof Ready>
 export const problems = {
   BAD_PARAMETER: { status: 400, title: 'A request parameter is invalid' },
   NOT_FOUND: { status: 404, title: 'No such resource' },
+  UNAUTHENTICATED: { status: 401, title: 'No valid credential' },
+  FORBIDDEN: { status: 403, title: 'The credential lacks the scope this needs' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'The resource does not answer this method' },
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
   INTERNAL: { status: 500, title: 'Internal error' },
@@ -332,3 +331,29 @@ export const Problem = Type.Object(
   { description: 'RFC 9457 problem details' },
 )
 export type Problem = Static<typeof Problem>
+
+// ── Pipeline internals (scope admin) ───────────────────────────────────────────────────────────
+
+export const DeadLettersQuery = Query({
+  reason: Type.Optional(
+    Type.String({ pattern: '^[A-Z_]{1,40}$', description: 'a reason code (docs/etl.md)' }),
+  ),
+  topic: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,249}$', description: 'a Kafka topic' })),
+  include_resolved: Type.Boolean({ default: false, description: 'also the ones re-driven since' }),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
+})
+
+export const DeadLetter = Type.Object({
+  id: Type.Integer(),
+  topic: Type.String(),
+  partition: Type.Integer(),
+  offset: Type.Integer(),
+  reason_code: Type.String(),
+  reason: Type.String(),
+  attempts: Type.Integer(),
+  created_at: DateTime(),
+  resolved_at: Nullable(DateTime()),
+  key: Nullable(Type.String({ description: 'UTF-8, or 0x… hex' })),
+  value_preview: Type.String({ description: 'the first 120 characters of the message' }),
+  value_bytes: Type.Integer(),
+})

@@ -23,12 +23,29 @@ export function loadConfig(overrides: Overrides = {}, env: NodeJS.ProcessEnv = p
     if (parsed.success) out[key] = parsed.data
     else problems.push(`${key} (${source}) = ${JSON.stringify(raw)}: ${describeIssues(parsed.error)}`)
   }
+  if (problems.length === 0) problems.push(...crossChecks(out as Config))
   if (problems.length > 0) {
     throw new PipelineError('CONFIG_INVALID', `Invalid configuration:\n  - ${problems.join('\n  - ')}`)
   }
   const config = out as Config
   config.dataDir = isAbsolute(config.dataDir) ? config.dataDir : resolve(config.dataDir)
   return config
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+
+/** Rules between settings: each names both keys and what is allowed. */
+function crossChecks(config: Config): string[] {
+  const problems: string[] = []
+  if (config.apiAuth === 'off' && !LOOPBACK.has(config.apiHost)) {
+    problems.push(
+      `apiAuth = "off" with apiHost = ${JSON.stringify(config.apiHost)}: the API answers without authentication only on a loopback address (127.0.0.1, ::1, localhost), where no other machine can reach it; turn apiAuth on or bind to loopback`,
+    )
+  }
+  if (Boolean(config.apiTlsCert) !== Boolean(config.apiTlsKey)) {
+    problems.push('apiTlsCert and apiTlsKey: give both (HTTPS) or neither (HTTP)')
+  }
+  return problems
 }
 
 function describeIssues(error: z.ZodError): string {

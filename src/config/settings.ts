@@ -194,6 +194,22 @@ export const settings = {
   ),
   apiHost: setting('EVF_API_HOST', 'Address the API listens on', z.string().min(1).default('127.0.0.1')),
   apiPort: setting('EVF_API_PORT', 'Port of the API and dashboard', int(0, 65535).default(8000)),
+  apiAuth: setting(
+    'EVF_API_AUTH',
+    'API authentication: `on` (bearer tokens with scopes, a login cookie for the dashboard) or `off`, allowed only with a loopback `EVF_API_HOST`',
+    z.enum(['on', 'off']).default('on'),
+  ),
+  apiAuthFailures: setting(
+    'EVF_API_AUTH_FAILURES',
+    'Failed authentications one client address may make per minute before it must wait (0: no limit)',
+    int(0).default(20),
+  ),
+  apiTlsCert: setting(
+    'EVF_API_TLS_CERT',
+    'PEM certificate (chain) file: with `EVF_API_TLS_KEY`, the API serves HTTPS with HSTS (`evf tls self-signed` makes a pair)',
+    z.string().default(''),
+  ),
+  apiTlsKey: setting('EVF_API_TLS_KEY', 'PEM private key file of `EVF_API_TLS_CERT`', z.string().default('')),
   apiCorsOrigins: setting(
     'EVF_API_CORS_ORIGINS',
     'Comma-separated origins allowed to call the API from a browser (`*` for any); empty: same origin only',

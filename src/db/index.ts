@@ -1,3 +1,10 @@
+export {
+  type DeadLetterFilter,
+  type DeadLetterRow,
+  deadLetterParams,
+  deadLetterWhere,
+  listDeadLetters,
+} from './dead-letters.ts'
 export { DATABASE, type EmbeddedDatabase, freePort, startEmbeddedPostgres } from './embedded.ts'
 export { type EtlHealth, etlHealth, type PartitionHealth } from './etl-health.ts'
 export { decodeLoaded, encodeLoaded, LOADED_CHANNEL, type LoadedRange } from './loaded.ts'
@@ -6,4 +13,20 @@ export { migrate, readMigrations } from './migrate.ts'
 export { initOffsets, readPositions, recordLogEnds } from './offsets.ts'
 export { createPool, type Pool, withClient } from './pool.ts'
 export { provisionRoleLogins, ROLES, type Role, type RoleUrls } from './roles.ts'
+export {
+  CREDENTIAL,
+  consumeLogin,
+  issueToken,
+  listTokens,
+  newLoginToken,
+  type Refusal,
+  revokeToken,
+  SCOPES,
+  type Scope,
+  type TokenInfo,
+  type TokenKind,
+  touchTokens,
+  type Verified,
+  verifyToken,
+} from './tokens.ts'
 export { biColumn } from './views.ts'

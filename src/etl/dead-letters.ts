@@ -1,69 +1,15 @@
 import type pg from 'pg'
 import type { Config } from '../config/index.ts'
-import { type Pool, withClient } from '../db/index.ts'
+import {
+  type DeadLetterFilter,
+  deadLetterParams,
+  deadLetterWhere,
+  type Pool,
+  withClient,
+} from '../db/index.ts'
 import { ensurePartitions } from './load.ts'
 import { mergeRollups, RollupBuilder } from './rollups.ts'
 import { type LoadRow, type ReasonCode, transformRecord, validationPolicy } from './transform.ts'
-
-export interface DeadLetterRow {
-  id: number
-  topic: string
-  partition: number
-  offset: number
-  reason_code: ReasonCode
-  reason: string
-  attempts: number
-  created_at: string
-  resolved_at: string | null
-  key: string | null
-  value_preview: string
-  value_bytes: number
-}
-
-export interface DeadLetterFilter {
-  ids?: number[]
-  reason?: string
-  topic?: string
-  includeResolved?: boolean
-  limit?: number
-}
-
-const WHERE = `
-  ($1::bigint[] IS NULL OR id = ANY($1))
-  AND ($2::text IS NULL OR reason_code = $2)
-  AND ($3::text IS NULL OR topic = $3)
-  AND ($4::boolean OR resolved_at IS NULL)`
-
-const params = (f: DeadLetterFilter) => [
-  f.ids?.length ? f.ids : null,
-  f.reason ?? null,
-  f.topic ?? null,
-  f.includeResolved ?? false,
-]
-
-const utf8 = new TextDecoder('utf-8', { fatal: true })
-
-/** A key as text when it is UTF-8, else as hex: a dead letter's key may be any bytes. */
-function keyText(key: Buffer | null): string | null {
-  if (!key) return null
-  try {
-    return utf8.decode(key)
-  } catch {
-    return `0x${key.toString('hex')}`
-  }
-}
-
-/** Dead letters, newest first, with a printable preview of the value (raw bytes stay in the table). */
-export async function listDeadLetters(pool: Pool, filter: DeadLetterFilter = {}): Promise<DeadLetterRow[]> {
-  const { rows } = await pool.query<Omit<DeadLetterRow, 'key'> & { message_key: Buffer | null }>(
-    `SELECT id, topic, partition, "offset", reason_code, reason, attempts, created_at, resolved_at, message_key,
-            left(encode(message_value, 'escape'), 120) AS value_preview,
-            coalesce(length(message_value), 0) AS value_bytes
-     FROM dead_letters WHERE ${WHERE} ORDER BY id DESC LIMIT $5`,
-    [...params(filter), filter.limit ?? 50],
-  )
-  return rows.map(({ message_key, ...row }) => ({ ...row, key: keyText(message_key) }))
-}
 
 export interface RetrySummary {
   selected: number
@@ -104,8 +50,8 @@ export async function retryDeadLetters(
       await client.query('BEGIN')
       const { rows } = await client.query<DeadLetterRecord>(
         `SELECT id, topic, partition, "offset"::text, message_key, message_value FROM dead_letters
-         WHERE ${WHERE} ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED`,
-        [...params(filter), filter.limit ?? 10_000],
+         WHERE ${deadLetterWhere} ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED`,
+        [...deadLetterParams(filter), filter.limit ?? 10_000],
       )
       const now = Date.now()
       const policy = validationPolicy(config, now)

@@ -1,10 +1,4 @@
-export {
-  type DeadLetterFilter,
-  type DeadLetterRow,
-  listDeadLetters,
-  type RetrySummary,
-  retryDeadLetters,
-} from './dead-letters.ts'
+export { type RetrySummary, retryDeadLetters } from './dead-letters.ts'
 export { follow, runBounded, schedule } from './modes.ts'
 export {
   type LoadRow,

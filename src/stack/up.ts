@@ -1,7 +1,7 @@
 import { type Config, configToEnv } from '../config/index.ts'
-import { provisionRoleLogins } from '../db/index.ts'
+import { createPool, newLoginToken, provisionRoleLogins } from '../db/index.ts'
 import { airflow, builtin, type Orchestrator, startMaintenance } from '../orchestrator/index.ts'
-import { waitForHttp } from '../shared/http.ts'
+import { apiBase, waitForHttp } from '../shared/http.ts'
 import type { Logger } from '../shared/log.ts'
 import { maskPasswords } from '../shared/redact.ts'
 import { component, evfCommand, type Supervisor } from '../shared/supervisor.ts'
@@ -47,10 +47,11 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
     await shutdown.stop('start-up failed')
     throw error
   })
-  const base = `http://${config.apiHost === '0.0.0.0' ? '127.0.0.1' : config.apiHost}:${config.apiPort}`
-  await waitForHttp(`${base}/health`, 30_000)
+  const base = apiBase(config)
+  await waitForHttp(`${base}/health`, 30_000, config.apiTlsCert || undefined)
   const startupMs = Math.round(performance.now() - t0)
-  printBanner(config, services, roles, base, started, startupMs)
+  const dashboard = config.apiAuth === 'on' ? await dashboardLogin(services.databaseUrl, base) : `${base}/`
+  printBanner(config, services, roles, base, dashboard, started, startupMs)
   log.info({ startupMs, timings: services.timings }, 'stack up')
   await shutdown.done
   log.info('stack stopped')
@@ -125,11 +126,22 @@ async function startComponents(
   return started
 }
 
+/** The Jupyter way: the banner's dashboard link logs its opener in once (docs/security.md). */
+async function dashboardLogin(databaseUrl: string, base: string): Promise<string> {
+  const pool = createPool(databaseUrl, { max: 1 })
+  try {
+    return `${base}/login?token=${await newLoginToken(pool)}  (one-time login link; \`evf login-url\` makes another)`
+  } finally {
+    await pool.end()
+  }
+}
+
 function printBanner(
   config: Config,
   services: Services,
   roles: RoleUrls,
   base: string,
+  dashboard: string,
   orchestrator: { etl: string; lines: string[] },
   startupMs: number,
 ): void {
@@ -139,7 +151,7 @@ function printBanner(
   const lines = [
     '',
     '  EV factory pipeline is up',
-    `  Dashboard    ${base}/`,
+    `  Dashboard    ${dashboard}`,
     `  API          ${base}/sensor-data`,
     `  API docs     ${base}/docs`,
     `  Kafka        ${services.kafkaBrokers}${config.kafkaBrokers ? '' : ' (embedded)'}`,

@@ -30,6 +30,27 @@ describe('the plant dashboard in Chromium', () => {
   })
   after(() => browser?.close())
 
+  it('asks to log in without a session, and logs in from the one-time URL, which leaves the address bar', async (t) => {
+    const { config, pool } = await isolatedConfig(t, history)
+    await runSimulator(config, log)
+    await runBounded(config, pool, log)
+    const { base, login } = await startApi(t, pool)
+    // The API's 401s are expected here: the browser logs them as failed resources.
+    const { page } = await openPage(t, browser, `${base}/`, /401/)
+    await waitForText(page, '#banner', /Not logged in/)
+    await page.goto(login)
+    assert.equal(page.url(), `${base}/`, 'the token is gone from the address bar')
+    await page.locator('#banner').waitFor({ state: 'hidden' })
+    await waitForText(page, '#live', /Live/)
+    const cookies = await page.context().cookies()
+    const session = cookies.find((c) => c.name === 'evf_session')
+    assert.ok(session?.httpOnly && session.sameSite === 'Strict', 'HttpOnly, SameSite=Strict')
+    assert.equal(String(await page.evaluate('document.cookie')).includes('evf_session'), false)
+    // The link works once: a second browser gets the login error, not a session.
+    const again = await fetch(login, { redirect: 'manual' })
+    assert.equal(again.status, 401)
+  })
+
   it('shows every panel filled from the API, with no console errors', async (t) => {
     const { config, pool } = await isolatedConfig(t, history)
     await runSimulator(config, log)
@@ -37,11 +58,12 @@ describe('the plant dashboard in Chromium', () => {
       { topic: topicFor('paint', config.topicPrefix), value: '{"station": "paint", "ti' },
     ])
     await runBounded(config, pool, log)
-    const { base } = await startApi(t, pool)
-    const { page, errors } = await openPage(t, browser, `${base}/`)
+    const { base, login } = await startApi(t, pool)
+    const { page, errors } = await openPage(t, browser, login)
 
     // Station cards: every station's latest reading, in or out of spec, and how old it is.
-    const latest = (await (await fetch(`${base}/stations/paint/latest`)).json()) as {
+    // (Asked with the page's session cookie.)
+    const latest = (await (await page.context().request.get(`${base}/stations/paint/latest`)).json()) as {
       data: { paint_thickness: number }
     }
     await waitForText(
@@ -93,8 +115,8 @@ describe('the plant dashboard in Chromium', () => {
     const { config, pool } = await isolatedConfig(t, history)
     await runSimulator(config, log)
     await runBounded(config, pool, log)
-    const { base } = await startApi(t, pool)
-    const { page, errors } = await openPage(t, browser, `${base}/`)
+    const { login } = await startApi(t, pool)
+    const { page, errors } = await openPage(t, browser, login)
     await waitForText(page, '#spc .tile', /Out of control\s*0 of 100/)
     await waitForText(page, '#live', /Live · 0 readings/)
 
@@ -127,8 +149,8 @@ describe('the plant dashboard in Chromium', () => {
     const { config, pool } = await isolatedConfig(t, history)
     await runSimulator(config, log)
     await runBounded(config, pool, log)
-    const { app, base } = await startApi(t, pool)
-    const { page } = await openPage(t, browser, `${base}/`)
+    const { app, base, login } = await startApi(t, pool)
+    const { page } = await openPage(t, browser, login)
     await waitForText(page, '#live', /Live ·/)
     await waitForText(page, '#counts tfoot', '400')
     await page.locator('[data-testid="spc-chart"] canvas').first().waitFor()
@@ -157,8 +179,8 @@ describe('the plant dashboard in Chromium', () => {
        ON CONFLICT (topic, partition) DO UPDATE SET end_offset = EXCLUDED.end_offset,
          seen_next_offset = EXCLUDED.seen_next_offset, progress_at = EXCLUDED.progress_at, watched = true`,
     )
-    const { base } = await startApi(t, pool)
-    const { page, errors } = await openPage(t, browser, `${base}/`)
+    const { login } = await startApi(t, pool)
+    const { page, errors } = await openPage(t, browser, login)
     await waitForText(page, '#banner', /ETL stalled: [\d,]+ messages wait and nothing was committed/)
     await waitForText(page, '#pipeline .tile.alarm', 'STALLED')
     await waitForText(page, '#pipeline [data-test="stalled"]', /ETL stalled/)
@@ -173,8 +195,8 @@ describe('the plant dashboard in Chromium', () => {
 
   it('shows sensible empty states on a new database', async (t) => {
     const { pool } = await isolatedConfig(t)
-    const { base } = await startApi(t, pool)
-    const { page, errors } = await openPage(t, browser, `${base}/`)
+    const { login } = await startApi(t, pool)
+    const { page, errors } = await openPage(t, browser, login)
     await waitForText(page, 'article[data-station="paint"] .age', 'No reading yet')
     await waitForText(page, '#counts', 'No readings in the last 1 h.')
     await waitForText(page, '#trends', 'No paint thickness readings in this window.')
@@ -192,7 +214,7 @@ describe('the dashboard over HTTP', () => {
   it('serves index.html uncached and the hashed assets for a year', async (t) => {
     ensureDashboardBuilt()
     const { pool } = await isolatedConfig(t)
-    const app = await buildApp({ pool, logger: false })
+    const app = await buildApp({ pool, auth: 'off', logger: false })
     t.after(() => app.close())
     const index = await app.inject({ url: '/' })
     assert.equal(index.statusCode, 200)
@@ -214,7 +236,7 @@ describe('the dashboard over HTTP', () => {
   it('answers 503 with what to run when the dashboard is not built', async (t) => {
     const { pool } = await isolatedConfig(t)
     const dir = mkdtempSync(join(tmpdir(), 'evf-no-dashboard-'))
-    const app = await buildApp({ pool, logger: false, dashboardDir: dir })
+    const app = await buildApp({ pool, auth: 'off', logger: false, dashboardDir: dir })
     t.after(() => app.close())
     const res = await app.inject({ url: '/' })
     assert.equal(res.statusCode, 503)

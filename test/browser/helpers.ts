@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { type Browser, chromium, type Page } from 'playwright-core'
+import { newLoginUrl } from '../../src/api/auth.ts'
 import { buildApp } from '../../src/api/index.ts'
 import type { Pool } from '../../src/db/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
@@ -56,18 +57,22 @@ export function launchChromium(): Promise<Browser> {
   })
 }
 
-/** The API with the dashboard, on a free port; closed after the test. */
+/**
+ * The API with the dashboard and authentication on, on a free port; closed after the test.
+ * `login` is the one-time URL `npm start` would print: open it to be logged in.
+ */
 export async function startApi(
   t: TestContext,
   pool: Pool,
   port = 0,
-): Promise<{ app: FastifyInstance; base: string }> {
-  const app = await buildApp({ pool, logger: false })
+): Promise<{ app: FastifyInstance; base: string; login: string }> {
+  const app = await buildApp({ pool, auth: 'on', logger: false })
   t.after(() => app.close())
   await app.listen({ host: '127.0.0.1', port })
   const address = app.server.address()
   if (!address || typeof address !== 'object') throw new Error('the API has no address')
-  return { app, base: `http://127.0.0.1:${address.port}` }
+  const base = `http://127.0.0.1:${address.port}`
+  return { app, base, login: await newLoginUrl(pool, base) }
 }
 
 /**

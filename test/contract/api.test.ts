@@ -7,13 +7,17 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { buildApp } from '../../src/api/index.ts'
+import { issueToken, SCOPES } from '../../src/db/index.ts'
 import { runBounded } from '../../src/etl/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
 import { isolatedConfig, log } from '../helpers.ts'
+import { rememberSecret } from '../secrets.ts'
 
 const st = join(repoRoot, '.cache/schemathesis/venv/bin/st')
 const SEED = 20261129
@@ -25,7 +29,15 @@ describe('the API contract (schemathesis against /docs/json)', () => {
     await runSimulator(config, log)
     await runBounded(config, pool, log)
     // Rate limiting is part of the contract (429 is declared) but would cut the run short.
-    const app = await buildApp({ pool, logger: false, config: { apiRateLimit: 0 } })
+    const app = await buildApp({
+      pool,
+      auth: 'on',
+      logger: false,
+      config: { apiRateLimit: 0, apiAuthFailures: 0 },
+    })
+    // A token with every scope; schemathesis also tries without it, and expects the declared 401.
+    const { token } = await issueToken(pool, 'api', 'schemathesis', SCOPES)
+    rememberSecret(token)
     t.after(() => app.close())
     await app.listen({ host: '127.0.0.1', port: 0 })
     const address = app.server.address()
@@ -37,6 +49,8 @@ describe('the API contract (schemathesis against /docs/json)', () => {
       `${base}/docs/json`,
       '--checks',
       'all',
+      '--header',
+      `Authorization: Bearer ${token}`,
       '--seed',
       String(SEED),
       // Nothing carried over from an earlier run: the seed alone decides the cases.
@@ -52,7 +66,8 @@ describe('the API contract (schemathesis against /docs/json)', () => {
       '--no-color',
     ]
     const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn(st, args, { cwd: repoRoot })
+      // Run elsewhere: schemathesis keeps a folder of its own in its working directory.
+      const child = spawn(st, args, { cwd: mkdtempSync(join(tmpdir(), 'evf-schemathesis-')) })
       let output = ''
       child.stdout.on('data', (d: Buffer) => (output += d))
       child.stderr.on('data', (d: Buffer) => (output += d))

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { freePort } from '../../src/db/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
+import { rememberSecret } from '../secrets.ts'
 
 const dataDir = join(repoRoot, '.test-stack', 'e2e')
 
@@ -98,10 +99,20 @@ describe('npm start', () => {
       180_000,
       stack.output,
     )
+    // The banner's dashboard link logs in once, as a person's browser would: it sets the session cookie.
+    const link = /Dashboard\s+(http:\S+\/login\?token=(\S+))/.exec(stack.output())
+    assert.ok(link, 'the banner has a one-time login link')
+    rememberSecret(link[2]!)
+    const login = await fetch(link[1]!, { redirect: 'manual' })
+    assert.equal(login.status, 303)
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!
+    rememberSecret(cookie.split('=')[1]!)
+    assert.equal((await fetch(url)).status, 401, 'nothing is served without a credential')
+    const get = (u: string) => fetch(u, { headers: { cookie } })
     const rows = await until(
       'a fresh reading of each station',
       async () => {
-        const body = (await (await fetch(url)).json()) as { station: string; data: { timestamp: number } }[]
+        const body = (await (await get(url)).json()) as { station: string; data: { timestamp: number } }[]
         const stations = new Set(body.map((r) => r.station))
         const newest = Math.max(...body.map((r) => r.data.timestamp))
         return stations.size === 4 && Date.now() / 1000 - newest < 30 ? body : undefined
@@ -131,7 +142,8 @@ describe('npm start', () => {
       again.output,
     )
     const first = rows[rows.length - 1]!
-    const resumed = (await (await fetch(`${url.replace('limit=200', 'limit=1000')}`)).json()) as {
+    // The session lives in PostgreSQL: the same cookie still works after the restart.
+    const resumed = (await (await get(`${url.replace('limit=200', 'limit=1000')}`)).json()) as {
       id: number
     }[]
     assert.ok(resumed.length >= rows.length, 'rows of the first run are still there')

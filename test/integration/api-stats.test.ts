@@ -21,7 +21,7 @@ describe('the HTTP API: statistics, pipeline, export, live stream, hardening', (
     await runSimulator(config, log)
     await produceRaw(config, [{ topic: `${config.topicPrefix}paint`, value: '{"station":"paint"' }])
     await runBounded(config, pool, log)
-    const app = await buildApp({ pool, logger: false })
+    const app = await buildApp({ pool, auth: 'off', logger: false })
     t.after(() => app.close())
 
     const ts = await app.inject({ url: '/stats/timeseries?station=paint&field=paint_thickness&bucket=1m' })
@@ -132,7 +132,7 @@ describe('the HTTP API: statistics, pipeline, export, live stream, hardening', (
     const { config, pool } = await isolatedConfig(t, { simCount: 400, simSensorsPerStation: 1 })
     await runSimulator(config, log)
     await runBounded(config, pool, log)
-    const app = await buildApp({ pool, logger: false })
+    const app = await buildApp({ pool, auth: 'off', logger: false })
     t.after(() => app.close())
     const paint = await count(pool, `SELECT count(*) AS n FROM sensor_data WHERE station = 'paint'`)
     const csv = await app.inject({ url: '/export?format=csv&station=paint&from=2000-01-01' })
@@ -163,7 +163,7 @@ describe('the HTTP API: statistics, pipeline, export, live stream, hardening', (
 
   it('delivers a reading loaded after the client connected over Server-Sent Events, and resumes from Last-Event-ID', async (t) => {
     const { config, pool } = await isolatedConfig(t, { simCount: 8, simSensorsPerStation: 1 })
-    const app = await buildApp({ pool, logger: false })
+    const app = await buildApp({ pool, auth: 'off', logger: false })
     t.after(() => app.close())
     await app.listen({ host: '127.0.0.1', port: 0 })
     const { port } = app.server.address() as { port: number }
@@ -230,7 +230,7 @@ describe('the HTTP API: statistics, pipeline, export, live stream, hardening', (
   it('serves repeated reads from its cache and drops the cache when the ETL commits', async (t) => {
     const { config, pool } = await isolatedConfig(t, { simCount: 20, simSensorsPerStation: 1 })
     // A long TTL: only a commit can make the second answer below fresh.
-    const app = await buildApp({ pool, logger: false, config: { apiCacheMs: 60_000 } })
+    const app = await buildApp({ pool, auth: 'off', logger: false, config: { apiCacheMs: 60_000 } })
     t.after(() => app.close())
     await app.ready()
     const get = () => app.inject({ url: '/sensor-data?limit=1000' })
@@ -261,6 +261,7 @@ describe('the HTTP API: statistics, pipeline, export, live stream, hardening', (
   it('sends security headers, limits the rate and the URL length, and keeps CORS to the configured origins', async (t) => {
     const { pool } = await isolatedConfig(t)
     const app = await buildApp({
+      auth: 'off',
       pool,
       logger: false,
       config: { apiRateLimit: 20, apiCorsOrigins: 'https://plant.example' },

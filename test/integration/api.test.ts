@@ -11,7 +11,7 @@ describe('the HTTP API', () => {
     const { config, pool } = await isolatedConfig(t, { simCount: 400, simSensorsPerStation: 2 })
     await runSimulator(config, log)
     await runBounded(config, pool, log)
-    const app = await buildApp({ pool, logger: false })
+    const app = await buildApp({ pool, auth: 'off', logger: false })
     t.after(() => app.close())
 
     const all = await app.inject({ url: '/sensor-data' })
@@ -60,7 +60,7 @@ describe('the HTTP API', () => {
 
   it('publishes an OpenAPI 3.1 document, interactive docs and a health check over a real socket', async (t) => {
     const { pool } = await isolatedConfig(t)
-    const app = await buildApp({ pool, logger: false })
+    const app = await buildApp({ pool, auth: 'off', logger: false })
     t.after(() => app.close())
     await app.listen({ host: '127.0.0.1', port: 0 })
     const address = app.server.address()
@@ -96,7 +96,7 @@ describe('the HTTP API beyond the reference endpoint', () => {
     })
     await runSimulator(config, log)
     await runBounded(config, pool, log)
-    const app = await buildApp({ pool, logger: false })
+    const app = await buildApp({ pool, auth: 'off', logger: false })
     t.after(() => app.close())
 
     // Cursor pages cover every row exactly once, newest first.
@@ -161,7 +161,7 @@ describe('the HTTP API beyond the reference endpoint', () => {
       simSensorsPerStation: 1,
       simIntervalMs: 1000,
     })
-    const app = await buildApp({ pool, logger: false })
+    const app = await buildApp({ pool, auth: 'off', logger: false })
     t.after(() => app.close())
 
     const catalog = (await app.inject({ url: '/stations' })).json() as {
@@ -225,7 +225,7 @@ describe('the HTTP API beyond the reference endpoint', () => {
     // Nothing listens on port 1: every query fails to connect.
     const pool = createPool('postgres://evf@127.0.0.1:1/evf', { max: 1 })
     t.after(() => pool.end())
-    const app = await buildApp({ pool, logger: false, config: { apiCacheMs: 0 } })
+    const app = await buildApp({ pool, auth: 'off', logger: false, config: { apiCacheMs: 0 } })
     t.after(() => app.close())
     for (const url of ['/sensor-data', '/ready']) {
       const res = await app.inject(url)

@@ -10,7 +10,7 @@ describe('the ETL watchdog', () => {
   it('sees a frozen worker (SIGSTOP): logs an error, /ready 503 and evf_etl_stalled 1, restarts it, and loses or doubles nothing', async (t) => {
     const { config, pool } = await isolatedConfig(t, { etlStallSec: STALL_SEC })
     const env = { ...envOf(config), EVF_ETL_STALL_SEC: String(STALL_SEC), EVF_LOG_LEVEL: 'info' }
-    const app = await buildApp({ pool, logger: false, config: { etlStallSec: STALL_SEC } })
+    const app = await buildApp({ pool, auth: 'off', logger: false, config: { etlStallSec: STALL_SEC } })
     t.after(() => app.close())
 
     const etl = cli(['etl', 'follow'], env)

@@ -49,7 +49,7 @@ describe('the ETL against the real broker and database', () => {
     assert.equal(await count(pool, 'SELECT count(*) AS n FROM sensor_data'), 2000)
 
     // The API serves them in the reference shape, newest first.
-    const app = await buildApp({ pool, logger: false })
+    const app = await buildApp({ pool, auth: 'off', logger: false })
     t.after(() => app.close())
     const res = await app.inject({ url: '/sensor-data?limit=5&station=paint' })
     assert.equal(res.statusCode, 200)

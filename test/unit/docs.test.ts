@@ -32,6 +32,10 @@ describe('the README', () => {
       'api',
       'db migrate',
       'config',
+      'catalog',
+      'tokens create',
+      'login-url',
+      'tls self-signed',
     ]) {
       assert.ok(readme.includes(`\`evf ${cmd}`), `README lacks evf ${cmd}`)
     }

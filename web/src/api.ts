@@ -72,7 +72,8 @@ async function get<T>(path: string, params?: Params): Promise<T> {
   }
   const body = (await res.json().catch(() => ({}))) as { title?: string; detail?: string }
   const error = new ApiError(res.status, body.title ?? res.statusText, body.detail ?? '')
-  report(res.status < 500, error)
+  // A 401 is not an outage, but the banner must say to log in.
+  report(res.status < 500 && res.status !== 401, error)
   throw error
 }
 

@@ -42,7 +42,11 @@ export class Connection {
   private render(): void {
     const down = this.fetchError !== null || this.streamDown
     this.banner.hidden = !down && this.stalled === null
-    if (down) {
+    if (this.fetchError?.startsWith('401')) {
+      // The API answers, but not to us: no session cookie, or an expired or revoked one.
+      this.banner.textContent =
+        'Not logged in — open the login URL that `npm start` printed, or make a new one with `evf login-url`.'
+    } else if (down) {
       const why = this.fetchError ?? 'the live stream is down'
       this.banner.textContent = `API unreachable — reconnecting… (${why})`
     } else if (this.stalled !== null) {

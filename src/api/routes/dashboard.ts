@@ -27,7 +27,7 @@ export async function dashboardRoutes(app: FastifyInstance, opts: { dir?: string
     immutable: true,
   })
 
-  app.get('/', { schema: { hide: true } }, async (req, reply) => {
+  app.get('/', { config: { scope: 'public' }, schema: { hide: true } }, async (req, reply) => {
     let html: Buffer
     try {
       html = await readFile(join(dir, 'index.html'))

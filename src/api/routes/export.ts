@@ -20,6 +20,7 @@ export function exportRoutes(app: Api, pool: Pool): void {
   app.get(
     '/export',
     {
+      config: { scope: 'export' },
       schema: {
         summary: 'Readings of a window as CSV or NDJSON, streamed (oldest first)',
         description:

@@ -7,12 +7,16 @@ import type { Api } from '../types.ts'
 export function healthRoutes(app: Api, pool: Pool, stallSec: number): void {
   app.get(
     '/health',
-    { schema: { summary: 'The process is up', tags: ['ops'], response: answers({ 200: Health }) } },
+    {
+      config: { scope: 'public' },
+      schema: { summary: 'The process is up', tags: ['ops'], response: answers({ 200: Health }) },
+    },
     async () => ({ status: 'ok' as const }),
   )
   app.get(
     '/ready',
     {
+      config: { scope: 'public' },
       schema: {
         summary: 'PostgreSQL answers and the ETL is not stalled; when it last committed, and its lag',
         description:

@@ -30,7 +30,7 @@ export function metricsRoutes(app: Api, pool: Pool, stallSec: number, cache?: Re
     tags: ['ops'],
     response: answers({ 200: { content: { 'text/plain': { schema: Type.String() } } } }),
   }
-  app.get('/metrics', { schema }, async (_req, reply) => {
+  app.get('/metrics', { config: { scope: 'metrics' }, schema }, async (_req, reply) => {
     const [{ rows }, s] = await Promise.all([
       pool.query<{ m: Stored }>(STORED, [readingCountFields.stations, readingCountFields.fields]),
       status(pool, new Date(Date.now() - 60_000), new Date(), stallSec),

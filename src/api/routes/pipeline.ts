@@ -44,6 +44,7 @@ export function pipelineRoutes(app: Api, pool: Pool, stallSec: number): void {
   app.get(
     '/pipeline/status',
     {
+      config: { scope: 'read' },
       schema: {
         summary:
           'ETL health: last commit and run, lag per partition, ingest in the window, dead letters by reason',

@@ -45,7 +45,7 @@ export function sensorDataRoutes(app: Api, pool: Pool): void {
   app.get(
     '/sensor-data',
     {
-      config: { cacheable: true },
+      config: { cacheable: true, scope: 'read' },
       schema: {
         summary: 'Readings, newest first (the reference system’s endpoint), with filters and cursor pages',
         description:

@@ -57,6 +57,7 @@ export function stationRoutes(app: Api, pool: Pool): void {
   app.get(
     '/stations',
     {
+      config: { scope: 'read' },
       schema: {
         summary: 'The station catalog: fields, units, plausible and specification ranges',
         tags: ['stations'],
@@ -69,7 +70,7 @@ export function stationRoutes(app: Api, pool: Pool): void {
   app.get(
     '/stations/:station/latest',
     {
-      config: { cacheable: true },
+      config: { cacheable: true, scope: 'read' },
       schema: {
         summary: 'The newest reading of a station, in the reference shape',
         tags: ['stations'],
@@ -90,7 +91,7 @@ export function stationRoutes(app: Api, pool: Pool): void {
   app.get(
     '/stats/counts',
     {
-      config: { cacheable: true },
+      config: { cacheable: true, scope: 'read' },
       schema: {
         summary: 'Records per station in a window of reading time (default: the last hour)',
         tags: ['stats'],

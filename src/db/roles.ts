@@ -16,14 +16,18 @@ export type RoleUrls = Record<Role, string>
 
 function passwords(dataDir: string): Record<Role, string> {
   const file = join(dataDir, 'db-roles.json')
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Record<Role, string>
-  mkdirSync(dataDir, { recursive: true })
-  const fresh = Object.fromEntries(ROLES.map((r) => [r, randomBytes(18).toString('base64url')])) as Record<
-    Role,
-    string
-  >
-  writeFileSync(file, `${JSON.stringify(fresh, null, 2)}\n`, { mode: 0o600 })
-  return fresh
+  const known = existsSync(file)
+    ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<Record<Role, string>>)
+    : {}
+  // A role without a password (a new data directory, or one removed to rotate it) gets a new one.
+  const missing = ROLES.filter((r) => !known[r])
+  const all = { ...known }
+  for (const r of missing) all[r] = randomBytes(18).toString('base64url')
+  if (missing.length > 0) {
+    mkdirSync(dataDir, { recursive: true })
+    writeFileSync(file, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600 })
+  }
+  return all as Record<Role, string>
 }
 
 /** `adminUrl` must be a role that may alter roles (the embedded server's superuser is). */

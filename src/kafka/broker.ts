@@ -32,12 +32,7 @@ interface BrokerOptions {
  * fetched with Maven. Storage is formatted on first start and kept under `<dataDir>/kafka`.
  */
 export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedBroker> {
-  if (!existsSync(kafkaLibsDir) || (await readdir(kafkaLibsDir)).length === 0) {
-    throw new PipelineError(
-      'PREREQUISITE_MISSING',
-      `Kafka jars not found in ${kafkaLibsDir}. Run \`node scripts/setup.mjs\` (needs Maven and Java 17+).`,
-    )
-  }
+  await requireJars()
   const home = join(opts.dataDir, 'kafka')
   const logsDir = join(home, 'logs')
   const logDir = join(home, 'data')
@@ -57,13 +52,11 @@ export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedB
     '-cp',
     `${kafkaLibsDir}*`,
   ]
-
   if (!existsSync(join(logDir, 'meta.properties'))) {
     const clusterId = newClusterId()
     opts.log.info({ clusterId, logDir }, 'formatting Kafka storage (first start)')
     await run('java', [...javaArgs, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile])
   }
-
   const pidFile = join(home, 'broker.pid')
   await stopOrphan(pidFile, opts.log)
   if (await portAnswers(opts.port)) {
@@ -72,32 +65,9 @@ export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedB
       `port ${opts.port} is already in use: stop what listens there, set EVF_KAFKA_PORT, or point KAFKA_BROKERS at that broker`,
     )
   }
-  const out = createWriteStream(join(logsDir, 'stdout.log'), { flags: 'a' })
-  const child = spawn('java', [...javaArgs, 'kafka.Kafka', propsFile], {
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  child.stdout?.pipe(out)
-  child.stderr?.pipe(out)
+  const child = spawnBroker(javaArgs, propsFile, logsDir)
   await writeFile(pidFile, String(child.pid))
-  let exited: number | null = null
-  child.once('exit', (code) => {
-    exited = code ?? -1
-  })
-
-  const deadline = Date.now() + (opts.timeoutMs ?? 90_000)
-  while (!(await portAnswers(opts.port))) {
-    if (exited !== null || Date.now() > deadline) {
-      child.kill('SIGKILL')
-      const tail = await tailOf(join(logsDir, 'server.log'), 30)
-      throw new PipelineError(
-        'SERVICE_START_FAILED',
-        `Kafka broker ${exited !== null ? `exited with code ${exited}` : 'did not answer in time'} on 127.0.0.1:${opts.port}.\n` +
-          `Last lines of ${join(logsDir, 'server.log')}:\n${tail}`,
-      )
-    }
-    await sleep(250)
-  }
+  await untilAnswers(child, opts.port, join(logsDir, 'server.log'), opts.timeoutMs ?? 90_000)
   return {
     brokers: `127.0.0.1:${opts.port}`,
     process: child,
@@ -105,6 +75,47 @@ export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedB
       await stopChild(child, 30_000)
       await rm(pidFile, { force: true })
     },
+  }
+}
+
+async function requireJars(): Promise<void> {
+  if (!existsSync(kafkaLibsDir) || (await readdir(kafkaLibsDir)).length === 0) {
+    throw new PipelineError(
+      'PREREQUISITE_MISSING',
+      `Kafka jars not found in ${kafkaLibsDir}. Run \`node scripts/setup.mjs\` (needs Maven and Java 17+).`,
+    )
+  }
+}
+
+/** The broker's JVM, in a process group of its own, its output appended to `logs/stdout.log`. */
+function spawnBroker(javaArgs: string[], propsFile: string, logsDir: string): ChildProcess {
+  const out = createWriteStream(join(logsDir, 'stdout.log'), { flags: 'a' })
+  const child = spawn('java', [...javaArgs, 'kafka.Kafka', propsFile], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  child.stdout?.pipe(out)
+  child.stderr?.pipe(out)
+  return child
+}
+
+/** Waits until the broker's port answers; one that exits or never answers fails with its log's tail. */
+async function untilAnswers(child: ChildProcess, port: number, serverLog: string, timeoutMs: number) {
+  let exited: number | null = null
+  child.once('exit', (code) => {
+    exited = code ?? -1
+  })
+  const deadline = Date.now() + timeoutMs
+  while (!(await portAnswers(port))) {
+    if (exited !== null || Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new PipelineError(
+        'SERVICE_START_FAILED',
+        `Kafka broker ${exited !== null ? `exited with code ${exited}` : 'did not answer in time'} on 127.0.0.1:${port}.\n` +
+          `Last lines of ${serverLog}:\n${await tailOf(serverLog, 30)}`,
+      )
+    }
+    await sleep(250)
   }
 }
 

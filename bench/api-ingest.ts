@@ -17,7 +17,13 @@ import { join } from 'node:path'
 import { allTopics, stationNames } from '../src/catalog/index.ts'
 import { type Config, configToEnv, loadConfig } from '../src/config/index.ts'
 import { createPool } from '../src/db/index.ts'
-import { createAdmin, createConsumer, ensureTopics, startEmbeddedKafka } from '../src/kafka/index.ts'
+import {
+  createAdmin,
+  createConsumer,
+  ensureTopics,
+  scramLogin,
+  startEmbeddedKafka,
+} from '../src/kafka/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { kafkaLibsDir } from '../src/shared/paths.ts'
 import { alive, stopPid } from '../src/shared/process.ts'
@@ -102,9 +108,9 @@ async function startKafka(base: Config) {
     log: createLogger('bench', 'warn'),
   })
   early.run = () => broker.stop()
-  const config = { ...base, kafkaBrokers: broker.brokers }
+  const config = { ...base, ...scramLogin(broker.brokers, 'admin', broker.secrets.admin) }
   // Created here, once: the simulator and the ETL would both try at start.
-  const admin = createAdmin(config.kafkaBrokers, 'bench-api-admin')
+  const admin = createAdmin(config, 'bench-api-admin')
   try {
     await ensureTopics(
       admin,
@@ -206,7 +212,7 @@ export async function runIngest(ctx: IngestContext): Promise<IngestRun> {
   const nominal = (stationNames.length * config.simSensorsPerStation * 1000) / config.simIntervalMs
   const out: IngestRun = { rate, nominal, runs: [], exits: [] }
   const pool = createPool(ctx.databaseUrl, { max: 2, statementTimeoutMs: 0, application: 'bench-api-ingest' })
-  const consumer = createConsumer(config.kafkaBrokers, 'bench-api-monitor', 'bench-api-monitor')
+  const consumer = createConsumer(config, 'bench-api-monitor', 'bench-api-monitor')
   const closeMonitor = onCleanup('the ingest monitor', async () => {
     await consumer.close().catch(() => undefined)
     await pool.end()

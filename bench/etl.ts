@@ -43,7 +43,7 @@ const base = loadConfig(
 )
 progress('starting Kafka and PostgreSQL…')
 const services = await startServices(base, log)
-const config = { ...base, kafkaBrokers: services.kafkaBrokers, databaseUrl: services.databaseUrl }
+const config = { ...base, ...services.kafka.admin, databaseUrl: services.databaseUrl }
 const pool = createPool(config.databaseUrl, { max: 2, statementTimeoutMs: 0 })
 
 interface RunSummaryLike {
@@ -158,7 +158,7 @@ try {
   // 3. The reference: consume, transform, one INSERT per message, each committed.
   progress(`baseline: ${SAMPLE.toLocaleString('en-US')} messages, one INSERT and COMMIT each…`)
   await pool.query('CREATE TABLE sensor_data_baseline (LIKE sensor_data INCLUDING ALL)')
-  const consumer = createConsumer(config.kafkaBrokers, 'bench-baseline', `bench-baseline-${Date.now()}`)
+  const consumer = createConsumer(config, 'bench-baseline', `bench-baseline-${Date.now()}`)
   const stream = await consumer.consume({
     topics: allTopics(config.topicPrefix),
     mode: 'earliest',

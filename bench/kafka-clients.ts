@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { Consumer, ProduceAcks, Producer } from '@platformatic/kafka'
 import { Kafka, logLevel } from 'kafkajs'
 import { loadConfig } from '../src/config/index.ts'
-import { createAdmin } from '../src/kafka/index.ts'
+import { connection, createAdmin } from '../src/kafka/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { repoRoot } from '../src/shared/paths.ts'
 import { PlantSimulator } from '../src/simulator/index.ts'
@@ -27,6 +27,14 @@ const config = loadConfig(
 progress('starting an embedded broker…')
 const services = await startServices(config, createLogger('bench', 'warn'))
 const brokers = [services.kafkaBrokers]
+const admin = services.kafka.admin
+// Both clients log in as admin (SCRAM-SHA-512): a cost at connect only.
+const login = connection(admin)
+const kafkajsLogin = {
+  mechanism: 'scram-sha-512' as const,
+  username: admin.kafkaUsername,
+  password: admin.kafkaPassword,
+}
 
 const plant = new PlantSimulator({ stations: ['paint'], sensorsPerStation: 50, seed: 1, faultRate: 0.01 })
 const values: Buffer[] = []
@@ -35,9 +43,9 @@ for (let t = 0; values.length < N; t += 5000)
 const keys = values.map((_, i) => Buffer.from(`paint-${i % 50}`))
 
 async function topic(name: string): Promise<string> {
-  const admin = createAdmin(services.kafkaBrokers, 'bench-admin')
-  await admin.createTopics({ topics: [name], partitions: 3, replicas: 1 })
-  await admin.close()
+  const client = createAdmin(admin, 'bench-admin')
+  await client.createTopics({ topics: [name], partitions: 3, replicas: 1 })
+  await client.close()
   return name
 }
 
@@ -51,7 +59,7 @@ async function platformatic(): Promise<[number, number]> {
   const name = await topic('bench.platformatic')
   const producer = new Producer({
     clientId: 'b',
-    bootstrapBrokers: brokers,
+    ...login,
     idempotent: true,
     acks: ProduceAcks.ALL,
   })
@@ -66,7 +74,7 @@ async function platformatic(): Promise<[number, number]> {
   const consumer = new Consumer({
     clientId: 'b',
     groupId: 'bench-p',
-    bootstrapBrokers: brokers,
+    ...login,
     maxWaitTime: 100,
   })
   const consume = await timed(async () => {
@@ -81,7 +89,7 @@ async function platformatic(): Promise<[number, number]> {
 
 async function kafkajs(): Promise<[number, number]> {
   const name = await topic('bench.kafkajs')
-  const kafka = new Kafka({ clientId: 'b', brokers, logLevel: logLevel.NOTHING })
+  const kafka = new Kafka({ clientId: 'b', brokers, sasl: kafkajsLogin, logLevel: logLevel.NOTHING })
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
   await producer.connect()
   const produce = await timed(async () => {

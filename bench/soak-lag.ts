@@ -8,7 +8,7 @@
 import type { Consumer } from '@platformatic/kafka'
 import { allTopics } from '../src/catalog/index.ts'
 import type { Pool } from '../src/db/index.ts'
-import { createConsumer } from '../src/kafka/index.ts'
+import { createConsumer, type KafkaSettings } from '../src/kafka/index.ts'
 
 export interface LagSample {
   /** epoch ms */
@@ -28,11 +28,11 @@ export class LagSampler {
   failures = 0
 
   constructor(
-    brokers: string,
+    kafka: KafkaSettings,
     private readonly pool: Pool,
     topicPrefix = 'sensor.',
   ) {
-    this.consumer = createConsumer(brokers, 'bench-soak-probe', 'bench-soak-probe')
+    this.consumer = createConsumer(kafka, 'bench-soak-probe', 'bench-soak-probe')
     this.topics = allTopics(topicPrefix)
   }
 

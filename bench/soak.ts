@@ -29,6 +29,7 @@ import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { stationNames } from '../src/catalog/index.ts'
 import { createPool, type Pool } from '../src/db/index.ts'
+import { readKafkaSecrets, scramLogin } from '../src/kafka/index.ts'
 import { repoRoot } from '../src/shared/paths.ts'
 import { stopChild } from '../src/shared/process.ts'
 import { sleep } from '../src/shared/time.ts'
@@ -181,7 +182,8 @@ async function startRun(plan: Plan): Promise<Run> {
       const listener = new CommitLog(databaseUrl)
       await listener.start()
       cleanups.push({ name: 'the LISTEN client', run: () => listener.stop() })
-      const sampler = new LagSampler(kafkaBrokers, pool)
+      const admin = readKafkaSecrets(dataDir)?.admin ?? ''
+      const sampler = new LagSampler(scramLogin(kafkaBrokers, 'admin', admin), pool)
       cleanups.push({
         name: 'the lag sampler',
         run: async () => {
@@ -260,11 +262,17 @@ async function rampStep(run: Run, plan: Plan, i: number): Promise<Phase> {
   const child = spawn(
     process.execPath,
     [
-      ...[cli, 'simulate', '--kafka-brokers', run.stack.kafkaBrokers, '--log-level', 'info'],
+      // Next to the stack, as a user runs it: its broker and the `simulator` login come from its data dir.
+      ...[cli, 'simulate', '--log-level', 'info'],
       ...['--sim-interval-ms', String(INTERVAL_MS), '--sim-duration-sec', String(STEP_S)],
       ...['--sim-sensors-per-station', String(plan.sensorsPerStation)],
     ],
-    { cwd: repoRoot, env: cleanEnv(), detached: true, stdio: ['ignore', out, out] },
+    {
+      cwd: repoRoot,
+      env: { ...cleanEnv(), EVF_DATA_DIR: dataDir },
+      detached: true,
+      stdio: ['ignore', out, out],
+    },
   )
   run.meter.addRoot(child.pid!)
   const entry = { name: `simulator of step ${i + 1}`, run: () => stopChild(child, 10_000, 'SIGTERM', true) }

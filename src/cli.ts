@@ -13,7 +13,16 @@ import { withEndpoints } from './stack/endpoints.ts'
 import { formatLine } from './stack/supervisor.ts'
 
 const ALL = Object.keys(settings) as SettingKey[]
-const KAFKA: SettingKey[] = ['logLevel', 'kafkaBrokers', 'topicPrefix', 'topicPartitions']
+const KAFKA: SettingKey[] = [
+  'logLevel',
+  'kafkaBrokers',
+  'kafkaSaslMechanism',
+  'kafkaUsername',
+  'kafkaPassword',
+  'kafkaCaFile',
+  'topicPrefix',
+  'topicPartitions',
+]
 const DB: SettingKey[] = ['logLevel', 'databaseUrl']
 const MAINTAIN: SettingKey[] = [...DB, 'retentionDays']
 const ETL: SettingKey[] = [...KAFKA, 'databaseUrl', ...ALL.filter((k) => k.startsWith('etl'))]
@@ -23,6 +32,7 @@ const API: SettingKey[] = [
   'apiHost',
   'apiPort',
   'apiAuth',
+  'databaseReadUrl',
   'apiAuthFailures',
   'apiTlsCert',
   'apiTlsKey',
@@ -42,8 +52,12 @@ function withSettings(cmd: Command, keys: SettingKey[]): Command {
 }
 
 /** Turns the command's flags into the validated config; a bad value ends the process with exit 2. */
-function configOf(cmd: Command, needs: ('kafka' | 'database')[] = []): Config {
-  return withEndpoints(loadConfig(cmd.opts()), needs)
+function configOf(
+  cmd: Command,
+  needs: ('kafka' | 'database')[] = [],
+  kafkaUser?: 'etl' | 'simulator',
+): Config {
+  return withEndpoints(loadConfig(cmd.opts()), needs, kafkaUser)
 }
 
 /** Runs until SIGINT/SIGTERM, then aborts the signal so the work drains. */
@@ -81,7 +95,7 @@ withSettings(
 
 withSettings(program.command('simulate').description('produce sensor readings to Kafka'), SIM).action(
   async (_o, cmd: Command) => {
-    const config = configOf(cmd, ['kafka'])
+    const config = configOf(cmd, ['kafka'], 'simulator')
     const { runSimulator } = await import('./simulator/index.ts')
     const summary = await runSimulator(config, createLogger('simulator', config.logLevel), untilSignal())
     if (config.simCount > 0) process.stdout.write(`${JSON.stringify(summary)}\n`)
@@ -96,7 +110,7 @@ withSettings(
     .option('--topic <topic...>', 'only these topics (default: every station topic)'),
   ETL,
 ).action(async (o: { topic?: string[] }, cmd: Command) => {
-  const config = configOf(cmd, ['kafka', 'database'])
+  const config = configOf(cmd, ['kafka', 'database'], 'etl')
   const log = createLogger('etl', config.logLevel)
   const [{ createPool }, { runBounded, runBoundedProcesses }] = await Promise.all([
     import('./db/index.ts'),
@@ -137,7 +151,7 @@ for (const [name, description] of [
   ['schedule', 'run bounded loads on the cron schedule until stopped'],
 ] as const) {
   withSettings(etl.command(name).description(description), ETL).action(async (_o, cmd: Command) => {
-    const config = configOf(cmd, ['kafka', 'database'])
+    const config = configOf(cmd, ['kafka', 'database'], 'etl')
     const log = createLogger('etl', config.logLevel)
     const [{ createPool }, etl] = await Promise.all([import('./db/index.ts'), import('./etl/index.ts')])
     // `etl follow` supervises its worker processes (and watches them for a stall); a worker
@@ -160,7 +174,8 @@ for (const [name, description] of [
         await pool.end()
       }
     }
-    const fn = name === 'follow' ? etl.follow : etl.schedule
+    // `etl schedule` is the built-in orchestrator's cron (orchestrator/builtin.ts).
+    const fn = name === 'follow' ? etl.follow : (await import('./orchestrator/index.ts')).scheduleEtl
     const pool = createPool(config.databaseUrl, { application: `evf-etl-${name}`, onError: dbLost(log) })
     try {
       await fn(config, pool, log, untilSignal())
@@ -256,10 +271,20 @@ withSettings(program.command('api').description('serve the HTTP API and its docs
     })
     const { readTlsPair } = await import('./api/tls.ts')
     const tls = config.apiTlsCert ? await readTlsPair(config.apiTlsCert, config.apiTlsKey) : undefined
-    const app = await buildApp({ pool, logger: log, config, auth: config.apiAuth, tls })
+    // A hot standby for reads (DATABASE_READ_URL): its own pool, same limits.
+    const readPool = config.databaseReadUrl
+      ? createPool(config.databaseReadUrl, {
+          max: 10,
+          application: 'evf-api-reads',
+          statementTimeoutMs: config.apiStatementTimeoutMs,
+          onError: dbLost(log),
+        })
+      : undefined
+    const app = await buildApp({ pool, readPool, logger: log, config, auth: config.apiAuth, tls })
     await app.listen({ host: config.apiHost, port: config.apiPort })
     await new Promise((resolve) => untilSignal().addEventListener('abort', resolve))
     await app.close()
+    await readPool?.end()
     await pool.end()
   },
 )
@@ -414,11 +439,11 @@ withSettings(
 })
 
 withSettings(
-  program.command('config').description('print the effective settings as JSON (passwords in URLs masked)'),
+  program.command('config').description('print the effective settings as JSON (passwords masked)'),
   ALL,
 ).action(async (_o, cmd: Command) => {
-  const { maskPasswords } = await import('./shared/redact.ts')
-  process.stdout.write(`${maskPasswords(JSON.stringify(configOf(cmd), null, 2))}\n`)
+  const { maskSecrets } = await import('./shared/redact.ts')
+  process.stdout.write(`${JSON.stringify(maskSecrets(configOf(cmd)), null, 2)}\n`)
 })
 
 // Catalog facts for programs that are not TypeScript (the Airflow DAG asks at parse time).

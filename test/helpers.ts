@@ -5,7 +5,7 @@ import pg from 'pg'
 import { allTopics } from '../src/catalog/index.ts'
 import { type Config, loadConfig, type Overrides } from '../src/config/index.ts'
 import { createPool, migrate, type Pool } from '../src/db/index.ts'
-import { createAdmin, createProducer, ensureTopics } from '../src/kafka/index.ts'
+import { createAdmin, createProducer, ensureTopics, kafkaEnv } from '../src/kafka/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { repoRoot } from '../src/shared/paths.ts'
 import { childPids } from '../src/shared/process.ts'
@@ -21,7 +21,9 @@ function required(name: string): string {
 
 /**
  * A config of its own for one test: a fresh database (migrated) on the test server and a topic
- * prefix no other test uses. Cleanup is registered on the test context.
+ * prefix no other test uses, logged in to the test broker as its super user `admin` (a test's
+ * topics are outside the components' ACLs; test/integration/kafka-security.test.ts checks those).
+ * Cleanup is registered on the test context.
  */
 export async function isolatedConfig(
   t: TestContext,
@@ -39,6 +41,9 @@ export async function isolatedConfig(
   const config = loadConfig(
     {
       kafkaBrokers: required('EVF_TEST_KAFKA_BROKERS'),
+      kafkaSaslMechanism: 'scram-sha-512',
+      kafkaUsername: required('EVF_TEST_KAFKA_USERNAME'),
+      kafkaPassword: required('EVF_TEST_KAFKA_PASSWORD'),
       databaseUrl: url.toString(),
       topicPrefix: `t${id}.`,
       etlGroupId: `evf-etl-${id}`,
@@ -56,7 +61,7 @@ export async function isolatedConfig(
     await c.end()
   })
   await migrate(pool)
-  const kafka = createAdmin(config.kafkaBrokers, 'evf-test-admin')
+  const kafka = createAdmin(config, 'evf-test-admin')
   await ensureTopics(kafka, allTopics(config.topicPrefix), config.topicPartitions, log)
   await kafka.close()
   return { config, pool }
@@ -71,7 +76,7 @@ export interface RawMessage {
 
 /** Sends messages exactly as given (any bytes), for tests that need malformed input. */
 export async function produceRaw(config: Config, messages: RawMessage[]): Promise<void> {
-  const producer = createProducer(config.kafkaBrokers, 'evf-test-producer')
+  const producer = createProducer(config, 'evf-test-producer')
   try {
     await producer.send({
       messages: messages.map((m) => ({
@@ -107,10 +112,10 @@ export function collect(
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })))
 }
 
-/** The environment that points a CLI child at this test's Kafka, database and topics. */
+/** The environment that points a CLI child at this test's Kafka (with its login), database and topics. */
 export function envOf(config: Config): Record<string, string> {
   return {
-    KAFKA_BROKERS: config.kafkaBrokers,
+    ...kafkaEnv(config),
     DATABASE_URL: config.databaseUrl,
     EVF_TOPIC_PREFIX: config.topicPrefix,
     EVF_ETL_GROUP_ID: config.etlGroupId,

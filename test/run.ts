@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, rmSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { loadConfig } from '../src/config/index.ts'
+import { kafkaSecrets } from '../src/kafka/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { repoRoot } from '../src/shared/paths.ts'
 import { maskPasswords } from '../src/shared/redact.ts'
@@ -49,6 +50,8 @@ step(
   `services up in ${Date.now() - t0} ms: Kafka ${services.kafkaBrokers}, PostgreSQL ${maskPasswords(services.databaseUrl)}`,
 )
 rememberSecret(decodeURIComponent(new URL(services.databaseUrl).password), dataDir)
+// The broker's users, the controller's login included: none may appear in any log.
+for (const password of Object.values(kafkaSecrets(dataDir))) rememberSecret(password, dataDir)
 
 // Interrupted (Ctrl-C, a CI timeout): stop the services rather than leave them running.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -72,6 +75,12 @@ try {
         env: {
           ...process.env,
           EVF_TEST_KAFKA_BROKERS: services.kafkaBrokers,
+          // Tests log in as admin (their topics are their own); the components' users are for
+          // test/integration/kafka-security.test.ts, which checks their ACLs.
+          EVF_TEST_KAFKA_USERNAME: services.kafka.admin.kafkaUsername,
+          EVF_TEST_KAFKA_PASSWORD: services.kafka.admin.kafkaPassword,
+          EVF_TEST_KAFKA_ETL_PASSWORD: services.kafka.etl.kafkaPassword,
+          EVF_TEST_KAFKA_SIMULATOR_PASSWORD: services.kafka.simulator.kafkaPassword,
           EVF_TEST_DATABASE_URL: services.databaseUrl,
           EVF_LOG_LEVEL: process.env.EVF_LOG_LEVEL ?? 'warn',
         },

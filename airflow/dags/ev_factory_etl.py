@@ -15,6 +15,9 @@ Settings: an environment variable wins, else an Airflow Variable of the same nam
     EVF_TOPICS                    comma-separated topics (default: every station's topic, from evf)
     EVF_TOPIC_PREFIX              prefix of the station topics (default: evf's, "sensor.")
     KAFKA_BROKERS, DATABASE_URL   as for the CLI; unset: the endpoints of the running `evf stack`
+    EVF_KAFKA_SASL_MECHANISM, KAFKA_USERNAME, KAFKA_PASSWORD, KAFKA_CA_FILE
+                                  the ETL's Kafka login, as for the CLI (`stack up` passes user `etl`'s);
+                                  unset next to a running stack: the CLI takes `etl`'s from its data dir
     EVF_DATA_DIR                  where that stack records them (default <EVF_REPO_ROOT>/.stack)
     EVF_DQ_MAX_DEAD_LETTER_RATE   default 0.05
     EVF_DQ_MAX_SILENCE_MINUTES    default 15
@@ -127,15 +130,17 @@ def pg_connect(db_url: str):
 
 # Defaults of the settings the bash tasks pass on to the CLI (resolved again when a task runs).
 CLI_DEFAULTS = {"EVF_NODE": EVF_NODE, "EVF_CLI": EVF_CLI, "EVF_TOPIC_PREFIX": _prefix}
+SECRET_SETTINGS = ("DATABASE_URL", "KAFKA_PASSWORD")
+KAFKA_LOGIN = ("EVF_KAFKA_SASL_MECHANISM", "KAFKA_USERNAME", "KAFKA_PASSWORD", "KAFKA_CA_FILE")
 
 
 def runtime_env(name: str) -> str:
     """Jinja macro for the bash tasks: the setting when the task runs ("" = the CLI's own default).
 
-    DATABASE_URL is masked in task logs and rendered fields.
+    DATABASE_URL and KAFKA_PASSWORD are masked in task logs and rendered fields.
     """
     value = setting(name, CLI_DEFAULTS.get(name, ""))
-    if value and name == "DATABASE_URL":
+    if value and name in SECRET_SETTINGS:
         from airflow.sdk.log import mask_secret
 
         mask_secret(value)
@@ -146,12 +151,15 @@ def runtime_env(name: str) -> str:
 # PATH, HOME etc. are inherited and these are layered on top. Every value is a Jinja expression on
 # purpose: env is a templated field, and a plain string ending in ".sh"/".bash" (say EVF_CLI=x.sh)
 # would be taken for a template FILE to load (jinja2 TemplateNotFound).
-CLI_ENV = {k: "{{ evf_setting('%s') }}" % k for k in ("EVF_NODE", "EVF_CLI", "EVF_TOPIC_PREFIX", "KAFKA_BROKERS", "DATABASE_URL")}
+CLI_ENV = {
+    k: "{{ evf_setting('%s') }}" % k
+    for k in ("EVF_NODE", "EVF_CLI", "EVF_TOPIC_PREFIX", "KAFKA_BROKERS", "DATABASE_URL", *KAFKA_LOGIN)
+}
 
 # The subprocess hook merges stderr into stdout and BashOperator pushes the LAST line as XCom, so a
 # late log line on stderr could replace the JSON. Hence: stdout to a file, logs stream to the task
 # log live, and the JSON line is printed last. A failure dumps stdout to the log and keeps the exit
-# code (2 config, 3 Kafka, 4 database, 5 fenced).
+# code (2 config, 3 Kafka, 4 database, 5 fenced, 9 Kafka refused the login or an ACL).
 LOAD_COMMAND = """
 set -uo pipefail
 out="$(mktemp)"; trap 'rm -f "$out"' EXIT

@@ -33,6 +33,8 @@ import type { Api } from './types.ts'
 
 export interface AppOptions {
   pool: Pool
+  /** where readings and statistics are read from (a hot standby, DATABASE_READ_URL); default `pool` */
+  readPool?: Pool
   /** authentication (docs/security.md): `off` only where the API is bound to loopback */
   auth: 'on' | 'off'
   /** serve HTTPS with this PEM pair (the session cookie is then Secure) */
@@ -83,13 +85,17 @@ export async function buildApp(opts: AppOptions): Promise<Api> {
     app.addHook('onReady', async () => feed.start())
     useResponseCache(app, cache, () => feed.listening)
   }
-  sensorDataRoutes(app, opts.pool)
+  // Reads go to the standby when there is one; the live feed (LISTEN, and the rows a commit
+  // names), health, credentials and the pipeline's own tables stay on the primary.
+  const reads = opts.readPool ?? opts.pool
+  const replica = opts.readPool && opts.readPool !== opts.pool ? opts.readPool : undefined
+  sensorDataRoutes(app, reads)
   streamRoutes(app, opts.pool, feed)
-  stationRoutes(app, opts.pool)
-  statsRoutes(app, opts.pool)
-  pipelineRoutes(app, opts.pool, stallSec)
-  metricsRoutes(app, opts.pool, stallSec, cache)
-  exportRoutes(app, opts.pool)
+  stationRoutes(app, reads)
+  statsRoutes(app, reads)
+  pipelineRoutes(app, opts.pool, stallSec, replica)
+  metricsRoutes(app, opts.pool, stallSec, cache, replica)
+  exportRoutes(app, reads)
   deadLetterRoutes(app, opts.pool)
   await dashboardRoutes(app, { dir: opts.dashboardDir })
   return app

@@ -221,6 +221,22 @@ export const QualitySummary = Type.Object({
 })
 export type QualitySummary = Static<typeof QualitySummary>
 
+/** A rejected message as people read it (`/dead-letters`, and the newest in `/pipeline/status`). */
+export const DeadLetter = Type.Object({
+  id: Type.Integer(),
+  topic: Type.String(),
+  partition: Type.Integer(),
+  offset: Type.Integer(),
+  reason_code: Type.String(),
+  reason: Type.String(),
+  attempts: Type.Integer(),
+  created_at: DateTime(),
+  resolved_at: Nullable(DateTime()),
+  key: Nullable(Type.String({ description: 'UTF-8, or 0x… hex' })),
+  value_preview: Type.String({ description: 'the first 120 characters of the message' }),
+  value_bytes: Type.Integer(),
+})
+
 export const PartitionHealth = Type.Object({
   topic: Type.String(),
   partition: Type.Integer(),
@@ -253,20 +269,24 @@ export const PipelineStatus = Type.Object({
     ),
   }),
   lag: Type.Object({ total: Type.Integer(), partitions: Type.Array(PartitionHealth) }),
+  replica: Nullable(
+    Type.Object(
+      {
+        standby: Type.Boolean({ description: 'the server read from is in recovery (a hot standby)' }),
+        lag_seconds: Nullable(
+          Type.Number({ description: 'replay behind the primary; 0 when all received is replayed' }),
+        ),
+        replay_behind_bytes: Nullable(Type.Number()),
+      },
+      { description: 'the hot standby readings are read from (DATABASE_READ_URL); null without one' },
+    ),
+  ),
   ingest: Type.Object({ rows: Type.Integer(), rows_per_second: Type.Number() }),
   dead_letters: Type.Object({
     total: Type.Integer(),
     by_reason: Type.Array(Type.Object({ reason_code: Type.String(), count: Type.Integer() })),
     recent: Type.Array(
-      Type.Object({
-        id: Type.Integer(),
-        topic: Type.String(),
-        partition: Type.Integer(),
-        offset: Type.Integer(),
-        reason_code: Type.String(),
-        reason: Type.String(),
-        created_at: DateTime(),
-      }),
+      Type.Pick(DeadLetter, ['id', 'topic', 'partition', 'offset', 'reason_code', 'reason', 'created_at']),
     ),
   }),
 })
@@ -341,19 +361,4 @@ export const DeadLettersQuery = Query({
   topic: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,249}$', description: 'a Kafka topic' })),
   include_resolved: Type.Boolean({ default: false, description: 'also the ones re-driven since' }),
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
-})
-
-export const DeadLetter = Type.Object({
-  id: Type.Integer(),
-  topic: Type.String(),
-  partition: Type.Integer(),
-  offset: Type.Integer(),
-  reason_code: Type.String(),
-  reason: Type.String(),
-  attempts: Type.Integer(),
-  created_at: DateTime(),
-  resolved_at: Nullable(DateTime()),
-  key: Nullable(Type.String({ description: 'UTF-8, or 0x… hex' })),
-  value_preview: Type.String({ description: 'the first 120 characters of the message' }),
-  value_bytes: Type.Integer(),
 })

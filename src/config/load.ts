@@ -42,6 +42,16 @@ function crossChecks(config: Config): string[] {
       `apiAuth = "off" with apiHost = ${JSON.stringify(config.apiHost)}: the API answers without authentication only on a loopback address (127.0.0.1, ::1, localhost), where no other machine can reach it; turn apiAuth on or bind to loopback`,
     )
   }
+  if (config.kafkaSaslMechanism !== 'none' && !(config.kafkaUsername && config.kafkaPassword)) {
+    problems.push(
+      `kafkaSaslMechanism = "${config.kafkaSaslMechanism}" needs kafkaUsername and kafkaPassword (KAFKA_USERNAME, KAFKA_PASSWORD)`,
+    )
+  }
+  if (config.kafkaSaslMechanism === 'none' && config.kafkaUsername) {
+    problems.push(
+      'kafkaUsername is set but kafkaSaslMechanism is "none": set EVF_KAFKA_SASL_MECHANISM=scram-sha-512, or unset KAFKA_USERNAME',
+    )
+  }
   if (Boolean(config.apiTlsCert) !== Boolean(config.apiTlsKey)) {
     problems.push('apiTlsCert and apiTlsKey: give both (HTTPS) or neither (HTTP)')
   }

@@ -50,6 +50,26 @@ export const settings = {
     'Comma-separated Kafka bootstrap brokers; set it to use an existing cluster and start none',
     z.string().default(''),
   ),
+  kafkaSaslMechanism: setting(
+    'EVF_KAFKA_SASL_MECHANISM',
+    'SASL mechanism of the Kafka clients (`none` or `scram-sha-512`); the embedded broker always takes SCRAM-SHA-512 and `stack up` gives each component its own user',
+    z.enum(['none', 'scram-sha-512']).default('none'),
+  ),
+  kafkaUsername: setting(
+    'KAFKA_USERNAME',
+    'Kafka SASL user; empty next to a running stack: the command’s own user from `<dataDir>/secrets/kafka.json`',
+    z.string().default(''),
+  ),
+  kafkaPassword: setting(
+    'KAFKA_PASSWORD',
+    'Password of `KAFKA_USERNAME` (masked by `evf config`, never logged)',
+    z.string().default(''),
+  ),
+  kafkaCaFile: setting(
+    'KAFKA_CA_FILE',
+    'PEM file of the CA that signed the brokers’ certificates: set, the Kafka clients connect with TLS (SASL_SSL)',
+    z.string().default(''),
+  ),
   kafkaPort: setting('EVF_KAFKA_PORT', 'Port of the embedded broker', port.default(9092)),
   kafkaControllerPort: setting(
     'EVF_KAFKA_CONTROLLER_PORT',
@@ -78,6 +98,16 @@ export const settings = {
     'DATABASE_URL',
     'PostgreSQL connection URL; set it to use an existing server and start none',
     z.string().default(''),
+  ),
+  databaseReadUrl: setting(
+    'DATABASE_READ_URL',
+    'PostgreSQL URL the API reads readings and statistics from (a hot standby); empty: DATABASE_URL',
+    z.string().default(''),
+  ),
+  postgresReplica: setting(
+    'EVF_POSTGRES_REPLICA',
+    'Whether `stack up` also starts a hot standby of the embedded PostgreSQL (streaming replication) and has the API read from it',
+    bool.default(false),
   ),
   databasePort: setting(
     'EVF_DATABASE_PORT',

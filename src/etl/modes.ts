@@ -34,7 +34,7 @@ export async function runBounded(
       })
       return summary
     } catch (error) {
-      const e = classify(error)
+      const e = classify(error, config.kafkaUsername)
       if (!e.canRetry || signal?.aborted || Date.now() >= giveUpAt) {
         const { loaded, rejected } = worker.counts()
         await record.finish({ rows: loaded, deadLetters: rejected, error: `${e.code}: ${e.message}` })
@@ -84,7 +84,13 @@ export async function follow(config: Config, pool: Pool, log: Logger, signal: Ab
       await worker.run(signal)
       attempt = 0
     } catch (error) {
-      const e = classify(error)
+      const e = classify(error, config.kafkaUsername)
+      // A refused login or a missing ACL does not mend by itself: stop, saying which user.
+      if (e.code === 'KAFKA_AUTH') {
+        clearInterval(progress)
+        await record.finish({ ...current(), error: `${e.code}: ${e.message}` })
+        throw e
+      }
       attempt++
       const delay = backoff(attempt)
       log.error({ code: e.code, err: e.message, retryInMs: delay, attempt }, 'ETL failed; retrying')
@@ -98,14 +104,4 @@ export async function follow(config: Config, pool: Pool, log: Logger, signal: Ab
   }
   clearInterval(progress)
   await record.finish(current())
-}
-
-/**
- * `etl schedule` is the built-in orchestrator's (`orchestrator/builtin.ts`, `scheduleEtl`): this
- * entry stays until the CLI's `etl schedule` imports it from there. Loaded when called, since the
- * orchestrator runs the ETL and so imports this module.
- */
-export async function schedule(config: Config, pool: Pool, log: Logger, signal: AbortSignal): Promise<void> {
-  const { scheduleEtl } = await import('../orchestrator/index.ts')
-  await scheduleEtl(config, pool, log, signal)
 }

@@ -34,11 +34,7 @@ export class StallWatchdog {
     private readonly everyMs = Math.min(2000, (config.etlStallSec * 1000) / 3),
   ) {
     // Never joins its group: it only lists offsets.
-    this.consumer = createConsumer(
-      config.kafkaBrokers,
-      `evf-etl-watchdog-${process.pid}`,
-      `${config.etlGroupId}-watchdog`,
-    )
+    this.consumer = createConsumer(config, `evf-etl-watchdog-${process.pid}`, `${config.etlGroupId}-watchdog`)
   }
 
   start(): void {

@@ -92,7 +92,7 @@ export class EtlWorker {
     const groupId = this.opts.bounded
       ? `${this.config.etlGroupId}-run-${randomUUID()}`
       : this.config.etlGroupId
-    const consumer = createConsumer(this.config.kafkaBrokers, `evf-etl-${process.pid}`, groupId)
+    const consumer = createConsumer(this.config, `evf-etl-${process.pid}`, groupId)
     const lagTimer = this.opts.bounded
       ? setInterval(() => void this.recordEndOffsets(consumer), LAG_EVERY_MS)
       : undefined
@@ -180,9 +180,16 @@ export class EtlWorker {
   }
 
   private async start(consumer: Consumer): Promise<void> {
-    const admin = createAdmin(this.config.kafkaBrokers, `evf-etl-admin-${process.pid}`)
+    // Only lists them when they exist (`stack up` creates them as admin): no CreateTopics needed.
+    const admin = createAdmin(this.config, `evf-etl-admin-${process.pid}`)
     try {
-      await ensureTopics(admin, this.opts.topics, this.config.topicPartitions, this.log)
+      await ensureTopics(
+        admin,
+        this.opts.topics,
+        this.config.topicPartitions,
+        this.log,
+        this.config.kafkaUsername,
+      )
     } finally {
       await admin.close()
     }

@@ -1,6 +1,9 @@
 import { spawn } from 'node:child_process'
+import { allTopics } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
 import type { Pool } from '../db/index.ts'
+import { classify } from '../errors/index.ts'
+import { createConsumer } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { restartWithBackoff, Supervisor } from '../shared/supervisor.ts'
 import { StallWatchdog } from './watchdog.ts'
@@ -22,6 +25,7 @@ export async function runWorkerProcesses(
   log: Logger,
   signal: AbortSignal,
 ): Promise<void> {
+  await checkKafkaAccess(config)
   // Aborted (a signal to this process, and in a terminal to the workers too): nothing restarts.
   const supervisor = new Supervisor({ log, signal })
   for (let index = 1; index <= config.etlWorkers; index++) {
@@ -43,6 +47,22 @@ export async function runWorkerProcesses(
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
   await watchdog.stop()
   await supervisor.stopAll({ graceMs: 30_000, parallel: true })
+}
+
+/**
+ * A refused login or a missing ACL stops `etl follow` at once, naming the user, rather than its
+ * workers crash-looping on it. Kafka unreachable is not decided here: the workers wait for it.
+ */
+async function checkKafkaAccess(config: Config): Promise<void> {
+  const consumer = createConsumer(config, `evf-etl-check-${process.pid}`, `${config.etlGroupId}-watchdog`)
+  try {
+    await consumer.listOffsets({ topics: allTopics(config.topicPrefix) })
+  } catch (error) {
+    const e = classify(error, config.kafkaUsername)
+    if (e.code === 'KAFKA_AUTH') throw e
+  } finally {
+    await consumer.close().catch(() => undefined)
+  }
 }
 
 /** A worker that lived this long before it exited was not crash-looping. */

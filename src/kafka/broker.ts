@@ -1,18 +1,22 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { pbkdf2Sync, randomBytes } from 'node:crypto'
 import { createWriteStream, existsSync } from 'node:fs'
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { join } from 'node:path'
+import { alterUserScramCredentialsV0, Connection, ScramMechanisms } from '@platformatic/kafka'
 import { PipelineError } from '../errors/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { kafkaLibsDir } from '../shared/paths.ts'
 import { alive, stopChild, stopPid } from '../shared/process.ts'
 import { sleep } from '../shared/time.ts'
+import { KAFKA_USERS, type KafkaSecrets, kafkaSecrets } from './credentials.ts'
 
 export interface EmbeddedBroker {
   brokers: string
   process: ChildProcess
+  /** the passwords of its users (`<dataDir>/secrets/kafka.json`) */
+  secrets: KafkaSecrets
   stop(): Promise<void>
 }
 
@@ -30,6 +34,8 @@ interface BrokerOptions {
 /**
  * A single combined broker+controller in KRaft mode, run from the jars that `scripts/setup.mjs`
  * fetched with Maven. Storage is formatted on first start and kept under `<dataDir>/kafka`.
+ * Clients log in with SCRAM-SHA-512 and the StandardAuthorizer denies what no ACL allows
+ * (docs/security.md, "Kafka"); the users' passwords are set at every start (`provisionUsers`).
  */
 export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedBroker> {
   await requireJars()
@@ -37,8 +43,11 @@ export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedB
   const logsDir = join(home, 'logs')
   const logDir = join(home, 'data')
   await mkdir(logsDir, { recursive: true })
+  const secrets = kafkaSecrets(opts.dataDir)
   const propsFile = join(home, 'server.properties')
-  await writeFile(propsFile, serverProperties(opts, logDir))
+  // It holds the admin's and the controller's passwords: 0600, and never logged.
+  await writeFile(propsFile, serverProperties(opts, logDir, secrets), { mode: 0o600 })
+  await chmod(propsFile, 0o600) // a file written by an earlier version kept its mode
   const log4jFile = join(home, 'log4j2.properties')
   await writeFile(log4jFile, LOG4J)
   const javaArgs = [
@@ -52,11 +61,7 @@ export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedB
     '-cp',
     `${kafkaLibsDir}*`,
   ]
-  if (!existsSync(join(logDir, 'meta.properties'))) {
-    const clusterId = newClusterId()
-    opts.log.info({ clusterId, logDir }, 'formatting Kafka storage (first start)')
-    await run('java', [...javaArgs, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile])
-  }
+  await formatOnce(javaArgs, propsFile, logDir, secrets, opts.log)
   const pidFile = join(home, 'broker.pid')
   await stopOrphan(pidFile, opts.log)
   if (await portAnswers(opts.port)) {
@@ -68,9 +73,16 @@ export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedB
   const child = spawnBroker(javaArgs, propsFile, logsDir)
   await writeFile(pidFile, String(child.pid))
   await untilAnswers(child, opts.port, join(logsDir, 'server.log'), opts.timeoutMs ?? 90_000)
+  try {
+    await provisionUsers(opts.controllerPort, secrets)
+  } catch (error) {
+    await stopChild(child, 30_000)
+    throw error
+  }
   return {
     brokers: `127.0.0.1:${opts.port}`,
     process: child,
+    secrets,
     stop: async () => {
       await stopChild(child, 30_000)
       await rm(pidFile, { force: true })
@@ -85,6 +97,21 @@ async function requireJars(): Promise<void> {
       `Kafka jars not found in ${kafkaLibsDir}. Run \`node scripts/setup.mjs\` (needs Maven and Java 17+).`,
     )
   }
+}
+
+/** Formats the storage on first start, without users: `provisionUsers` sets them at every start. */
+async function formatOnce(
+  javaArgs: string[],
+  propsFile: string,
+  logDir: string,
+  secrets: KafkaSecrets,
+  log: Logger,
+): Promise<void> {
+  if (existsSync(join(logDir, 'meta.properties'))) return
+  const clusterId = newClusterId()
+  log.info({ clusterId, logDir }, 'formatting Kafka storage (first start)')
+  const format = ['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile]
+  await run('java', [...javaArgs, ...format], secrets)
 }
 
 /** The broker's JVM, in a process group of its own, its output appended to `logs/stdout.log`. */
@@ -140,16 +167,72 @@ export function newClusterId(): string {
   }
 }
 
-function serverProperties(opts: BrokerOptions, logDir: string): string {
-  return `# Written by evf at every start; edit the settings, not this file.
+/**
+ * The SCRAM-SHA-512 credentials of `admin`, `etl` and `simulator`, set (or replaced: a rotation)
+ * through the controller listener, where the `controller` user logs in with PLAIN as the JAAS
+ * line of server.properties defines it. So a data directory formatted by an earlier, unsecured
+ * version gets its users at its first secured start, and no password is ever on a command line
+ * (the storage tool's `--add-scram` would put them there, and print them).
+ */
+async function provisionUsers(controllerPort: number, secrets: KafkaSecrets): Promise<void> {
+  const upsertions = KAFKA_USERS.map((name) => {
+    const salt = randomBytes(32)
+    const saltedPassword = pbkdf2Sync(secrets[name], salt, SCRAM_ITERATIONS, 64, 'sha512')
+    return {
+      name,
+      mechanism: ScramMechanisms.SCRAM_SHA_512,
+      iterations: SCRAM_ITERATIONS,
+      salt,
+      saltedPassword,
+    }
+  })
+  let lastError: unknown
+  // The controller may still be electing itself when the broker's port first answers.
+  for (let attempt = 1; attempt <= 20; attempt++) {
+    const conn = new Connection('evf-provision-users', {
+      sasl: { mechanism: 'PLAIN', username: 'controller', password: secrets.controller },
+    })
+    try {
+      await conn.connect('127.0.0.1', controllerPort)
+      const { results } = await alterUserScramCredentialsV0.api.async(conn, [], upsertions)
+      const failed = results.filter((r) => r.errorCode !== 0)
+      if (failed.length === 0) return
+      lastError = failed.map((r) => `${r.user}: ${r.errorMessage ?? r.errorCode}`).join('; ')
+    } catch (error) {
+      lastError = error instanceof Error ? error.message : error
+    } finally {
+      await conn.close().catch(() => undefined)
+    }
+    await sleep(500)
+  }
+  throw new PipelineError(
+    'SERVICE_START_FAILED',
+    `cannot set the Kafka users' credentials: ${String(lastError)}`,
+  )
+}
+
+/** Kafka's minimum for SCRAM-SHA-512; each client login costs the broker this many rounds. */
+const SCRAM_ITERATIONS = 4096
+
+function serverProperties(opts: BrokerOptions, logDir: string, secrets: KafkaSecrets): string {
+  return `# Written by evf at every start; edit the settings, not this file. Mode 0600: it holds passwords.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${opts.controllerPort}
-listeners=PLAINTEXT://127.0.0.1:${opts.port},CONTROLLER://127.0.0.1:${opts.controllerPort}
-advertised.listeners=PLAINTEXT://127.0.0.1:${opts.port}
+listeners=SASL_PLAINTEXT://127.0.0.1:${opts.port},CONTROLLER://127.0.0.1:${opts.controllerPort}
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:${opts.port}
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${secrets.admin}";
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="${secrets.controller}" user_controller="${secrets.controller}";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:admin;User:controller
 log.dirs=${logDir}
 num.partitions=${opts.partitions}
 auto.create.topics.enable=false
@@ -194,7 +277,8 @@ function portAnswers(port: number): Promise<boolean> {
   })
 }
 
-function run(cmd: string, args: string[]): Promise<void> {
+/** Runs a tool; its output, shown only when it fails, with every password of `secrets` masked. */
+function run(cmd: string, args: string[], secrets: KafkaSecrets): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''
@@ -211,7 +295,12 @@ function run(cmd: string, args: string[]): Promise<void> {
     child.on('exit', (code) =>
       code === 0
         ? resolve()
-        : reject(new PipelineError('SERVICE_START_FAILED', `${cmd} exited ${code}:\n${output}`)),
+        : reject(
+            new PipelineError(
+              'SERVICE_START_FAILED',
+              `${cmd} exited ${code}:\n${Object.values(secrets).reduce((text, s) => text.replaceAll(s, '***'), output)}`,
+            ),
+          ),
     )
   })
 }

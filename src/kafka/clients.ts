@@ -1,4 +1,7 @@
-import { Admin, Consumer, ProduceAcks, Producer } from '@platformatic/kafka'
+import { readFileSync } from 'node:fs'
+import { Admin, Consumer, ProduceAcks, Producer, type SASLOptions } from '@platformatic/kafka'
+import { PipelineError } from '../errors/index.ts'
+import type { KafkaSettings } from './credentials.ts'
 
 export const brokerList = (brokers: string): string[] =>
   brokers
@@ -6,11 +9,37 @@ export const brokerList = (brokers: string): string[] =>
     .map((b) => b.trim())
     .filter(Boolean)
 
+/**
+ * How every client of the project connects: the brokers, a SASL login when a mechanism is set,
+ * TLS when a CA file is given (SASL_SSL). Authentication failures are retried by the client a
+ * few times; `classify` then reports them as KAFKA_AUTH, which no one retries.
+ */
+export function connection(k: KafkaSettings): {
+  bootstrapBrokers: string[]
+  sasl?: SASLOptions
+  tls?: { ca: Buffer }
+} {
+  const options: ReturnType<typeof connection> = { bootstrapBrokers: brokerList(k.kafkaBrokers) }
+  if (k.kafkaSaslMechanism === 'scram-sha-512') {
+    options.sasl = { mechanism: 'SCRAM-SHA-512', username: k.kafkaUsername, password: k.kafkaPassword }
+  }
+  if (k.kafkaCaFile) options.tls = { ca: readCa(k.kafkaCaFile) }
+  return options
+}
+
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (error) {
+    throw new PipelineError('CONFIG_INVALID', `kafkaCaFile (KAFKA_CA_FILE) ${file}: ${String(error)}`)
+  }
+}
+
 /** Idempotent producer, acks from every in-sync replica: no reading is lost or doubled by a retry. */
-export function createProducer(brokers: string, clientId: string): Producer {
+export function createProducer(kafka: KafkaSettings, clientId: string): Producer {
   return new Producer({
     clientId,
-    bootstrapBrokers: brokerList(brokers),
+    ...connection(kafka),
     idempotent: true,
     acks: ProduceAcks.ALL,
     retries: 10,
@@ -18,8 +47,8 @@ export function createProducer(brokers: string, clientId: string): Producer {
   })
 }
 
-export function createAdmin(brokers: string, clientId: string): Admin {
-  return new Admin({ clientId, bootstrapBrokers: brokerList(brokers), retries: 5, retryDelay: 500 })
+export function createAdmin(kafka: KafkaSettings, clientId: string): Admin {
+  return new Admin({ clientId, ...connection(kafka), retries: 5, retryDelay: 500 })
 }
 
 /**
@@ -31,11 +60,11 @@ export function createAdmin(brokers: string, clientId: string): Admin {
  */
 const MAX_BYTES_PER_PARTITION = 128 * 1024
 
-export function createConsumer(brokers: string, clientId: string, groupId: string): Consumer {
+export function createConsumer(kafka: KafkaSettings, clientId: string, groupId: string): Consumer {
   return new Consumer({
     clientId,
     groupId,
-    bootstrapBrokers: brokerList(brokers),
+    ...connection(kafka),
     maxWaitTime: 500,
     maxBytes: 4 * 1024 * 1024,
     maxBytesPerPartition: MAX_BYTES_PER_PARTITION,

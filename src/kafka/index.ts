@@ -1,3 +1,15 @@
+export { type AclScope, componentGrants, grantComponentAcls } from './acls.ts'
 export { type EmbeddedBroker, newClusterId, startEmbeddedKafka } from './broker.ts'
-export { brokerList, createAdmin, createConsumer, createProducer } from './clients.ts'
+export { brokerList, connection, createAdmin, createConsumer, createProducer } from './clients.ts'
+export {
+  KAFKA_USERS,
+  type KafkaSecrets,
+  type KafkaSettings,
+  type KafkaUser,
+  kafkaEnv,
+  kafkaSecrets,
+  kafkaSecretsFile,
+  readKafkaSecrets,
+  scramLogin,
+} from './credentials.ts'
 export { ensureTopics } from './topics.ts'

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import type { Config } from '../config/index.ts'
 import { PipelineError } from '../errors/index.ts'
+import { type KafkaSettings, kafkaEnv } from '../kafka/index.ts'
 import { waitForHttp } from '../shared/http.ts'
 import { repoRoot } from '../shared/paths.ts'
 import { component } from '../shared/supervisor.ts'
@@ -48,7 +49,8 @@ export async function ensureMetadataDatabase(databaseUrl: string, airflowDb: str
 
 export interface AirflowEnvOptions {
   home: string
-  kafkaBrokers: string
+  /** the ETL's Kafka login: the DAG's `etl run` tasks use it (user `etl` under `stack up`) */
+  kafka: KafkaSettings
   databaseUrl: string
   airflowDb: string
   port: number
@@ -83,7 +85,8 @@ export function airflowEnv(o: AirflowEnvOptions): Record<string, string> {
     AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE: join(o.home, 'passwords.json'),
     AIRFLOW__LOGGING__BASE_LOG_FOLDER: join(o.home, 'logs'),
     PATH: `${join(airflowVenv, 'bin')}:${process.env.PATH ?? ''}`,
-    KAFKA_BROKERS: o.kafkaBrokers,
+    // KAFKA_PASSWORD is masked in task logs and rendered fields by the DAG (mask_secret).
+    ...kafkaEnv(o.kafka),
     DATABASE_URL: o.databaseUrl,
     EVF_NODE: process.execPath,
     EVF_CLI: o.cli ?? join(repoRoot, 'dist', 'cli.js'),
@@ -154,7 +157,7 @@ export const airflow: Orchestrator = {
     await ensureMetadataDatabase(ctx.databaseUrl, 'airflow')
     const env = airflowEnv({
       home,
-      kafkaBrokers: ctx.kafkaBrokers,
+      kafka: ctx.etlKafka,
       databaseUrl: ctx.databaseUrl,
       airflowDb: 'airflow',
       port: config.airflowPort,

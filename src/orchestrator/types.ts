@@ -1,4 +1,5 @@
 import type { Config } from '../config/index.ts'
+import type { KafkaSettings } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import type { Supervisor } from '../shared/supervisor.ts'
 
@@ -10,7 +11,9 @@ export interface OrchestratorContext {
   databaseUrl: string
   /** the ETL's own, least-privileged URL (role evf_etl) */
   etlDatabaseUrl: string
-  /** the environment of the stack's `evf` components */
+  /** the ETL's own Kafka login (user `etl` on the embedded broker) */
+  etlKafka: KafkaSettings
+  /** the environment of the stack's `evf` components, with the ETL's Kafka login */
   env: Record<string, string>
   supervisor: Supervisor
   logsDir: string

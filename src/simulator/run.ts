@@ -1,5 +1,6 @@
 import { allTopics, topicFor } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
+import { classify } from '../errors/index.ts'
 import { createAdmin, createProducer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { sleep } from '../shared/time.ts'
@@ -24,21 +25,38 @@ export function toMessage(reading: Reading, prefix: string) {
  * Produces readings until the count or duration is reached or `signal` aborts. Paced mode sends
  * one reading per sensor every `simIntervalMs`; count mode (`simCount` > 0) sends as fast as the
  * broker acknowledges, for tests and benchmarks. Every send is awaited, so on abort the readings
- * already handed to the producer are acknowledged before it closes.
+ * already handed to the producer are acknowledged before it closes. A refused login or a denied
+ * topic ends it with KAFKA_AUTH, naming its user.
  */
 export async function runSimulator(
   config: Config,
   log: Logger,
   signal?: AbortSignal,
 ): Promise<SimulatorSummary> {
-  const started = Date.now()
-  const admin = createAdmin(config.kafkaBrokers, 'evf-simulator-admin')
   try {
-    await ensureTopics(admin, allTopics(config.topicPrefix), config.topicPartitions, log)
+    return await produce(config, log, signal)
+  } catch (error) {
+    const e = classify(error, config.kafkaUsername)
+    throw e.code === 'KAFKA_AUTH' ? e : error
+  }
+}
+
+async function produce(config: Config, log: Logger, signal?: AbortSignal): Promise<SimulatorSummary> {
+  const started = Date.now()
+  // Only lists them when they exist (`stack up` creates them as admin): no CreateTopics needed.
+  const admin = createAdmin(config, 'evf-simulator-admin')
+  try {
+    await ensureTopics(
+      admin,
+      allTopics(config.topicPrefix),
+      config.topicPartitions,
+      log,
+      config.kafkaUsername,
+    )
   } finally {
     await admin.close()
   }
-  const producer = createProducer(config.kafkaBrokers, 'evf-simulator')
+  const producer = createProducer(config, 'evf-simulator')
   const plant = new PlantSimulator({
     stations: config.simStations,
     sensorsPerStation: config.simSensorsPerStation,

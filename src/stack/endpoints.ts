@@ -2,6 +2,8 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../config/index.ts'
 import { PipelineError } from '../errors/index.ts'
+// Not kafka/index.ts: the CLI loads this module at start, and the Kafka client is heavy.
+import { type KafkaUser, readKafkaSecrets } from '../kafka/credentials.ts'
 
 interface Endpoints {
   kafkaBrokers: string
@@ -24,9 +26,14 @@ export function removeEndpoints(config: Config): void {
 
 /**
  * Fills `kafkaBrokers` and `databaseUrl` when they are not set: from the running stack in the
- * same data directory. Without one, the error says what to set or start.
+ * same data directory, with `kafkaUser`'s login to its broker when no user is set. Without one,
+ * the error says what to set or start.
  */
-export function withEndpoints(config: Config, needs: ('kafka' | 'database')[]): Config {
+export function withEndpoints(
+  config: Config,
+  needs: ('kafka' | 'database')[],
+  kafkaUser?: KafkaUser,
+): Config {
   const missing = needs.filter((n) => (n === 'kafka' ? !config.kafkaBrokers : !config.databaseUrl))
   if (missing.length === 0) return config
   const running = readRunning(config)
@@ -39,9 +46,17 @@ export function withEndpoints(config: Config, needs: ('kafka' | 'database')[]): 
   }
   return {
     ...config,
+    ...(missing.includes('kafka') ? stackLogin(config, kafkaUser) : {}),
     kafkaBrokers: config.kafkaBrokers || running.kafkaBrokers,
     databaseUrl: config.databaseUrl || running.databaseUrl,
   }
+}
+
+/** `user`'s login to the running stack's embedded broker, from `<dataDir>/secrets/kafka.json`. */
+function stackLogin(config: Config, user: KafkaUser | undefined): Partial<Config> {
+  const password = user && !config.kafkaUsername ? readKafkaSecrets(config.dataDir)?.[user] : undefined
+  if (!user || !password) return {}
+  return { kafkaSaslMechanism: 'scram-sha-512', kafkaUsername: user, kafkaPassword: password }
 }
 
 function readRunning(config: Config): Endpoints | undefined {

@@ -1,13 +1,28 @@
 import { join } from 'node:path'
 import { allTopics } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
-import { createPool, migrate, startEmbeddedPostgres } from '../db/index.ts'
-import { createAdmin, ensureTopics, startEmbeddedKafka } from '../kafka/index.ts'
+import { createPool, migrate, startEmbeddedPostgres, startStandby } from '../db/index.ts'
+import {
+  createAdmin,
+  ensureTopics,
+  grantComponentAcls,
+  type KafkaSettings,
+  type KafkaUser,
+  scramLogin,
+  startEmbeddedKafka,
+} from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 
 export interface Services {
   databaseUrl: string
+  /** the hot standby (`--postgres-replica`), as the owner; undefined without one */
+  databaseReadUrl?: string
   kafkaBrokers: string
+  /**
+   * How each principal logs in to Kafka: on the embedded broker its own SCRAM user (its password
+   * from `<dataDir>/secrets/kafka.json`); on an existing cluster, the configured login for all.
+   */
+  kafka: Record<KafkaUser, KafkaSettings>
   /** how long each step took, for the start-up report */
   timings: Record<string, number>
   stop(): Promise<void>
@@ -19,6 +34,7 @@ type Timed = <T>(step: string, fn: () => Promise<T>) => Promise<T>
 /** How to stop the embedded services this start has started so far. */
 interface Stops {
   kafka?: () => Promise<void>
+  standby?: () => Promise<void>
   postgres?: () => Promise<void>
 }
 
@@ -38,7 +54,7 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
   const stops: Stops = {}
   // Kafka first: the last consumers and producers are gone by then, and PostgreSQL goes last.
   const stop = async () => {
-    for (const s of [stops.kafka, stops.postgres])
+    for (const s of [stops.kafka, stops.standby, stops.postgres])
       await s?.().catch((e) => log.warn({ err: String(e) }, 'stop failed'))
   }
   // The two services start side by side: PostgreSQL is ready long before the JVM.
@@ -50,11 +66,19 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
     await stop()
     throw db.status === 'rejected' ? db.reason : (broker as PromiseRejectedResult).reason
   }
-  return { databaseUrl: db.value, kafkaBrokers: broker.value, timings, stop }
+  return { ...db.value, kafkaBrokers: broker.value.admin.kafkaBrokers, kafka: broker.value, timings, stop }
 }
 
-/** PostgreSQL: the configured server, or an embedded one; migrated either way. Answers its URL. */
-async function database(config: Config, log: Logger, timed: Timed, stops: Stops): Promise<string> {
+/**
+ * PostgreSQL: the configured server, or an embedded one; migrated either way; with
+ * `postgresReplica`, an embedded hot standby of it. Answers their URLs.
+ */
+async function database(
+  config: Config,
+  log: Logger,
+  timed: Timed,
+  stops: Stops,
+): Promise<{ databaseUrl: string; databaseReadUrl?: string }> {
   let url = config.databaseUrl
   if (!url) {
     const db = await timed('postgres', () =>
@@ -70,13 +94,27 @@ async function database(config: Config, log: Logger, timed: Timed, stops: Stops)
   } finally {
     await pool.end()
   }
-  return url
+  if (!config.postgresReplica || config.databaseUrl) return { databaseUrl: url }
+  const primaryUrl = url
+  const standby = await timed('postgres standby', () =>
+    startStandby({ primaryUrl, dataDir: config.dataDir, port: 0, log }),
+  )
+  stops.standby = standby.stop
+  return { databaseUrl: url, databaseReadUrl: standby.url }
 }
 
-/** Kafka: the configured brokers, or an embedded one; the station topics created either way. */
-async function kafka(config: Config, log: Logger, timed: Timed, stops: Stops): Promise<string> {
-  let brokers = config.kafkaBrokers
-  if (!brokers) {
+/**
+ * Kafka: the configured brokers, or an embedded one (with the components' ACLs); the station
+ * topics created either way, as admin, so that no component needs to create them.
+ */
+async function kafka(
+  config: Config,
+  log: Logger,
+  timed: Timed,
+  stops: Stops,
+): Promise<Record<KafkaUser, KafkaSettings>> {
+  let logins: Record<KafkaUser, KafkaSettings> = { admin: config, etl: config, simulator: config }
+  if (!config.kafkaBrokers) {
     const broker = await timed('kafka', () =>
       startEmbeddedKafka({
         dataDir: config.dataDir,
@@ -88,17 +126,26 @@ async function kafka(config: Config, log: Logger, timed: Timed, stops: Stops): P
       }),
     )
     stops.kafka = broker.stop
-    brokers = broker.brokers
+    const login = (u: KafkaUser) => scramLogin(broker.brokers, u, broker.secrets[u])
+    logins = { admin: login('admin'), etl: login('etl'), simulator: login('simulator') }
   }
   await timed('topics', async () => {
-    const admin = createAdmin(brokers, 'evf-stack-admin')
+    const admin = createAdmin(logins.admin, 'evf-stack-admin')
     try {
-      await ensureTopics(admin, allTopics(config.topicPrefix), config.topicPartitions, log)
+      // On an existing cluster the ACLs are its operator's (docs/security.md).
+      if (!config.kafkaBrokers) await grantComponentAcls(admin, config)
+      await ensureTopics(
+        admin,
+        allTopics(config.topicPrefix),
+        config.topicPartitions,
+        log,
+        logins.admin.kafkaUsername,
+      )
     } finally {
       await admin.close()
     }
   })
-  return brokers
+  return logins
 }
 
 export const logsDir = (config: Config): string => join(config.dataDir, 'logs')

@@ -1,5 +1,6 @@
 import { type Config, configToEnv } from '../config/index.ts'
 import { createPool, newLoginToken, provisionRoleLogins } from '../db/index.ts'
+import { kafkaEnv } from '../kafka/index.ts'
 import { airflow, builtin, type Orchestrator, startMaintenance } from '../orchestrator/index.ts'
 import { apiBase, waitForHttp } from '../shared/http.ts'
 import type { Logger } from '../shared/log.ts'
@@ -104,9 +105,11 @@ async function startComponents(
   supervisor: Supervisor,
   log: Logger,
 ): Promise<{ etl: string; lines: string[] }> {
+  // Each component gets its own Kafka login below; the API, which never talks to Kafka, none.
+  const noLogin = { kafkaSaslMechanism: 'none', kafkaUsername: '', kafkaPassword: '' } as const
   const env = {
     ...configToEnv(config),
-    KAFKA_BROKERS: services.kafkaBrokers,
+    ...kafkaEnv({ ...services.kafka.admin, ...noLogin }),
     DATABASE_URL: services.databaseUrl,
   }
   const orchestrator: Orchestrator = config.orchestrator === 'airflow' ? airflow : builtin
@@ -115,14 +118,24 @@ async function startComponents(
     kafkaBrokers: services.kafkaBrokers,
     databaseUrl: services.databaseUrl,
     etlDatabaseUrl: roles.evf_etl,
-    env,
+    etlKafka: services.kafka.etl,
+    env: { ...env, ...kafkaEnv(services.kafka.etl) },
     supervisor,
     logsDir: logsDir(config),
     log,
   })
   const api = evfCommand(['api'], [`--max-old-space-size=${config.apiHeapMb}`])
-  await supervisor.start(component('api', api, { ...env, DATABASE_URL: roles.evf_api }))
-  if (config.simulator) await supervisor.start(component('simulator', evfCommand(['simulate']), env))
+  await supervisor.start(
+    component('api', api, {
+      ...env,
+      DATABASE_URL: roles.evf_api,
+      DATABASE_READ_URL: services.databaseReadUrl ? sameRoleOn(roles.evf_api, services.databaseReadUrl) : '',
+    }),
+  )
+  if (config.simulator) {
+    const simulator = { ...env, ...kafkaEnv(services.kafka.simulator) }
+    await supervisor.start(component('simulator', evfCommand(['simulate']), simulator))
+  }
   return started
 }
 
@@ -134,6 +147,13 @@ async function dashboardLogin(databaseUrl: string, base: string): Promise<string
   } finally {
     await pool.end()
   }
+}
+
+/** `roleUrl`'s role and password, on the server of `serverUrl` (the standby has the primary's roles). */
+function sameRoleOn(roleUrl: string, serverUrl: string): string {
+  const url = new URL(roleUrl)
+  url.port = new URL(serverUrl).port
+  return url.toString()
 }
 
 function printBanner(
@@ -154,8 +174,13 @@ function printBanner(
     `  Dashboard    ${dashboard}`,
     `  API          ${base}/sensor-data`,
     `  API docs     ${base}/docs`,
-    `  Kafka        ${services.kafkaBrokers}${config.kafkaBrokers ? '' : ' (embedded)'}`,
+    `  Kafka        ${services.kafkaBrokers}${config.kafkaBrokers ? '' : ` (embedded; SASL/SCRAM, users in ${config.dataDir}/secrets/kafka.json)`}`,
     `  PostgreSQL   ${maskPasswords(services.databaseUrl)}${config.databaseUrl ? '' : ' (embedded)'}`,
+    ...(services.databaseReadUrl
+      ? [
+          `  Standby      ${maskPasswords(services.databaseReadUrl)} (hot standby, streaming; the API reads from it)`,
+        ]
+      : []),
     `  ETL          ${orchestrator.etl}`,
     `  BI (Tableau) ${maskPasswords(roles.evf_bi)}  (password in ${config.dataDir}/db-roles.json; views in schema bi, docs/tableau.md)`,
     ...orchestrator.lines,

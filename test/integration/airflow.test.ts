@@ -90,7 +90,7 @@ print(json.dumps({
     })
     const env = airflowEnv({
       home,
-      kafkaBrokers: config.kafkaBrokers,
+      kafka: config,
       databaseUrl: config.databaseUrl,
       airflowDb,
       port: 8080,

@@ -26,7 +26,7 @@ async function produceMixed(
     seed: 5,
     faultRate: 0.01,
   })
-  const producer = createProducer(config.kafkaBrokers, 'evf-test-mixed')
+  const producer = createProducer(config, 'evf-test-mixed')
   let valid = 0
   let invalid = 0
   let t = Date.now() - n * 50
@@ -225,7 +225,7 @@ describe('the ETL under faults', () => {
       [json({ ...good, booth_temp: 40 }), 'LOADED'],
       [json(good), 'LOADED', { headers: { 'trace-id': 'abc', source: 'plc-7' } }],
     ]
-    const producer = createProducer(config.kafkaBrokers, 'evf-test-corpus')
+    const producer = createProducer(config, 'evf-test-corpus')
     try {
       for (const [value, , opts] of corpus) {
         await producer.send({
@@ -284,7 +284,7 @@ describe('the ETL under faults', () => {
       booth_humidity: 55,
       paint_thickness: 1.2,
     }
-    const producer = createProducer(config.kafkaBrokers, 'evf-test-redrive')
+    const producer = createProducer(config, 'evf-test-redrive')
     await producer.send({
       messages: [
         { topic, key: Buffer.from('k'), value: Buffer.from(JSON.stringify(old)) },

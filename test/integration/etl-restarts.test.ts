@@ -5,11 +5,12 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { loadConfig } from '../../src/config/index.ts'
 import { createPool, freePort, startEmbeddedPostgres } from '../../src/db/index.ts'
-import { startEmbeddedKafka } from '../../src/kafka/index.ts'
+import { kafkaSecrets, startEmbeddedKafka } from '../../src/kafka/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
 import { startServices } from '../../src/stack/index.ts'
 import { cli, collect, count, envOf, log } from '../helpers.ts'
+import { rememberSecret } from '../secrets.ts'
 
 /**
  * These tests restart a service under the ETL, so they run on a Kafka broker and a PostgreSQL of
@@ -25,9 +26,10 @@ describe('the ETL when a service restarts mid-run', () => {
       {},
     )
     let services = await startServices(base, log)
+    for (const password of Object.values(kafkaSecrets(dataDir))) rememberSecret(password)
     let stopKafka = services.stop
     t.after(() => stopKafka())
-    const config = { ...base, kafkaBrokers: services.kafkaBrokers, databaseUrl: services.databaseUrl }
+    const config = { ...base, ...services.kafka.admin, databaseUrl: services.databaseUrl }
     const pool = createPool(config.databaseUrl, { max: 2 })
     t.after(() => pool.end())
 

@@ -19,7 +19,11 @@ describe('etl follow under a sustained, paced load', () => {
     const { config, pool } = await isolatedConfig(t)
     const env = envOf(config)
     // Offsets counted by an independent client (kafkajs), not by our own Kafka code.
-    const kafka = new Kafka({ brokers: brokerList(config.kafkaBrokers), logLevel: logLevel.NOTHING })
+    const kafka = new Kafka({
+      brokers: brokerList(config.kafkaBrokers),
+      sasl: { mechanism: 'scram-sha-512', username: config.kafkaUsername, password: config.kafkaPassword },
+      logLevel: logLevel.NOTHING,
+    })
     const admin = kafka.admin()
     await admin.connect()
     t.after(() => admin.disconnect())

@@ -39,10 +39,15 @@ describe('what evf tells other programs', () => {
     const out = await evf(['config'], {
       DATABASE_URL: 'postgresql://evf:s3cret@db.example:5432/evf?sslmode=require',
       KAFKA_BROKERS: 'kafka-1:9092',
+      EVF_KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KAFKA_USERNAME: 'etl',
+      KAFKA_PASSWORD: 'k4fka-s3cret-password',
     })
     assert.doesNotMatch(out, /s3cret/)
     const config = JSON.parse(out)
     assert.equal(config.databaseUrl, 'postgresql://evf:***@db.example:5432/evf?sslmode=require')
     assert.equal(config.kafkaBrokers, 'kafka-1:9092')
+    assert.equal(config.kafkaUsername, 'etl')
+    assert.equal(config.kafkaPassword, '***')
   })
 })

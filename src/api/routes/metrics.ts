@@ -18,7 +18,13 @@ SELECT json_build_object(
      SELECT reason_code, count(*) AS n FROM dead_letters WHERE resolved_at IS NULL GROUP BY reason_code) x)) AS m`
 
 /** `/metrics` for Prometheus: the API's own (HTTP, cache, process) and the pipeline's, read from PostgreSQL. */
-export function metricsRoutes(app: Api, pool: Pool, stallSec: number, cache?: ResponseCache): void {
+export function metricsRoutes(
+  app: Api,
+  pool: Pool,
+  stallSec: number,
+  cache?: ResponseCache,
+  replica?: Pool,
+): void {
   // One registry per app (tests build several apps in one process).
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'evf_api_' })
@@ -33,7 +39,7 @@ export function metricsRoutes(app: Api, pool: Pool, stallSec: number, cache?: Re
   app.get('/metrics', { config: { scope: 'metrics' }, schema }, async (_req, reply) => {
     const [{ rows }, s] = await Promise.all([
       pool.query<{ m: Stored }>(STORED, [readingCountFields.stations, readingCountFields.fields]),
-      status(pool, new Date(Date.now() - 60_000), new Date(), stallSec),
+      status(pool, new Date(Date.now() - 60_000), new Date(), stallSec, replica),
     ])
     update(rows[0]!.m, s)
     return reply.type(registry.contentType).send(await registry.metrics())
@@ -106,6 +112,10 @@ function pipelineMetrics(registry: Registry) {
     'evf_etl_stalled',
     '1 when messages wait in Kafka and the ETL has committed nothing for etlStallSec, else 0',
   )
+  const replicaLag = gauge(
+    'evf_replica_lag_seconds',
+    'How far the hot standby the API reads from replays behind the primary (only with DATABASE_READ_URL)',
+  )
   const lastCommit = gauge('evf_etl_last_commit_timestamp_seconds', 'When the ETL last committed a batch')
   const lastRun = gauge(
     'evf_etl_last_run_timestamp_seconds',
@@ -124,6 +134,7 @@ function pipelineMetrics(registry: Registry) {
     for (const p of s.etl.partitions)
       if (p.lag !== null) lag.set({ topic: p.topic, partition: p.partition }, p.lag)
     stalled.set(s.etl.stalled ? 1 : 0)
+    if (s.replica?.lag_seconds != null) replicaLag.set(s.replica.lag_seconds)
     if (s.etl.last_commit_at) lastCommit.set(s.etl.last_commit_at.getTime() / 1000)
     const run = s.last_run as { finished_at?: string | null; started_at?: string; status?: string } | null
     if (run) {

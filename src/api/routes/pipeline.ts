@@ -1,5 +1,5 @@
 import { readingCountFields } from '../../catalog/index.ts'
-import { type EtlHealth, etlHealth, type Pool } from '../../db/index.ts'
+import { type EtlHealth, etlHealth, type Pool, type ReplicaLag, replicaLag } from '../../db/index.ts'
 import { windowOf } from '../params.ts'
 import { answers } from '../problems.ts'
 import { PipelineStatus, WindowQuery } from '../schemas.ts'
@@ -20,14 +20,22 @@ SELECT
 
 interface StatusRow {
   etl: EtlHealth
+  /** the standby the API reads from, when there is one */
+  replica: ReplicaLag | null
   last_run: PipelineStatus['etl']['last_run']
   ingested: string
   by_reason: { reason_code: string; n: number }[]
   recent: PipelineStatus['dead_letters']['recent']
 }
 
-export async function status(pool: Pool, from: Date, to: Date, stallSec: number): Promise<StatusRow> {
-  const [{ rows }, etl] = await Promise.all([
+export async function status(
+  pool: Pool,
+  from: Date,
+  to: Date,
+  stallSec: number,
+  replica?: Pool,
+): Promise<StatusRow> {
+  const [{ rows }, etl, lag] = await Promise.all([
     pool.query<Omit<StatusRow, 'etl'>>(STATUS, [
       from,
       to,
@@ -35,12 +43,13 @@ export async function status(pool: Pool, from: Date, to: Date, stallSec: number)
       readingCountFields.fields,
     ]),
     etlHealth(pool, stallSec),
+    replica ? replicaLag(replica) : null,
   ])
-  return { ...rows[0]!, etl }
+  return { ...rows[0]!, etl, replica: lag }
 }
 
 /** `/pipeline/status` for people and the dashboard (`/metrics`, for Prometheus, is in metrics.ts). */
-export function pipelineRoutes(app: Api, pool: Pool, stallSec: number): void {
+export function pipelineRoutes(app: Api, pool: Pool, stallSec: number, replica?: Pool): void {
   app.get(
     '/pipeline/status',
     {
@@ -56,7 +65,7 @@ export function pipelineRoutes(app: Api, pool: Pool, stallSec: number): void {
     },
     async (req) => {
       const { from, to } = windowOf(req.query, 15 * 60_000)
-      const s = await status(pool, from, to, stallSec)
+      const s = await status(pool, from, to, stallSec, replica)
       const last = s.etl.last_commit_at
       const rows = Number(s.ingested)
       return {
@@ -73,6 +82,7 @@ export function pipelineRoutes(app: Api, pool: Pool, stallSec: number): void {
           total: s.etl.lag ?? 0,
           partitions: s.etl.partitions,
         },
+        replica: s.replica,
         ingest: { rows, rows_per_second: to > from ? rows / ((to.getTime() - from.getTime()) / 1000) : 0 },
         dead_letters: {
           total: s.by_reason.reduce((n, r) => n + r.n, 0),

@@ -76,6 +76,11 @@ export const settings = {
     'KRaft controller port of the embedded broker',
     port.default(9093),
   ),
+  kafkaNodes: setting(
+    'EVF_KAFKA_NODES',
+    'KRaft nodes (broker+controller) of the embedded Kafka: 1, or 3 or more for a cluster with replication factor 3 and min.insync.replicas=2; node i listens on EVF_KAFKA_PORT + 2(i-1)',
+    int(1, 9).default(1),
+  ),
   kafkaHeapMb: setting(
     'EVF_KAFKA_HEAP_MB',
     'Maximum JVM heap of the embedded broker, in MiB',

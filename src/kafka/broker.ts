@@ -20,7 +20,7 @@ export interface EmbeddedBroker {
   stop(): Promise<void>
 }
 
-interface BrokerOptions {
+export interface BrokerOptions {
   dataDir: string
   port: number
   controllerPort: number
@@ -50,17 +50,7 @@ export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedB
   await chmod(propsFile, 0o600) // a file written by an earlier version kept its mode
   const log4jFile = join(home, 'log4j2.properties')
   await writeFile(log4jFile, LOG4J)
-  const javaArgs = [
-    `-Xms256m`,
-    `-Xmx${opts.heapMb}m`,
-    '-XX:+UseG1GC',
-    '-XX:MaxGCPauseMillis=20',
-    '-Djava.awt.headless=true',
-    `-Dlog4j2.configurationFile=${log4jFile}`,
-    `-Dkafka.logs.dir=${logsDir}`,
-    '-cp',
-    `${kafkaLibsDir}*`,
-  ]
+  const javaArgs = javaArgsFor(opts.heapMb, log4jFile, logsDir)
   await formatOnce(javaArgs, propsFile, logDir, secrets, opts.log)
   const pidFile = join(home, 'broker.pid')
   await stopOrphan(pidFile, opts.log)
@@ -74,7 +64,7 @@ export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedB
   await writeFile(pidFile, String(child.pid))
   await untilAnswers(child, opts.port, join(logsDir, 'server.log'), opts.timeoutMs ?? 90_000)
   try {
-    await provisionUsers(opts.controllerPort, secrets)
+    await provisionUsers([opts.controllerPort], secrets)
   } catch (error) {
     await stopChild(child, 30_000)
     throw error
@@ -90,7 +80,22 @@ export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedB
   }
 }
 
-async function requireJars(): Promise<void> {
+/** The JVM's arguments for a node: heap, GC, its log4j file and logs folder, the jars. */
+export function javaArgsFor(heapMb: number, log4jFile: string, logsDir: string): string[] {
+  return [
+    `-Xms256m`,
+    `-Xmx${heapMb}m`,
+    '-XX:+UseG1GC',
+    '-XX:MaxGCPauseMillis=20',
+    '-Djava.awt.headless=true',
+    `-Dlog4j2.configurationFile=${log4jFile}`,
+    `-Dkafka.logs.dir=${logsDir}`,
+    '-cp',
+    `${kafkaLibsDir}*`,
+  ]
+}
+
+export async function requireJars(): Promise<void> {
   if (!existsSync(kafkaLibsDir) || (await readdir(kafkaLibsDir)).length === 0) {
     throw new PipelineError(
       'PREREQUISITE_MISSING',
@@ -100,22 +105,23 @@ async function requireJars(): Promise<void> {
 }
 
 /** Formats the storage on first start, without users: `provisionUsers` sets them at every start. */
-async function formatOnce(
+export async function formatOnce(
   javaArgs: string[],
   propsFile: string,
   logDir: string,
   secrets: KafkaSecrets,
   log: Logger,
+  /** the nodes of one cluster share it */
+  clusterId = newClusterId(),
 ): Promise<void> {
   if (existsSync(join(logDir, 'meta.properties'))) return
-  const clusterId = newClusterId()
   log.info({ clusterId, logDir }, 'formatting Kafka storage (first start)')
   const format = ['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile]
   await run('java', [...javaArgs, ...format], secrets)
 }
 
 /** The broker's JVM, in a process group of its own, its output appended to `logs/stdout.log`. */
-function spawnBroker(javaArgs: string[], propsFile: string, logsDir: string): ChildProcess {
+export function spawnBroker(javaArgs: string[], propsFile: string, logsDir: string): ChildProcess {
   const out = createWriteStream(join(logsDir, 'stdout.log'), { flags: 'a' })
   const child = spawn('java', [...javaArgs, 'kafka.Kafka', propsFile], {
     detached: true,
@@ -127,7 +133,7 @@ function spawnBroker(javaArgs: string[], propsFile: string, logsDir: string): Ch
 }
 
 /** Waits until the broker's port answers; one that exits or never answers fails with its log's tail. */
-async function untilAnswers(child: ChildProcess, port: number, serverLog: string, timeoutMs: number) {
+export async function untilAnswers(child: ChildProcess, port: number, serverLog: string, timeoutMs: number) {
   let exited: number | null = null
   child.once('exit', (code) => {
     exited = code ?? -1
@@ -147,7 +153,7 @@ async function untilAnswers(child: ChildProcess, port: number, serverLog: string
 }
 
 /** A broker left running by a stack that was killed still holds the log dirs: stop it first. */
-async function stopOrphan(pidFile: string, log: Logger): Promise<void> {
+export async function stopOrphan(pidFile: string, log: Logger): Promise<void> {
   if (!existsSync(pidFile)) return
   const pid = Number(await readFile(pidFile, 'utf8'))
   if (!pid || !alive(pid)) return
@@ -174,7 +180,7 @@ export function newClusterId(): string {
  * version gets its users at its first secured start, and no password is ever on a command line
  * (the storage tool's `--add-scram` would put them there, and print them).
  */
-async function provisionUsers(controllerPort: number, secrets: KafkaSecrets): Promise<void> {
+export async function provisionUsers(controllerPorts: number[], secrets: KafkaSecrets): Promise<void> {
   const upsertions = KAFKA_USERS.map((name) => {
     const salt = randomBytes(32)
     const saltedPassword = pbkdf2Sync(secrets[name], salt, SCRAM_ITERATIONS, 64, 'sha512')
@@ -193,7 +199,8 @@ async function provisionUsers(controllerPort: number, secrets: KafkaSecrets): Pr
       sasl: { mechanism: 'PLAIN', username: 'controller', password: secrets.controller },
     })
     try {
-      await conn.connect('127.0.0.1', controllerPort)
+      // Any controller of the quorum: the one asked forwards to the active one, or says who it is.
+      await conn.connect('127.0.0.1', controllerPorts[attempt % controllerPorts.length]!)
       const { results } = await alterUserScramCredentialsV0.api.async(conn, [], upsertions)
       const failed = results.filter((r) => r.errorCode !== 0)
       if (failed.length === 0) return
@@ -214,13 +221,10 @@ async function provisionUsers(controllerPort: number, secrets: KafkaSecrets): Pr
 /** Kafka's minimum for SCRAM-SHA-512; each client login costs the broker this many rounds. */
 const SCRAM_ITERATIONS = 4096
 
-function serverProperties(opts: BrokerOptions, logDir: string, secrets: KafkaSecrets): string {
-  return `# Written by evf at every start; edit the settings, not this file. Mode 0600: it holds passwords.
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:${opts.controllerPort}
-listeners=SASL_PLAINTEXT://127.0.0.1:${opts.port},CONTROLLER://127.0.0.1:${opts.controllerPort}
-advertised.listeners=SASL_PLAINTEXT://127.0.0.1:${opts.port}
+/** The listeners, SASL and authorizer lines of a node (docs/security.md, "Kafka"). */
+export function securityProperties(port: number, controllerPort: number, secrets: KafkaSecrets): string {
+  return `listeners=SASL_PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:${port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=SASL_PLAINTEXT
 listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
@@ -232,7 +236,15 @@ listener.name.controller.sasl.enabled.mechanisms=PLAIN
 listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="${secrets.controller}" user_controller="${secrets.controller}";
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
-super.users=User:admin;User:controller
+super.users=User:admin;User:controller`
+}
+
+function serverProperties(opts: BrokerOptions, logDir: string, secrets: KafkaSecrets): string {
+  return `# Written by evf at every start; edit the settings, not this file. Mode 0600: it holds passwords.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:${opts.controllerPort}
+${securityProperties(opts.port, opts.controllerPort, secrets)}
 log.dirs=${logDir}
 num.partitions=${opts.partitions}
 auto.create.topics.enable=false
@@ -249,7 +261,7 @@ log.retention.hours=168
 `
 }
 
-const LOG4J = `status = warn
+export const LOG4J = `status = warn
 appender.file.type = RollingFile
 appender.file.name = file
 appender.file.fileName = \${sys:kafka.logs.dir}/server.log
@@ -267,7 +279,7 @@ logger.state.name = state.change.logger
 logger.state.level = WARN
 `
 
-function portAnswers(port: number): Promise<boolean> {
+export function portAnswers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port }, () => {
       socket.destroy()

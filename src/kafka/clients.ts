@@ -1,7 +1,20 @@
 import { readFileSync } from 'node:fs'
-import { Admin, Consumer, ProduceAcks, Producer, type SASLOptions } from '@platformatic/kafka'
+import { Admin, Connection, Consumer, ProduceAcks, Producer, type SASLOptions } from '@platformatic/kafka'
 import { PipelineError } from '../errors/index.ts'
 import type { KafkaSettings } from './credentials.ts'
+
+/**
+ * A workaround for @platformatic/kafka 1.35: its connection pool listens for a connection's
+ * 'error' once, and a connection to a broker that dies during the SASL handshake can emit a
+ * second one; an EventEmitter 'error' with no listener throws, and killed the process (seen when
+ * a cluster node was killed under load). The failure also reaches the caller through the
+ * request's callback, so an 'error' no one listens for is dropped rather than thrown.
+ */
+const emit = Connection.prototype.emit
+Connection.prototype.emit = function (this: Connection, event: string | symbol, ...args: unknown[]): boolean {
+  if (event === 'error' && this.listenerCount('error') === 0) return false
+  return emit.call(this, event, ...args)
+}
 
 export const brokerList = (brokers: string): string[] =>
   brokers

@@ -1,9 +1,10 @@
+import { defaultPartitioner } from '@platformatic/kafka'
 import { allTopics, topicFor } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
 import { classify } from '../errors/index.ts'
 import { createAdmin, createProducer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
-import { sleep } from '../shared/time.ts'
+import { backoff, sleep } from '../shared/time.ts'
 import { PlantSimulator, type Reading } from './generator.ts'
 
 export interface SimulatorSummary {
@@ -13,11 +14,62 @@ export interface SimulatorSummary {
 
 const SEND_CHUNK = 2000
 
-export function toMessage(reading: Reading, prefix: string) {
+/**
+ * A reading as a Kafka message keyed by its sensor. With `partitions` (the topics' count), its
+ * partition is chosen here, as the client's default partitioner would (murmur2 of the key): the
+ * sender then knows where each message went, and resends only what was not acknowledged.
+ */
+export function toMessage(reading: Reading, prefix: string, partitions?: number) {
+  const key = Buffer.from(reading.sensor_id)
+  const topic = topicFor(reading.station, prefix)
   return {
-    topic: topicFor(reading.station, prefix),
-    key: Buffer.from(reading.sensor_id),
+    topic,
+    key,
     value: Buffer.from(JSON.stringify(reading)),
+    ...(partitions ? { partition: defaultPartitioner({ topic, key }, key) % partitions } : {}),
+  }
+}
+
+type Message = ReturnType<typeof toMessage>
+
+/**
+ * Sends until Kafka has acknowledged every message: a reading is never dropped. When a broker is
+ * lost, the send in flight fails after the client's own retries (it keeps asking the dead leader);
+ * the partitions that were acknowledged are known (`error.produced`), and only the others are
+ * sent again. The idempotent producer moves a partition's sequence number only on an
+ * acknowledgement, so a message the old leader had written but not acknowledged comes back with
+ * the same sequence, and the broker drops the duplicate. A refused login or topic is not retried.
+ */
+async function deliver(
+  producer: ReturnType<typeof createProducer>,
+  messages: Message[],
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<void> {
+  let pending = messages
+  const since = Date.now()
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await producer.send({ messages: pending })
+      if (attempt > 0)
+        log.warn({ seconds: (Date.now() - since) / 1000 }, 'Kafka acknowledges again: producing resumed')
+      return
+    } catch (error) {
+      if (classify(error).code === 'KAFKA_AUTH' || signal?.aborted) throw error
+      const acked = new Set(
+        (
+          (error as { produced?: { offsets?: { topic: string; partition: number }[] } }).produced?.offsets ??
+          []
+        ).map((o) => `${o.topic}:${o.partition}`),
+      )
+      pending = pending.filter((m) => !acked.has(`${m.topic}:${m.partition}`))
+      const level = Date.now() - since > 30_000 ? 'error' : 'warn'
+      log[level](
+        { err: (error as Error).message, waiting: pending.length, seconds: (Date.now() - since) / 1000 },
+        'Kafka did not acknowledge: producing stalled, sending the rest again',
+      )
+      await sleep(backoff(attempt), signal)
+    }
   }
 }
 
@@ -74,7 +126,12 @@ async function produce(config: Config, log: Logger, signal?: AbortSignal): Promi
       let next = Date.now()
       while (!signal?.aborted && Date.now() < stopAt) {
         const readings = plant.tick(Date.now())
-        await producer.send({ messages: readings.map((r) => toMessage(r, config.topicPrefix)) })
+        await deliver(
+          producer,
+          readings.map((r) => toMessage(r, config.topicPrefix, config.topicPartitions)),
+          log,
+          signal,
+        )
         produced += readings.length
         next += config.simIntervalMs
         await sleep(Math.max(0, next - Date.now()), signal)
@@ -107,7 +164,12 @@ async function produceCount(
       buffer.push(...plant.tick(t).slice(0, total - produced - buffer.length))
       t += config.simIntervalMs
     }
-    await producer.send({ messages: buffer.map((r) => toMessage(r, config.topicPrefix)) })
+    await deliver(
+      producer,
+      buffer.map((r) => toMessage(r, config.topicPrefix, config.topicPartitions)),
+      log,
+      signal,
+    )
     produced += buffer.length
     buffer = []
     if (Date.now() - lastReport > 2000) {

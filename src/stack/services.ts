@@ -6,6 +6,7 @@ import {
   createAdmin,
   ensureTopics,
   grantComponentAcls,
+  KafkaCluster,
   type KafkaSettings,
   type KafkaUser,
   scramLogin,
@@ -115,15 +116,19 @@ async function kafka(
 ): Promise<Record<KafkaUser, KafkaSettings>> {
   let logins: Record<KafkaUser, KafkaSettings> = { admin: config, etl: config, simulator: config }
   if (!config.kafkaBrokers) {
+    const options = {
+      dataDir: config.dataDir,
+      port: config.kafkaPort,
+      controllerPort: config.kafkaControllerPort,
+      heapMb: config.kafkaHeapMb,
+      partitions: config.topicPartitions,
+      log,
+    }
+    // A cluster's nodes are watched: one that dies is logged and started again with backoff.
     const broker = await timed('kafka', () =>
-      startEmbeddedKafka({
-        dataDir: config.dataDir,
-        port: config.kafkaPort,
-        controllerPort: config.kafkaControllerPort,
-        heapMb: config.kafkaHeapMb,
-        partitions: config.topicPartitions,
-        log,
-      }),
+      config.kafkaNodes > 1
+        ? new KafkaCluster({ ...options, nodes: config.kafkaNodes, restartNodes: true }).start()
+        : startEmbeddedKafka(options),
     )
     stops.kafka = broker.stop
     const login = (u: KafkaUser) => scramLogin(broker.brokers, u, broker.secrets[u])

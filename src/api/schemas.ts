@@ -294,8 +294,26 @@ export type PipelineStatus = Static<typeof PipelineStatus>
 
 export const Health = Type.Object({ status: Type.Literal('ok') })
 
+export const KafkaNodes = Type.Object(
+  {
+    nodes: Type.Array(
+      Type.Object({
+        node_id: Type.Integer(),
+        address: Type.String(),
+        up: Type.Boolean(),
+        since: DateTime('when it last started or died'),
+        restarts: Type.Integer(),
+      }),
+    ),
+    down: Type.Integer(),
+    quorum_lost: Type.Boolean({ description: 'a majority of the nodes is down: production stalls' }),
+  },
+  { description: 'the embedded Kafka cluster’s nodes (`--kafka-nodes 3`); empty with one node' },
+)
+
 export const Ready = Type.Object({
-  status: Type.Enum(['ready', 'stalled'], { type: 'string' }),
+  status: Type.Enum(['ready', 'degraded', 'stalled', 'kafka-unavailable'], { type: 'string' }),
+  kafka: KafkaNodes,
   database: Type.Literal('ok'),
   etl: Type.Object({
     last_commit_at: Nullable(DateTime()),

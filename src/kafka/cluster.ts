@@ -47,6 +47,8 @@ export class KafkaCluster {
   private readonly states = new Map<number, NodeState>()
   private stopping = false
   readonly secrets: KafkaSecrets
+  /** told of every node that starts or dies (the stack records them for /ready and /metrics) */
+  onChange: (nodes: NodeState[]) => void = () => undefined
 
   constructor(private readonly opts: BrokerOptions & { nodes: number; restartNodes: boolean }) {
     this.secrets = kafkaSecrets(opts.dataDir)
@@ -132,6 +134,7 @@ export class KafkaCluster {
       since: new Date(),
       restarts: previous ? previous.restarts + 1 : 0,
     })
+    this.onChange(this.nodes())
   }
 
   /** Kills node `i` as a crash would (SIGKILL); tests use it to lose a broker. */
@@ -143,6 +146,7 @@ export class KafkaCluster {
     if (this.stopping || this.children.get(i) !== child) return
     const state = this.states.get(i)
     if (state) Object.assign(state, { up: false, since: new Date() })
+    this.onChange(this.nodes())
     this.opts.log.error(
       { node: i, exit: how, restart: this.opts.restartNodes },
       `Kafka node ${i} died; the cluster goes on with the others`,

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { allTopics } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
-import { createPool, migrate, startEmbeddedPostgres, startStandby } from '../db/index.ts'
+import { createPool, migrate, recordKafkaNodes, startEmbeddedPostgres, startStandby } from '../db/index.ts'
 import {
   createAdmin,
   ensureTopics,
@@ -9,6 +9,7 @@ import {
   KafkaCluster,
   type KafkaSettings,
   type KafkaUser,
+  type NodeState,
   scramLogin,
   startEmbeddedKafka,
 } from '../kafka/index.ts'
@@ -34,6 +35,8 @@ type Timed = <T>(step: string, fn: () => Promise<T>) => Promise<T>
 
 /** How to stop the embedded services this start has started so far. */
 interface Stops {
+  /** the embedded cluster, when there is one: its nodes are recorded for /ready and /metrics */
+  cluster?: KafkaCluster
   kafka?: () => Promise<void>
   standby?: () => Promise<void>
   postgres?: () => Promise<void>
@@ -67,7 +70,30 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
     await stop()
     throw db.status === 'rejected' ? db.reason : (broker as PromiseRejectedResult).reason
   }
+  await recordNodes(stops.cluster, db.value.databaseUrl, log)
   return { ...db.value, kafkaBrokers: broker.value.admin.kafkaBrokers, kafka: broker.value, timings, stop }
+}
+
+/**
+ * The cluster's nodes, in PostgreSQL, now and at each change: /ready, /metrics and the dashboard
+ * say when one is down (a node that dies is logged and started again with backoff meanwhile).
+ */
+async function recordNodes(
+  cluster: KafkaCluster | undefined,
+  databaseUrl: string,
+  log: Logger,
+): Promise<void> {
+  const pool = createPool(databaseUrl, { max: 1, application: 'evf-stack-kafka-nodes' })
+  const record = (nodes: NodeState[]) =>
+    recordKafkaNodes(pool, nodes).catch((e) => log.warn({ err: String(e) }, 'cannot record the Kafka nodes'))
+  await record(cluster?.nodes() ?? [])
+  if (!cluster) return void (await pool.end())
+  cluster.onChange = (nodes) => void record(nodes)
+  const stop = cluster.stop.bind(cluster)
+  cluster.stop = async () => {
+    await stop()
+    await pool.end()
+  }
 }
 
 /**
@@ -127,7 +153,11 @@ async function kafka(
     // A cluster's nodes are watched: one that dies is logged and started again with backoff.
     const broker = await timed('kafka', () =>
       config.kafkaNodes > 1
-        ? new KafkaCluster({ ...options, nodes: config.kafkaNodes, restartNodes: true }).start()
+        ? (stops.cluster = new KafkaCluster({
+            ...options,
+            nodes: config.kafkaNodes,
+            restartNodes: true,
+          })).start()
         : startEmbeddedKafka(options),
     )
     stops.kafka = broker.stop

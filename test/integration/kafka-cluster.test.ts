@@ -6,9 +6,11 @@
 import assert from 'node:assert/strict'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { describe, it } from 'node:test'
+import { describe, it, type TestContext } from 'node:test'
 import { Kafka, logLevel } from 'kafkajs'
+import { buildApp } from '../../src/api/index.ts'
 import { allTopics } from '../../src/catalog/index.ts'
+import { recordKafkaNodes } from '../../src/db/index.ts'
 import { brokerList, KafkaCluster } from '../../src/kafka/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
 import { cli, collect, count, envOf, isolatedConfig, killTree, log, waitFor } from '../helpers.ts'
@@ -16,53 +18,96 @@ import { rememberSecret } from '../secrets.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/**
+ * A 3-node cluster with our topics (RF 3), `etl follow` loading and the simulator producing
+ * 1,000 readings/s; the nodes' states are recorded as `stack up` records them.
+ */
+async function clusterUnderLoad(t: TestContext, name: string) {
+  const dataDir = join(repoRoot, '.test-stack', name)
+  await rm(dataDir, { recursive: true, force: true })
+  // Node i listens on base + 2(i-1): an even base well away from the other tests' ports.
+  const base = 30_000 + 2 * Math.floor(Math.random() * 2000)
+  const cluster = new KafkaCluster({
+    dataDir,
+    port: base,
+    controllerPort: base + 10_000,
+    heapMb: 384,
+    partitions: 3,
+    log,
+    nodes: 3,
+    restartNodes: false,
+  })
+  await cluster.start()
+  t.after(() => cluster.stop())
+  for (const s of Object.values(cluster.secrets)) rememberSecret(s)
+  const { config, pool } = await isolatedConfig(t, {
+    kafkaBrokers: cluster.brokers,
+    kafkaUsername: 'admin',
+    kafkaPassword: cluster.secrets.admin,
+  })
+  cluster.onChange = (nodes) => void recordKafkaNodes(pool, nodes).catch(() => undefined)
+  await recordKafkaNodes(pool, cluster.nodes())
+  const env = envOf(config)
+  const kafka = new Kafka({
+    brokers: brokerList(config.kafkaBrokers),
+    sasl: { mechanism: 'scram-sha-512', username: 'admin', password: cluster.secrets.admin },
+    logLevel: logLevel.NOTHING,
+  })
+  const admin = kafka.admin()
+  await admin.connect()
+  t.after(() => admin.disconnect())
+  const topics = allTopics(config.topicPrefix)
+  const etl = cli(['etl', 'follow'], env)
+  t.after(() => killTree(etl))
+  // 4 stations × 25 sensors every 100 ms: 1,000 readings/s.
+  const sim = cli(['simulate'], { ...env, EVF_SIM_SENSORS_PER_STATION: '25', EVF_SIM_INTERVAL_MS: '100' })
+  t.after(() => killTree(sim))
+  const simExit = collect(sim)
+  const loaded = () => count(pool, 'SELECT count(*) AS n FROM sensor_data')
+  await waitFor('readings loaded through the cluster', async () => (await loaded()) > 2000, 60_000)
+  const produced = async () => {
+    let n = 0
+    for (const topic of topics)
+      for (const p of await admin.fetchTopicOffsets(topic)) n += Number(p.high) - Number(p.low)
+    return n
+  }
+  /** Stops the simulator, waits for the ETL to load everything, and checks exactly once. */
+  const finish = async () => {
+    sim.kill('SIGTERM')
+    const simResult = await simExit
+    assert.equal(simResult.code, 0, `the simulator failed: ${simResult.stderr.slice(-2000)}`)
+    const total = await produced()
+    await waitFor('the ETL to load everything produced', async () => (await loaded()) === total, 120_000)
+    // Exactly once, by source coordinates and by the simulator's own sequence per sensor:
+    // every sensor's readings are 1..n, none missing, none twice.
+    assert.equal(
+      await count(
+        pool,
+        'SELECT count(DISTINCT (source_topic, source_partition, source_offset)) AS n FROM sensor_data',
+      ),
+      total,
+    )
+    const bad = await pool.query(`
+      SELECT data->>'sensor_id' AS s, count(*)::int AS n, count(DISTINCT data->>'seq')::int AS distinct_seq,
+             max((data->>'seq')::int) AS mx, min((data->>'seq')::int) AS mn
+      FROM sensor_data GROUP BY 1
+      HAVING count(*) <> max((data->>'seq')::int) OR count(*) <> count(DISTINCT data->>'seq') OR min((data->>'seq')::int) <> 1`)
+    assert.equal(await count(pool, "SELECT count(DISTINCT data->>'sensor_id') AS n FROM sensor_data"), 100)
+    assert.equal(
+      bad.rowCount,
+      0,
+      `sensors with a reading missing or doubled: ${JSON.stringify(bad.rows.slice(0, 5))}`,
+    )
+    return { total, stderr: simResult.stderr }
+  }
+  return { cluster, config, pool, admin, topics, loaded, finish }
+}
+
 describe('a 3-node Kafka cluster', () => {
   it('loses the broker leading the most partitions under load, and every reading is loaded exactly once', async (t) => {
-    const dataDir = join(repoRoot, '.test-stack', 'cluster')
-    await rm(dataDir, { recursive: true, force: true })
-    // Node i listens on base + 2(i-1): an even base well away from the other tests' ports.
-    const base = 30_000 + 2 * Math.floor(Math.random() * 2000)
-    const cluster = new KafkaCluster({
-      dataDir,
-      port: base,
-      controllerPort: base + 10_000,
-      heapMb: 384,
-      partitions: 3,
-      log,
-      nodes: 3,
-      restartNodes: false,
-    })
-    await cluster.start()
-    t.after(() => cluster.stop())
-    for (const s of Object.values(cluster.secrets)) rememberSecret(s)
-    const { config, pool } = await isolatedConfig(t, {
-      kafkaBrokers: cluster.brokers,
-      kafkaUsername: 'admin',
-      kafkaPassword: cluster.secrets.admin,
-    })
-    const env = envOf(config)
-    const kafka = new Kafka({
-      brokers: brokerList(config.kafkaBrokers),
-      sasl: { mechanism: 'scram-sha-512', username: 'admin', password: cluster.secrets.admin },
-      logLevel: logLevel.NOTHING,
-    })
-    const admin = kafka.admin()
-    await admin.connect()
-    t.after(() => admin.disconnect())
-    const topics = allTopics(config.topicPrefix)
-    const metadata = await admin.fetchTopicMetadata({ topics })
-    for (const topic of metadata.topics)
+    const { cluster, admin, topics, loaded, finish } = await clusterUnderLoad(t, 'cluster-one')
+    for (const topic of (await admin.fetchTopicMetadata({ topics })).topics)
       for (const p of topic.partitions) assert.equal(p.replicas.length, 3, `${topic.name} has 3 replicas`)
-
-    const etl = cli(['etl', 'follow'], env)
-    t.after(() => killTree(etl))
-    // 4 stations × 25 sensors every 100 ms: 1,000 readings/s.
-    const sim = cli(['simulate'], { ...env, EVF_SIM_SENSORS_PER_STATION: '25', EVF_SIM_INTERVAL_MS: '100' })
-    t.after(() => killTree(sim))
-    const simExit = collect(sim)
-    const loaded = () => count(pool, 'SELECT count(*) AS n FROM sensor_data')
-    await waitFor('readings loaded through the cluster', async () => (await loaded()) > 2000, 60_000)
-
     // The node that leads the most of our partitions is killed, as a crash would, and comes
     // back 20 s later.
     const leaders = new Map<number, number>()
@@ -75,43 +120,41 @@ describe('a 3-node Kafka cluster', () => {
     const during = await loaded()
     await cluster.startNode(victim)
     await sleep(10_000)
-    sim.kill('SIGTERM')
-    const simResult = await simExit
-    assert.equal(simResult.code, 0, `the simulator failed: ${simResult.stderr.slice(-2000)}`)
-    assert.match(simResult.stderr, /producing stalled, sending the rest again/, 'the loss was seen and said')
-
-    const produced = async () => {
-      let n = 0
-      for (const topic of topics)
-        for (const p of await admin.fetchTopicOffsets(topic)) n += Number(p.high) - Number(p.low)
-      return n
-    }
-    const total = await produced()
-    await waitFor('the ETL to load everything produced', async () => (await loaded()) === total, 120_000)
+    const { total, stderr } = await finish()
     assert.ok(during > before, `the ETL went on while node ${victim} was down (${before} → ${during})`)
-    // Exactly once, by source coordinates and by the simulator's own sequence per sensor:
-    // every sensor's readings are 1..n, none missing, none twice.
-    assert.equal(
-      await count(
-        pool,
-        'SELECT count(DISTINCT (source_topic, source_partition, source_offset)) AS n FROM sensor_data',
-      ),
-      total,
-    )
-    const { rows } = await pool.query<{ sensors: number; bad: number }>(`
-      SELECT count(*)::int AS sensors,
-             count(*) FILTER (WHERE n <> mx OR n <> distinct_seq OR mn <> 1)::int AS bad
-      FROM (SELECT data->>'sensor_id' AS s, count(*) AS n, count(DISTINCT data->>'seq') AS distinct_seq,
-                   max((data->>'seq')::int) AS mx, min((data->>'seq')::int) AS mn
-            FROM sensor_data GROUP BY 1) x`)
-    assert.equal(rows[0]!.sensors, 100)
-    const bad = await pool.query(`
-      SELECT data->>'sensor_id' AS s, count(*)::int AS n, count(DISTINCT data->>'seq')::int AS distinct_seq,
-             max((data->>'seq')::int) AS mx, min((data->>'seq')::int) AS mn
-      FROM sensor_data GROUP BY 1
-      HAVING count(*) <> max((data->>'seq')::int) OR count(*) <> count(DISTINCT data->>'seq') OR min((data->>'seq')::int) <> 1
-      LIMIT 5`)
-    assert.equal(rows[0]!.bad, 0, `sensors with a reading missing or doubled: ${JSON.stringify(bad.rows)}`)
+    assert.match(stderr, /producing stalled, sending the rest again/, 'the loss was seen and said')
     t.diagnostic(`node ${victim} killed for 20 s; ${total} readings produced and loaded exactly once`)
+  })
+
+  it('stalls production when two nodes are lost, says so in the logs, /ready and /metrics, and resumes with nothing lost', async (t) => {
+    const { cluster, pool, loaded, finish } = await clusterUnderLoad(t, 'cluster-two')
+    const app = await buildApp({ pool, auth: 'off', logger: false })
+    t.after(() => app.close())
+    cluster.kill(2)
+    cluster.kill(3)
+    await waitFor(
+      '/ready to say Kafka is unavailable',
+      async () => {
+        const res = await app.inject({ url: '/ready' })
+        return res.statusCode === 503 && res.json().status === 'kafka-unavailable'
+      },
+      10_000,
+    )
+    const ready = (await app.inject({ url: '/ready' })).json()
+    assert.equal(ready.kafka.down, 2)
+    assert.equal(ready.kafka.quorum_lost, true)
+    assert.match((await app.inject({ url: '/metrics' })).body, /evf_kafka_node_up\{node="2"\} 0/)
+    // Nothing can be acknowledged with one of three (min.insync.replicas=2): production stalls.
+    await sleep(5_000)
+    const stalled = await loaded()
+    await sleep(10_000)
+    assert.ok((await loaded()) - stalled < 100, 'nothing new is loaded while two nodes are down')
+    await cluster.startNode(2)
+    await waitFor('production to resume', async () => (await loaded()) > stalled + 2000, 90_000)
+    assert.equal((await app.inject({ url: '/ready' })).json().status, 'degraded', 'one node still down')
+    await cluster.startNode(3)
+    const { total, stderr } = await finish()
+    assert.match(stderr, /producing stalled/, 'the stall is in the simulator’s log')
+    t.diagnostic(`two nodes down: production stalled and resumed; ${total} readings loaded exactly once`)
   })
 })

@@ -1,4 +1,4 @@
-import { type EtlHealth, etlHealth, type Pool } from '../../db/index.ts'
+import { type EtlHealth, etlHealth, kafkaNodes, type Pool } from '../../db/index.ts'
 import { answers, asProblem, problem, sendProblem } from '../problems.ts'
 import { Health, Ready } from '../schemas.ts'
 import type { Api } from '../types.ts'
@@ -20,7 +20,7 @@ export function healthRoutes(app: Api, pool: Pool, stallSec: number): void {
       schema: {
         summary: 'PostgreSQL answers and the ETL is not stalled; when it last committed, and its lag',
         description:
-          '503 when PostgreSQL does not answer, or when the ETL is stalled: messages wait in Kafka and nothing was committed for `etlStallSec`.',
+          '503 when PostgreSQL does not answer, when the ETL is stalled (messages wait in Kafka and nothing was committed for `etlStallSec`), or when the embedded Kafka cluster has lost its quorum (production stalls). A cluster with a node down but its quorum kept is `degraded`, 200.',
         tags: ['ops'],
         // 503 is a stalled ETL (this shape) or PostgreSQL away (a problem).
         response: {
@@ -31,8 +31,9 @@ export function healthRoutes(app: Api, pool: Pool, stallSec: number): void {
     },
     async (req, reply) => {
       let health: EtlHealth
+      let nodes: Awaited<ReturnType<typeof kafkaNodes>>
       try {
-        health = await etlHealth(pool, stallSec)
+        ;[health, nodes] = await Promise.all([etlHealth(pool, stallSec), kafkaNodes(pool)])
       } catch (error) {
         req.log.warn({ err: String(error) }, 'not ready')
         return sendProblem(reply, problem('DATABASE_UNAVAILABLE', 'PostgreSQL did not answer'))
@@ -50,8 +51,16 @@ export function healthRoutes(app: Api, pool: Pool, stallSec: number): void {
           .filter((p) => p.stalled)
           .map((p) => ({ topic: p.topic, partition: p.partition, lag: p.lag, behind_sec: p.behind_sec })),
       }
-      if (health.stalled) return reply.code(503).send({ status: 'stalled', database: 'ok', etl })
-      return { status: 'ready' as const, database: 'ok' as const, etl }
+      const kafka = {
+        nodes: nodes.nodes.map((n) => ({ ...n, since: n.since.toISOString() })),
+        down: nodes.down,
+        quorum_lost: nodes.quorumLost,
+      }
+      if (health.stalled) return reply.code(503).send({ status: 'stalled', database: 'ok', etl, kafka })
+      if (nodes.quorumLost)
+        return reply.code(503).send({ status: 'kafka-unavailable', database: 'ok', etl, kafka })
+      const status = nodes.down > 0 ? ('degraded' as const) : ('ready' as const)
+      return { status, database: 'ok' as const, etl, kafka }
     },
   )
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { Type } from 'typebox'
 import { readingCountFields } from '../../catalog/index.ts'
-import type { Pool } from '../../db/index.ts'
+import { kafkaNodes, type Pool } from '../../db/index.ts'
 import type { ResponseCache } from '../cache.ts'
 import { answers } from '../problems.ts'
 import type { Api } from '../types.ts'
@@ -31,17 +31,26 @@ export function metricsRoutes(
   httpMetrics(app, registry)
   if (cache?.enabled) cacheMetrics(registry, cache)
   const update = pipelineMetrics(registry)
+  const kafkaUp = new Gauge({
+    name: 'evf_kafka_node_up',
+    help: '1 while a node of the embedded Kafka cluster runs, 0 while it is down (--kafka-nodes 3)',
+    labelNames: ['node'],
+    registers: [registry],
+  })
   const schema = {
     summary: 'Prometheus metrics',
     tags: ['ops'],
     response: answers({ 200: { content: { 'text/plain': { schema: Type.String() } } } }),
   }
   app.get('/metrics', { config: { scope: 'metrics' }, schema }, async (_req, reply) => {
-    const [{ rows }, s] = await Promise.all([
+    const [{ rows }, s, nodes] = await Promise.all([
       pool.query<{ m: Stored }>(STORED, [readingCountFields.stations, readingCountFields.fields]),
       status(pool, new Date(Date.now() - 60_000), new Date(), stallSec, replica),
+      kafkaNodes(pool),
     ])
     update(rows[0]!.m, s)
+    kafkaUp.reset()
+    for (const n of nodes.nodes) kafkaUp.set({ node: String(n.node_id) }, n.up ? 1 : 0)
     return reply.type(registry.contentType).send(await registry.metrics())
   })
 }

@@ -1,0 +1,41 @@
+import type { Pool } from './pool.ts'
+
+export interface KafkaNode {
+  node_id: number
+  address: string
+  up: boolean
+  since: Date
+  restarts: number
+}
+
+/** The cluster's nodes as the stack last saw them, replacing what an earlier stack recorded. */
+export async function recordKafkaNodes(
+  pool: Pool,
+  nodes: { id: number; address: string; up: boolean; since: Date; restarts: number }[],
+): Promise<void> {
+  await pool.query(
+    `WITH now_known AS (
+       SELECT * FROM unnest($1::int[], $2::text[], $3::boolean[], $4::timestamptz[], $5::int[])
+         AS n(node_id, address, up, since, restarts)),
+     gone AS (DELETE FROM kafka_nodes WHERE node_id NOT IN (SELECT node_id FROM now_known))
+     INSERT INTO kafka_nodes SELECT * FROM now_known
+     ON CONFLICT (node_id) DO UPDATE SET address = excluded.address, up = excluded.up,
+       since = excluded.since, restarts = excluded.restarts`,
+    [
+      nodes.map((n) => n.id),
+      nodes.map((n) => n.address),
+      nodes.map((n) => n.up),
+      nodes.map((n) => n.since),
+      nodes.map((n) => n.restarts),
+    ],
+  )
+}
+
+/** The nodes; with how many are down, and whether the quorum (a majority) is lost. */
+export async function kafkaNodes(
+  pool: Pool,
+): Promise<{ nodes: KafkaNode[]; down: number; quorumLost: boolean }> {
+  const { rows } = await pool.query<KafkaNode>('SELECT * FROM kafka_nodes ORDER BY node_id')
+  const down = rows.filter((n) => !n.up).length
+  return { nodes: rows, down, quorumLost: rows.length > 0 && down * 2 >= rows.length }
+}

@@ -248,6 +248,23 @@ export const PartitionHealth = Type.Object({
   stalled: Type.Boolean(),
 })
 
+export const KafkaNodes = Type.Object(
+  {
+    nodes: Type.Array(
+      Type.Object({
+        node_id: Type.Integer(),
+        address: Type.String(),
+        up: Type.Boolean(),
+        since: DateTime('when it last started or died'),
+        restarts: Type.Integer(),
+      }),
+    ),
+    down: Type.Integer(),
+    quorum_lost: Type.Boolean({ description: 'a majority of the nodes is down: production stalls' }),
+  },
+  { description: 'the embedded Kafka cluster’s nodes (`--kafka-nodes 3`); empty with one node' },
+)
+
 export const PipelineStatus = Type.Object({
   from: DateTime(),
   to: DateTime(),
@@ -269,6 +286,7 @@ export const PipelineStatus = Type.Object({
     ),
   }),
   lag: Type.Object({ total: Type.Integer(), partitions: Type.Array(PartitionHealth) }),
+  kafka: KafkaNodes,
   replica: Nullable(
     Type.Object(
       {
@@ -293,23 +311,6 @@ export const PipelineStatus = Type.Object({
 export type PipelineStatus = Static<typeof PipelineStatus>
 
 export const Health = Type.Object({ status: Type.Literal('ok') })
-
-export const KafkaNodes = Type.Object(
-  {
-    nodes: Type.Array(
-      Type.Object({
-        node_id: Type.Integer(),
-        address: Type.String(),
-        up: Type.Boolean(),
-        since: DateTime('when it last started or died'),
-        restarts: Type.Integer(),
-      }),
-    ),
-    down: Type.Integer(),
-    quorum_lost: Type.Boolean({ description: 'a majority of the nodes is down: production stalls' }),
-  },
-  { description: 'the embedded Kafka cluster’s nodes (`--kafka-nodes 3`); empty with one node' },
-)
 
 export const Ready = Type.Object({
   status: Type.Enum(['ready', 'degraded', 'stalled', 'kafka-unavailable'], { type: 'string' }),

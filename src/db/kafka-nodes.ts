@@ -31,11 +31,20 @@ export async function recordKafkaNodes(
   )
 }
 
-/** The nodes; with how many are down, and whether the quorum (a majority) is lost. */
-export async function kafkaNodes(
-  pool: Pool,
-): Promise<{ nodes: KafkaNode[]; down: number; quorumLost: boolean }> {
+export interface KafkaNodes {
+  nodes: (Omit<KafkaNode, 'since'> & { since: string })[]
+  down: number
+  /** a majority is down: the quorum is lost and production stalls */
+  quorum_lost: boolean
+}
+
+/** The nodes, as /ready, /pipeline/status and /metrics show them. */
+export async function kafkaNodes(pool: Pool): Promise<KafkaNodes> {
   const { rows } = await pool.query<KafkaNode>('SELECT * FROM kafka_nodes ORDER BY node_id')
   const down = rows.filter((n) => !n.up).length
-  return { nodes: rows, down, quorumLost: rows.length > 0 && down * 2 >= rows.length }
+  return {
+    nodes: rows.map((n) => ({ ...n, since: n.since.toISOString() })),
+    down,
+    quorum_lost: rows.length > 0 && down * 2 >= rows.length,
+  }
 }

@@ -151,15 +151,12 @@ async function kafka(
       log,
     }
     // A cluster's nodes are watched: one that dies is logged and started again with backoff.
-    const broker = await timed('kafka', () =>
+    const cluster =
       config.kafkaNodes > 1
-        ? (stops.cluster = new KafkaCluster({
-            ...options,
-            nodes: config.kafkaNodes,
-            restartNodes: true,
-          })).start()
-        : startEmbeddedKafka(options),
-    )
+        ? new KafkaCluster({ ...options, nodes: config.kafkaNodes, restartNodes: true })
+        : undefined
+    stops.cluster = cluster
+    const broker = await timed('kafka', () => (cluster ? cluster.start() : startEmbeddedKafka(options)))
     stops.kafka = broker.stop
     const login = (u: KafkaUser) => scramLogin(broker.brokers, u, broker.secrets[u])
     logins = { admin: login('admin'), etl: login('etl'), simulator: login('simulator') }

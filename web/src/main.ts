@@ -9,7 +9,7 @@ import { api, onApiStatus, type Reading, type Station } from './api.ts'
 import { byId } from './dom.ts'
 import { Connection, openStream } from './live.ts'
 import { refreshCounts } from './panels/counts.ts'
-import { refreshPipeline, stallText } from './panels/pipeline.ts'
+import { kafkaText, refreshPipeline, stallText } from './panels/pipeline.ts'
 import { QualityPanel } from './panels/quality.ts'
 import { SpcPanel } from './panels/spc.ts'
 import { StationCards } from './panels/stations.ts'
@@ -52,7 +52,7 @@ async function refreshAll(): Promise<void> {
       if (r) cards.show(r)
     }),
     refreshCounts(catalog, range, label),
-    refreshPipeline(range, label, (p) => connection.etl(p.etl.stalled ? stallText(p) : null)),
+    refreshPipeline(range, label, (p) => connection.etl(p.etl.stalled ? stallText(p) : kafkaText(p))),
     trends.refresh(range, win),
     quality.refresh(range, win),
     spc.refresh(),

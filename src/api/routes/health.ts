@@ -1,4 +1,4 @@
-import { type EtlHealth, etlHealth, kafkaNodes, type Pool } from '../../db/index.ts'
+import { type EtlHealth, etlHealth, type KafkaNodes, kafkaNodes, type Pool } from '../../db/index.ts'
 import { answers, asProblem, problem, sendProblem } from '../problems.ts'
 import { Health, Ready } from '../schemas.ts'
 import type { Api } from '../types.ts'
@@ -31,9 +31,9 @@ export function healthRoutes(app: Api, pool: Pool, stallSec: number): void {
     },
     async (req, reply) => {
       let health: EtlHealth
-      let nodes: Awaited<ReturnType<typeof kafkaNodes>>
+      let kafka: KafkaNodes
       try {
-        ;[health, nodes] = await Promise.all([etlHealth(pool, stallSec), kafkaNodes(pool)])
+        ;[health, kafka] = await Promise.all([etlHealth(pool, stallSec), kafkaNodes(pool)])
       } catch (error) {
         req.log.warn({ err: String(error) }, 'not ready')
         return sendProblem(reply, problem('DATABASE_UNAVAILABLE', 'PostgreSQL did not answer'))
@@ -51,15 +51,10 @@ export function healthRoutes(app: Api, pool: Pool, stallSec: number): void {
           .filter((p) => p.stalled)
           .map((p) => ({ topic: p.topic, partition: p.partition, lag: p.lag, behind_sec: p.behind_sec })),
       }
-      const kafka = {
-        nodes: nodes.nodes.map((n) => ({ ...n, since: n.since.toISOString() })),
-        down: nodes.down,
-        quorum_lost: nodes.quorumLost,
-      }
       if (health.stalled) return reply.code(503).send({ status: 'stalled', database: 'ok', etl, kafka })
-      if (nodes.quorumLost)
+      if (kafka.quorum_lost)
         return reply.code(503).send({ status: 'kafka-unavailable', database: 'ok', etl, kafka })
-      const status = nodes.down > 0 ? ('degraded' as const) : ('ready' as const)
+      const status = kafka.down > 0 ? ('degraded' as const) : ('ready' as const)
       return { status, database: 'ok' as const, etl, kafka }
     },
   )

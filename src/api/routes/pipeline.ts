@@ -1,5 +1,12 @@
 import { readingCountFields } from '../../catalog/index.ts'
-import { type EtlHealth, etlHealth, type Pool, type ReplicaLag, replicaLag } from '../../db/index.ts'
+import {
+  type EtlHealth,
+  etlHealth,
+  kafkaNodes,
+  type Pool,
+  type ReplicaLag,
+  replicaLag,
+} from '../../db/index.ts'
 import { windowOf } from '../params.ts'
 import { answers } from '../problems.ts'
 import { PipelineStatus, WindowQuery } from '../schemas.ts'
@@ -22,6 +29,7 @@ interface StatusRow {
   etl: EtlHealth
   /** the standby the API reads from, when there is one */
   replica: ReplicaLag | null
+  kafka: PipelineStatus['kafka']
   last_run: PipelineStatus['etl']['last_run']
   ingested: string
   by_reason: { reason_code: string; n: number }[]
@@ -35,7 +43,7 @@ export async function status(
   stallSec: number,
   replica?: Pool,
 ): Promise<StatusRow> {
-  const [{ rows }, etl, lag] = await Promise.all([
+  const [{ rows }, etl, lag, nodes] = await Promise.all([
     pool.query<Omit<StatusRow, 'etl'>>(STATUS, [
       from,
       to,
@@ -44,8 +52,9 @@ export async function status(
     ]),
     etlHealth(pool, stallSec),
     replica ? replicaLag(replica) : null,
+    kafkaNodes(pool),
   ])
-  return { ...rows[0]!, etl, replica: lag }
+  return { ...rows[0]!, etl, replica: lag, kafka: nodes }
 }
 
 /** `/pipeline/status` for people and the dashboard (`/metrics`, for Prometheus, is in metrics.ts). */
@@ -83,6 +92,7 @@ export function pipelineRoutes(app: Api, pool: Pool, stallSec: number, replica?:
           partitions: s.etl.partitions,
         },
         replica: s.replica,
+        kafka: s.kafka,
         ingest: { rows, rows_per_second: to > from ? rows / ((to.getTime() - from.getTime()) / 1000) : 0 },
         dead_letters: {
           total: s.by_reason.reduce((n, r) => n + r.n, 0),

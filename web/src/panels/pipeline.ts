@@ -22,6 +22,15 @@ export async function refreshPipeline(
   }
 }
 
+/** One sentence for Kafka nodes that are down, for the banner; null when all run. */
+export const kafkaText = (p: PipelineStatus): string | null => {
+  if (p.kafka.down === 0) return null
+  const down = p.kafka.nodes.filter((n) => !n.up).map((n) => n.node_id)
+  return p.kafka.quorum_lost
+    ? `Kafka: nodes ${down.join(', ')} of ${p.kafka.nodes.length} are down — production is stalled until one returns`
+    : `Kafka: node ${down.join(', ')} is down and being restarted; the cluster goes on`
+}
+
 /** One sentence for a stalled ETL, for the panel and the banner. */
 export const stallText = (p: PipelineStatus): string =>
   `ETL stalled: ${p.lag.total.toLocaleString('en')} messages wait and nothing was committed for ${
@@ -40,6 +49,15 @@ function render(root: HTMLElement, p: PipelineStatus, windowLabel: string): void
       'dl',
       { class: 'tiles' },
       tile('ETL', p.etl.stalled ? 'STALLED' : 'OK', p.etl.stalled ? 'alarm' : ''),
+      ...(p.kafka.nodes.length
+        ? [
+            tile(
+              'Kafka nodes',
+              `${p.kafka.nodes.length - p.kafka.down} of ${p.kafka.nodes.length} up`,
+              p.kafka.quorum_lost ? 'alarm' : p.kafka.down ? 'warn' : '',
+            ),
+          ]
+        : []),
       tile('Ingest', `${num(p.ingest.rows_per_second, 1)} rows/s`, 'big'),
       tile(`Rows, last ${windowLabel}`, p.ingest.rows.toLocaleString('en')),
       tile('Consumer lag', `${p.lag.total.toLocaleString('en')} messages`, p.lag.total > 1000 ? 'warn' : ''),

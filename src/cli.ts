@@ -42,11 +42,17 @@ const API: SettingKey[] = [
   'apiCacheMs',
 ]
 
-/** Adds a `--flag <value>` for each setting; the environment variable and default are in the help. */
+/**
+ * Adds a `--flag <value>` for each setting; the environment variable and default are in the help.
+ * A yes/no setting's value is optional: `--postgres-replica` alone means true.
+ */
 function withSettings(cmd: Command, keys: SettingKey[]): Command {
   for (const key of keys) {
     const def = settings[key]
-    cmd.addOption(new Option(`${flagFor(key)} <value>`, `${def.doc} [env ${def.env}]`))
+    const yesNo = def.schema.safeParse('yes').data === true
+    cmd.addOption(
+      new Option(`${flagFor(key)} ${yesNo ? '[value]' : '<value>'}`, `${def.doc} [env ${def.env}]`),
+    )
   }
   return cmd
 }

@@ -276,7 +276,7 @@ export function serverUser(): { uid: number; gid: number } | undefined {
  * A server left running by a stack that was killed (SIGKILL, a closed terminal) still holds the
  * cluster: stop it (fast shutdown) before starting ours.
  */
-async function stopOrphan(databaseDir: string, log: Logger): Promise<void> {
+export async function stopOrphan(databaseDir: string, log: Logger): Promise<void> {
   const pidFile = join(databaseDir, 'postmaster.pid')
   if (!existsSync(pidFile)) return
   const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0])

@@ -12,6 +12,7 @@ import {
   REPLICATION_ROLE,
   serverUser,
   spawnServer,
+  stopOrphan,
   untilReady,
   writeHba,
 } from './embedded.ts'
@@ -36,6 +37,8 @@ export async function startStandby(opts: {
   const primary = new URL(opts.primaryUrl)
   await mkdir(join(opts.dataDir, 'logs'), { recursive: true })
   const password = replicationPassword(opts.dataDir)
+  // A standby left running by a stack that was killed still holds its directory.
+  await stopOrphan(dir, opts.log)
   await prepareReplication(opts.primaryUrl, password)
   if (!existsSync(join(dir, 'PG_VERSION'))) await cloneFromPrimary(opts.primaryUrl, dir, opts.log)
   // Where the primary is may change between starts (a free port): said again at every start.

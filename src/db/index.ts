@@ -7,7 +7,13 @@ export {
 } from './dead-letters.ts'
 export { DATABASE, type EmbeddedDatabase, freePort, startEmbeddedPostgres } from './embedded.ts'
 export { type EtlHealth, etlHealth, type PartitionHealth } from './etl-health.ts'
-export { type KafkaNode, type KafkaNodes, kafkaNodes, recordKafkaNodes } from './kafka-nodes.ts'
+export {
+  type KafkaNode,
+  type KafkaNodes,
+  kafkaNodes,
+  kafkaNodesRecorder,
+  recordKafkaNodes,
+} from './kafka-nodes.ts'
 export { decodeLoaded, encodeLoaded, LOADED_CHANNEL, type LoadedRange } from './loaded.ts'
 export { type MaintenanceSummary, maintain, PARTITION_DAYS_AHEAD } from './maintain.ts'
 export { migrate, readMigrations } from './migrate.ts'

@@ -48,3 +48,18 @@ export async function kafkaNodes(pool: Pool): Promise<KafkaNodes> {
     quorum_lost: rows.length > 0 && down * 2 >= rows.length,
   }
 }
+
+/**
+ * Records node states in the order they happened: two nodes that die together make two changes
+ * in a few milliseconds, and two concurrent writes could land the older one last.
+ */
+export function kafkaNodesRecorder(
+  pool: Pool,
+  onError: (error: unknown) => void,
+): (nodes: Parameters<typeof recordKafkaNodes>[1]) => Promise<void> {
+  let last: Promise<void> = Promise.resolve()
+  return (nodes) => {
+    last = last.then(() => recordKafkaNodes(pool, nodes).catch(onError))
+    return last
+  }
+}

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { allTopics } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
-import { createPool, migrate, recordKafkaNodes, startEmbeddedPostgres, startStandby } from '../db/index.ts'
+import { createPool, kafkaNodesRecorder, migrate, startEmbeddedPostgres, startStandby } from '../db/index.ts'
 import {
   createAdmin,
   ensureTopics,
@@ -9,7 +9,6 @@ import {
   KafkaCluster,
   type KafkaSettings,
   type KafkaUser,
-  type NodeState,
   scramLogin,
   startEmbeddedKafka,
 } from '../kafka/index.ts'
@@ -84,8 +83,9 @@ async function recordNodes(
   log: Logger,
 ): Promise<void> {
   const pool = createPool(databaseUrl, { max: 1, application: 'evf-stack-kafka-nodes' })
-  const record = (nodes: NodeState[]) =>
-    recordKafkaNodes(pool, nodes).catch((e) => log.warn({ err: String(e) }, 'cannot record the Kafka nodes'))
+  const record = kafkaNodesRecorder(pool, (e) =>
+    log.warn({ err: String(e) }, 'cannot record the Kafka nodes'),
+  )
   await record(cluster?.nodes() ?? [])
   if (!cluster) return void (await pool.end())
   cluster.onChange = (nodes) => void record(nodes)

@@ -10,7 +10,7 @@ import { describe, it, type TestContext } from 'node:test'
 import { Kafka, logLevel } from 'kafkajs'
 import { buildApp } from '../../src/api/index.ts'
 import { allTopics } from '../../src/catalog/index.ts'
-import { recordKafkaNodes } from '../../src/db/index.ts'
+import { kafkaNodesRecorder } from '../../src/db/index.ts'
 import { brokerList, KafkaCluster } from '../../src/kafka/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
 import { cli, collect, count, envOf, isolatedConfig, killTree, log, waitFor } from '../helpers.ts'
@@ -45,8 +45,10 @@ async function clusterUnderLoad(t: TestContext, name: string) {
     kafkaUsername: 'admin',
     kafkaPassword: cluster.secrets.admin,
   })
-  cluster.onChange = (nodes) => void recordKafkaNodes(pool, nodes).catch(() => undefined)
-  await recordKafkaNodes(pool, cluster.nodes())
+  // As stack up records them: in order, so two nodes dying together end as two down.
+  const record = kafkaNodesRecorder(pool, () => undefined)
+  cluster.onChange = (nodes) => void record(nodes)
+  await record(cluster.nodes())
   const env = envOf(config)
   const kafka = new Kafka({
     brokers: brokerList(config.kafkaBrokers),

@@ -1,25 +1,15 @@
-import pg from 'pg'
-import { decodeLoaded, LOADED_CHANNEL } from '../db/index.ts'
+import {
+  decodeLoaded,
+  type LiveReading,
+  type LoadedListener,
+  listenLoaded,
+  type Pool,
+  readingsOfRanges,
+} from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { backoff } from '../shared/time.ts'
-import { readingJson } from './reading.ts'
-
-/** A reading as the stream sends it: its id and its JSON in the /sensor-data shape. */
-export interface LiveReading {
-  id: number
-  station: string
-  json: string
-}
 
 type Listener = (readings: LiveReading[]) => void
-
-/** Rows of the source ranges one load transaction committed (its `evf_loaded` notification). */
-const ROWS_OF_RANGES = `
-SELECT s.id, s.station, ${readingJson('s')}::text AS json
-FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS r(topic, partition, lo, hi)
-JOIN sensor_data s ON s.source_topic = r.topic AND s.source_partition = r.partition
-  AND s.source_offset >= r.lo AND s.source_offset < r.hi
-ORDER BY s.id LIMIT 20000`
 
 /**
  * The live feed behind `/sensor-data/stream`: one LISTEN connection per API process, whatever
@@ -29,7 +19,7 @@ ORDER BY s.id LIMIT 20000`
  */
 export class LiveFeed {
   private readonly listeners = new Set<Listener>()
-  private client: pg.Client | undefined
+  private client: LoadedListener | undefined
   private connecting: Promise<void> | undefined
   /** failed connection attempts in a row, for the backoff */
   private attempts = 0
@@ -39,7 +29,7 @@ export class LiveFeed {
   private readonly onChange = new Set<() => void>()
 
   constructor(
-    private readonly pool: pg.Pool,
+    private readonly pool: Pool,
     private readonly log: Logger | undefined,
   ) {}
 
@@ -68,31 +58,27 @@ export class LiveFeed {
   private connect(): Promise<void> {
     if (this.client || this.closed) return Promise.resolve()
     this.connecting ??= (async () => {
-      const client = new pg.Client(this.pool.options)
-      client.on('notification', (n) => {
-        for (const fn of this.onChange) fn()
-        if (n.payload) this.queue = this.queue.then(() => this.deliver(n.payload!))
-      })
       const retry = () => {
         this.attempts++
         if (!this.closed)
           setTimeout(() => void this.connect().catch(() => undefined), backoff(this.attempts)).unref()
       }
-      client.on('error', (error) => {
+      const onLoaded = (payload: string | undefined) => {
+        for (const fn of this.onChange) fn()
+        if (payload) this.queue = this.queue.then(() => this.deliver(payload))
+      }
+      const onLost = (error: Error) => {
         this.log?.warn({ err: String(error) }, 'live feed connection lost; reconnecting')
         this.client = undefined
         for (const fn of this.onChange) fn()
         retry()
-      })
+      }
       try {
-        await client.connect()
-        await client.query(`LISTEN ${LOADED_CHANNEL}`)
+        this.client = await listenLoaded(this.pool, onLoaded, onLost)
       } catch (error) {
-        await client.end().catch(() => undefined)
         retry()
         throw error
       }
-      this.client = client
       this.attempts = 0
       // Commits made while not listening were not seen.
       for (const fn of this.onChange) fn()
@@ -105,13 +91,7 @@ export class LiveFeed {
   private async deliver(payload: string): Promise<void> {
     if (this.listeners.size === 0) return
     try {
-      const ranges = decodeLoaded(payload)
-      const { rows } = await this.pool.query<LiveReading>(ROWS_OF_RANGES, [
-        ranges.map((r) => r.topic),
-        ranges.map((r) => r.partition),
-        ranges.map((r) => String(r.from)),
-        ranges.map((r) => String(r.to)),
-      ])
+      const rows = await readingsOfRanges(this.pool, decodeLoaded(payload))
       if (rows.length > 0) for (const l of this.listeners) l(rows)
     } catch (error) {
       this.log?.warn({ err: String(error) }, 'live feed could not read a loaded batch')
@@ -122,7 +102,7 @@ export class LiveFeed {
     this.closed = true
     this.listeners.clear()
     await this.connecting?.catch(() => undefined)
-    await this.client?.end().catch(() => undefined)
+    await this.client?.close()
     this.client = undefined
   }
 }

@@ -52,3 +52,21 @@ export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) =
     client.release(broken)
   }
 }
+
+/** Runs `fn` in a transaction on `client`: committed if it returns, rolled back if it throws. */
+export async function transaction<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN')
+  try {
+    const result = await fn()
+    await client.query('COMMIT')
+    return result
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined)
+    throw error
+  }
+}
+
+/** `fn` in one transaction on a client of the pool (see `withClient` and `transaction`). */
+export function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withClient(pool, (client) => transaction(client, () => fn(client)))
+}

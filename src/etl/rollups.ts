@@ -1,24 +1,10 @@
-import type pg from 'pg'
-import { fieldEntries, stationNames } from '../catalog/index.ts'
-
 /**
- * The 1-minute and 1-hour rollups, kept in the load transaction: a batch's readings are
- * aggregated here in Node (they are already parsed) into a few dozen rows per batch, which are
- * merged into `rollup_1m` and `rollup_1h`. Counts, sums and sums of squares add up, so merging
- * is exact and the rollups are as exactly-once as the rows.
+ * The 1-minute and 1-hour rollups of a batch, built as the ETL transforms it: its readings are
+ * aggregated here in Node (they are already parsed) into a few dozen rows per batch, which the
+ * load transaction merges into `rollup_1m` and `rollup_1h` (db/queries/rollups.ts).
  */
-export interface Aggregate {
-  station: string
-  field: string
-  /** '' for a numeric field, the value for a categorical one */
-  category: string
-  bucket: number
-  n: number
-  sum: number | null
-  sumsq: number | null
-  min: number | null
-  max: number | null
-}
+import { fieldEntries, stationNames } from '../catalog/index.ts'
+import type { Aggregate, Rollups } from '../db/index.ts'
 
 const MINUTE = 60
 const HOUR = 3600
@@ -27,12 +13,6 @@ const HOUR = 3600
 const FIELDS = new Map<string, { name: string; numeric: boolean }[]>(
   stationNames.map((s) => [s, fieldEntries(s).map(([name, f]) => ({ name, numeric: f.kind !== 'enum' }))]),
 )
-
-/** A batch's rollup rows, in the one order every worker merges them in. */
-export interface Rollups {
-  minute: Aggregate[]
-  hour: Aggregate[]
-}
 
 const emptyAggregate = (
   station: string,
@@ -112,33 +92,3 @@ const sorted = (aggs: Aggregate[]) =>
       a.category.localeCompare(b.category) ||
       a.bucket - b.bucket,
   )
-
-const merge = (table: 'rollup_1m' | 'rollup_1h') => `
-INSERT INTO ${table} AS r (station, field, category, bucket, n, sum, sumsq, min, max)
-SELECT station, field, category, to_timestamp(bucket), n, sum, sumsq, min, max
-FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::float8[], $7::float8[], $8::float8[], $9::float8[])
-  AS u(station, field, category, bucket, n, sum, sumsq, min, max)
-ON CONFLICT (station, field, category, bucket) DO UPDATE SET
-  n = r.n + EXCLUDED.n, sum = r.sum + EXCLUDED.sum, sumsq = r.sumsq + EXCLUDED.sumsq,
-  min = least(r.min, EXCLUDED.min), max = greatest(r.max, EXCLUDED.max)`
-
-/** Merges a batch's rollups into both tables; `client` is in the load transaction. */
-export async function mergeRollups(client: pg.PoolClient, rollups: Rollups): Promise<void> {
-  for (const [table, aggs] of [
-    ['rollup_1m', rollups.minute],
-    ['rollup_1h', rollups.hour],
-  ] as const) {
-    if (aggs.length === 0) continue
-    await client.query(merge(table), [
-      aggs.map((a) => a.station),
-      aggs.map((a) => a.field),
-      aggs.map((a) => a.category),
-      aggs.map((a) => a.bucket),
-      aggs.map((a) => a.n),
-      aggs.map((a) => a.sum),
-      aggs.map((a) => a.sumsq),
-      aggs.map((a) => a.min),
-      aggs.map((a) => a.max),
-    ])
-  }
-}

@@ -7,28 +7,15 @@ import {
   stations,
 } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
+import type { RawMessage, SensorRow } from '../db/index.ts'
 import { scanStructure } from './validate.ts'
 
-/** A Kafka record as the ETL sees it, before any parsing. */
-export interface SourceRecord {
-  topic: string
-  partition: number
-  offset: bigint
-  key: Buffer | null | undefined
-  value: Buffer | null | undefined
-  headers?: Map<Buffer, Buffer> | undefined
-}
+/** A Kafka record as the ETL sees it, before any parsing (and as a dead letter keeps it). */
+export type SourceRecord = RawMessage
 
-/** A row for `sensor_data`. */
-export interface LoadRow {
+/** A row for `sensor_data`, of a station of the catalog. */
+export interface LoadRow extends SensorRow {
   station: StationName
-  /** the transformed reading, serialised: what `data` holds */
-  data: string
-  /** reading time, epoch seconds */
-  timestamp: number
-  topic: string
-  partition: number
-  offset: bigint
 }
 
 /**

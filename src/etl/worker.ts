@@ -1,12 +1,21 @@
 import { randomUUID } from 'node:crypto'
 import type { Consumer, Message, MessagesStream } from '@platformatic/kafka'
 import type { Config } from '../config/index.ts'
-import { initOffsets, type Pool, readPositions, recordLogEnds, withClient } from '../db/index.ts'
+import {
+  initOffsets,
+  type LoadBatch,
+  loadBatch,
+  type NewDeadLetter,
+  type OffsetAdvance,
+  type Pool,
+  readPositions,
+  recordLogEnds,
+  withClient,
+} from '../db/index.ts'
 import { coerceError, PipelineError } from '../errors/index.ts'
 import { createAdmin, createConsumer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { BatchReader } from './batch.ts'
-import { type Batch, type DeadLetter, loadBatch, type OffsetAdvance } from './load.ts'
 import { RollupBuilder } from './rollups.ts'
 import { type LoadRow, transformRecord, validationPolicy } from './transform.ts'
 
@@ -52,7 +61,7 @@ export interface WorkerOptions {
 type Msg = Message<Buffer, Buffer, Buffer, Buffer>
 
 /** A batch ready to load, and what it adds to each partition's counts once committed. */
-interface PreparedBatch extends Batch {
+interface PreparedBatch extends LoadBatch {
   counts: Map<string, { loaded: number; rejected: number }>
 }
 const tp = (topic: string, partition: number) => `${topic}:${partition}`
@@ -293,7 +302,7 @@ export class EtlWorker {
     const processedAt = new Date(now).toISOString()
     const policy = validationPolicy(this.config, now)
     const rows: LoadRow[] = []
-    const deadLetters: DeadLetter[] = []
+    const deadLetters: NewDeadLetter[] = []
     const last = new Map<string, bigint>()
     const counts = new Map<string, { loaded: number; rejected: number }>()
     const rollups = new RollupBuilder()

@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import pg from 'pg'
 import type { Config } from '../config/index.ts'
+import { ensureDatabase } from '../db/index.ts'
 import { PipelineError } from '../errors/index.ts'
 import { type KafkaSettings, kafkaEnv } from '../kafka/index.ts'
 import { waitForHttp } from '../shared/http.ts'
@@ -33,18 +33,6 @@ export function metadataUrl(databaseUrl: string, airflowDb: string): string {
   url.pathname = `/${airflowDb}`
   url.protocol = 'postgresql+psycopg2:'
   return url.toString()
-}
-
-/** Creates the metadata database if it does not exist (Airflow creates its tables, not the database). */
-export async function ensureMetadataDatabase(databaseUrl: string, airflowDb: string): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl })
-  await client.connect()
-  try {
-    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [airflowDb])
-    if (!rowCount) await client.query(`CREATE DATABASE "${airflowDb.replaceAll('"', '')}"`)
-  } finally {
-    await client.end()
-  }
 }
 
 export interface AirflowEnvOptions {
@@ -154,7 +142,8 @@ export const airflow: Orchestrator = {
     log.info('Airflow: installing or checking the venv…')
     await installAirflow()
     const home = airflowHome(config)
-    await ensureMetadataDatabase(ctx.databaseUrl, 'airflow')
+    // Airflow creates its tables, not its database.
+    await ensureDatabase(ctx.databaseUrl, 'airflow')
     const env = airflowEnv({
       home,
       kafka: ctx.etlKafka,

@@ -6,7 +6,6 @@ export {
   airflowEnv,
   airflowHome,
   DAG_ID,
-  ensureMetadataDatabase,
   installAirflow,
   metadataUrl,
   migrateMetadata,

@@ -6,13 +6,8 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import pg from 'pg'
 import { topicFor } from '../../src/catalog/index.ts'
-import {
-  airflowBin,
-  airflowEnv,
-  DAG_ID,
-  ensureMetadataDatabase,
-  migrateMetadata,
-} from '../../src/orchestrator/index.ts'
+import { ensureDatabase } from '../../src/db/index.ts'
+import { airflowBin, airflowEnv, DAG_ID, migrateMetadata } from '../../src/orchestrator/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
 import { count, isolatedConfig, log, produceRaw } from '../helpers.ts'
@@ -97,7 +92,7 @@ print(json.dumps({
       schedule: '*/5 * * * *',
       topicPrefix: config.topicPrefix,
     })
-    await ensureMetadataDatabase(config.databaseUrl, airflowDb)
+    await ensureDatabase(config.databaseUrl, airflowDb)
     await migrateMetadata(env)
     const meta = new pg.Client({
       connectionString: env.AIRFLOW__DATABASE__SQL_ALCHEMY_CONN!.replace('+psycopg2', ''),

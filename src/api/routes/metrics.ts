@@ -1,21 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { Type } from 'typebox'
-import { readingCountFields } from '../../catalog/index.ts'
-import { kafkaNodes, type Pool } from '../../db/index.ts'
+import { kafkaNodes, type Pool, type Totals, totals } from '../../db/index.ts'
 import type { ResponseCache } from '../cache.ts'
 import { answers } from '../problems.ts'
 import type { Api } from '../types.ts'
 import { status } from './pipeline.ts'
-
-const STORED = `
-SELECT json_build_object(
-  'loaded', (SELECT coalesce(json_agg(x), '[]') FROM (
-     SELECT r.station, sum(r.n) AS n FROM rollup_1h r
-     JOIN unnest($1::text[], $2::text[]) AS f(station, field) ON r.station = f.station AND r.field = f.field
-     GROUP BY r.station) x),
-  'dead', (SELECT coalesce(json_agg(x), '[]') FROM (
-     SELECT reason_code, count(*) AS n FROM dead_letters WHERE resolved_at IS NULL GROUP BY reason_code) x)) AS m`
 
 /** `/metrics` for Prometheus: the API's own (HTTP, cache, process) and the pipeline's, read from PostgreSQL. */
 export function metricsRoutes(
@@ -43,21 +33,16 @@ export function metricsRoutes(
     response: answers({ 200: { content: { 'text/plain': { schema: Type.String() } } } }),
   }
   app.get('/metrics', { config: { scope: 'metrics' }, schema }, async (_req, reply) => {
-    const [{ rows }, s, nodes] = await Promise.all([
-      pool.query<{ m: Stored }>(STORED, [readingCountFields.stations, readingCountFields.fields]),
+    const [stored, s, nodes] = await Promise.all([
+      totals(pool),
       status(pool, new Date(Date.now() - 60_000), new Date(), stallSec, replica),
       kafkaNodes(pool),
     ])
-    update(rows[0]!.m, s)
+    update(stored, s)
     kafkaUp.reset()
     for (const n of nodes.nodes) kafkaUp.set({ node: String(n.node_id) }, n.up ? 1 : 0)
     return reply.type(registry.contentType).send(await registry.metrics())
   })
-}
-
-interface Stored {
-  loaded: { station: string; n: number }[]
-  dead: { reason_code: string; n: number }[]
 }
 
 function httpMetrics(app: FastifyInstance, registry: Registry): void {
@@ -134,7 +119,7 @@ function pipelineMetrics(registry: Registry) {
     'evf_etl_last_run_success',
     '1 if the last ETL run succeeded or is running, 0 if it failed',
   )
-  return (stored: Stored, s: Awaited<ReturnType<typeof status>>): void => {
+  return (stored: Totals, s: Awaited<ReturnType<typeof status>>): void => {
     rowsLoaded.reset()
     for (const r of stored.loaded) rowsLoaded.set({ station: r.station }, Number(r.n))
     deadLetters.reset()
@@ -145,9 +130,9 @@ function pipelineMetrics(registry: Registry) {
     stalled.set(s.etl.stalled ? 1 : 0)
     if (s.replica?.lag_seconds != null) replicaLag.set(s.replica.lag_seconds)
     if (s.etl.last_commit_at) lastCommit.set(s.etl.last_commit_at.getTime() / 1000)
-    const run = s.last_run as { finished_at?: string | null; started_at?: string; status?: string } | null
+    const run = s.last_run
     if (run) {
-      lastRun.set(Date.parse(run.finished_at ?? run.started_at ?? '') / 1000 || 0)
+      lastRun.set(Date.parse(run.finished_at ?? run.started_at) / 1000 || 0)
       lastRunOk.set(run.status === 'failed' ? 0 : 1)
     }
   }

@@ -1,5 +1,6 @@
-import { readingCountFields } from '../../catalog/index.ts'
 import {
+  type Activity,
+  activity,
   type EtlHealth,
   etlHealth,
   kafkaNodes,
@@ -12,28 +13,11 @@ import { answers } from '../problems.ts'
 import { PipelineStatus, WindowQuery } from '../schemas.ts'
 import type { Api } from '../types.ts'
 
-const STATUS = `
-SELECT
-  (SELECT row_to_json(r) FROM (
-     SELECT mode, started_at, finished_at, status, rows, dead_letters, error FROM etl_runs ORDER BY id DESC LIMIT 1) r) AS last_run,
-  (SELECT coalesce(sum(r.n), 0) FROM rollup_1m r
-     JOIN unnest($3::text[], $4::text[]) AS f(station, field) ON r.station = f.station AND r.field = f.field
-     WHERE r.bucket >= date_trunc('minute', $1::timestamptz) AND r.bucket < $2) AS ingested,
-  (SELECT coalesce(json_agg(d ORDER BY d.n DESC), '[]') FROM (
-     SELECT reason_code, count(*) AS n FROM dead_letters WHERE created_at >= $1 AND created_at < $2 GROUP BY reason_code) d) AS by_reason,
-  (SELECT coalesce(json_agg(d), '[]') FROM (
-     SELECT id, topic, partition, "offset", reason_code, reason, created_at FROM dead_letters
-     WHERE created_at >= $1 AND created_at < $2 ORDER BY id DESC LIMIT 20) d) AS recent`
-
-interface StatusRow {
+interface Status extends Activity {
   etl: EtlHealth
   /** the standby the API reads from, when there is one */
   replica: ReplicaLag | null
   kafka: PipelineStatus['kafka']
-  last_run: PipelineStatus['etl']['last_run']
-  ingested: string
-  by_reason: { reason_code: string; n: number }[]
-  recent: PipelineStatus['dead_letters']['recent']
 }
 
 export async function status(
@@ -42,19 +26,14 @@ export async function status(
   to: Date,
   stallSec: number,
   replica?: Pool,
-): Promise<StatusRow> {
-  const [{ rows }, etl, lag, nodes] = await Promise.all([
-    pool.query<Omit<StatusRow, 'etl'>>(STATUS, [
-      from,
-      to,
-      readingCountFields.stations,
-      readingCountFields.fields,
-    ]),
+): Promise<Status> {
+  const [done, etl, lag, nodes] = await Promise.all([
+    activity(pool, from, to),
     etlHealth(pool, stallSec),
     replica ? replicaLag(replica) : null,
     kafkaNodes(pool),
   ])
-  return { ...rows[0]!, etl, replica: lag, kafka: nodes }
+  return { ...done, etl, replica: lag, kafka: nodes }
 }
 
 /** `/pipeline/status` for people and the dashboard (`/metrics`, for Prometheus, is in metrics.ts). */
@@ -76,7 +55,7 @@ export function pipelineRoutes(app: Api, pool: Pool, stallSec: number, replica?:
       const { from, to } = windowOf(req.query, 15 * 60_000)
       const s = await status(pool, from, to, stallSec, replica)
       const last = s.etl.last_commit_at
-      const rows = Number(s.ingested)
+      const rows = s.ingested
       return {
         from: from.toISOString(),
         to: to.toISOString(),

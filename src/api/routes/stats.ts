@@ -1,8 +1,14 @@
 import { type Field, inspection, stations } from '../../catalog/index.ts'
-import type { Pool } from '../../db/index.ts'
+import {
+  BUCKET_SECONDS,
+  type Pool,
+  type QualityCounts,
+  qualityCounts,
+  timeseriesPoints,
+} from '../../db/index.ts'
+import { sendJsonText } from '../json-text.ts'
 import { windowOf } from '../params.ts'
 import { answers, problem, sendProblem } from '../problems.ts'
-import { sendJsonText } from '../reading.ts'
 import {
   type Bucket,
   numericFieldsOf,
@@ -13,34 +19,7 @@ import {
 } from '../schemas.ts'
 import type { Api } from '../types.ts'
 
-const BUCKETS: Record<Bucket, { table: string; seconds: number }> = {
-  '1m': { table: 'rollup_1m', seconds: 60 },
-  '1h': { table: 'rollup_1h', seconds: 3600 },
-}
 const MAX_POINTS = 20_000
-
-const TIMESERIES = (table: string) => `
-SELECT coalesce(json_agg(json_build_object(
-  't', bucket, 'count', n, 'min', min, 'max', max, 'mean', sum / n,
-  'stddev', CASE WHEN n > 1 THEN sqrt(greatest((sumsq - sum * sum / n) / (n - 1), 0)) END) ORDER BY bucket), '[]')::text AS points
-FROM ${table}
-WHERE station = $1 AND field = $2 AND category = '' AND bucket >= $3 AND bucket < $4`
-
-/** Inspections per result and defects, in total and per bucket ($3 station, $4 result field, $5 defects field). */
-const QUALITY = (table: string) => `
-WITH r AS (
-  SELECT bucket, field, category, n, sum FROM ${table}
-  WHERE station = $3 AND field IN ($4, $5) AND bucket >= $1 AND bucket < $2
-)
-SELECT
-  (SELECT coalesce(json_object_agg(category, n), '{}') FROM (
-     SELECT category, sum(n)::bigint AS n FROM r WHERE field = $4 GROUP BY category) c)::text AS counts,
-  (SELECT coalesce(sum(sum), 0) FROM r WHERE field = $5) AS defects,
-  (SELECT coalesce(json_agg(s ORDER BY s.t), '[]') FROM (
-     SELECT bucket AS t,
-            coalesce(json_object_agg(category, n) FILTER (WHERE field = $4), '{}') AS results,
-            coalesce(sum(sum) FILTER (WHERE field = $5), 0) AS defects
-     FROM r GROUP BY bucket) s)::text AS series`
 
 /** One count per inspection result of the catalog, in its order, 0 where none. */
 const perResult = (counts: Record<string, number | string>) =>
@@ -59,7 +38,7 @@ function bucketedWindow(
   defaultSpanMs: number,
 ): { start: Date; to: Date } {
   const { from, to } = windowOf(q, defaultSpanMs)
-  const ms = BUCKETS[bucket].seconds * 1000
+  const ms = BUCKET_SECONDS[bucket] * 1000
   const first = Math.max(from.getTime(), to.getTime() - MAX_POINTS * ms)
   return { start: new Date(Math.floor(first / ms) * ms), to }
 }
@@ -93,12 +72,7 @@ function timeseriesRoute(app: Api, pool: Pool): void {
         return sendProblem(reply, problem('NOT_FOUND', detail, { instance: req.url }))
       }
       const { start, to } = bucketedWindow(req.query, bucket, bucket === '1m' ? 6 * 3600_000 : 7 * 86_400_000)
-      const { rows } = await pool.query<{ points: string }>(TIMESERIES(BUCKETS[bucket].table), [
-        station,
-        field,
-        start,
-        to,
-      ])
+      const points = await timeseriesPoints(pool, { station, field, bucket, from: start, to })
       const f = (stations[station].fields as Readonly<Record<string, Field>>)[field]
       const head: Omit<Timeseries, 'points'> = {
         station,
@@ -109,7 +83,7 @@ function timeseriesRoute(app: Api, pool: Pool): void {
         to: to.toISOString(),
       }
       // The points are JSON built by PostgreSQL: spliced in rather than parsed and serialised again.
-      return sendJsonText(reply, `${JSON.stringify(head).slice(0, -1)},"points":${rows[0]!.points}}`)
+      return sendJsonText(reply, `${JSON.stringify(head).slice(0, -1)},"points":${points}}`)
     },
   )
 }
@@ -130,31 +104,18 @@ function qualityRoute(app: Api, pool: Pool): void {
     async (req) => {
       const { bucket } = req.query
       const { start, to } = bucketedWindow(req.query, bucket, 86_400_000)
-      const { rows } = await pool.query<QualityRow>(QUALITY(BUCKETS[bucket].table), [
-        start,
-        to,
-        inspection.station,
-        inspection.field,
-        inspection.defects,
-      ])
-      return { from: start.toISOString(), to: to.toISOString(), bucket, ...summarise(rows[0]!) }
+      const stored = await qualityCounts(pool, bucket, start, to)
+      return { from: start.toISOString(), to: to.toISOString(), bucket, ...summarise(stored) }
     },
   )
 }
 
-interface QualityRow {
-  counts: string
-  defects: number
-  series: string
-}
-
-/** Counts, rates and the per-bucket series of the quality query's one row. */
-function summarise(row: QualityRow): Omit<QualitySummary, 'from' | 'to' | 'bucket'> {
-  const counts = perResult(JSON.parse(row.counts) as Record<string, number>)
+/** Counts, rates and the per-bucket series, every result of the catalog listed. */
+function summarise(row: QualityCounts): Omit<QualitySummary, 'from' | 'to' | 'bucket'> {
+  const counts = perResult(row.counts)
   const inspections = Object.values(counts).reduce((a, n) => a + n, 0)
   const rate = (n: number) => (inspections > 0 ? n / inspections : null)
-  const defects = Number(row.defects)
-  const series = JSON.parse(row.series) as { t: string; results: Record<string, number>; defects: number }[]
+  const { defects, series } = row
   return {
     inspections,
     counts,

@@ -1,13 +1,8 @@
-import type { Pool } from '../../db/index.ts'
-import type { LiveFeed, LiveReading } from '../live.ts'
+import { type LiveReading, type Pool, readingsAfter } from '../../db/index.ts'
+import type { LiveFeed } from '../live.ts'
 import { answers } from '../problems.ts'
-import { readingJson } from '../reading.ts'
 import { ReadingEvent, StreamHeaders, StreamQuery } from '../schemas.ts'
 import type { Api } from '../types.ts'
-
-const BACKLOG = `
-SELECT s.id, s.station, ${readingJson('s')}::text AS json
-FROM sensor_data s WHERE id > $1 AND ($2::text IS NULL OR station = $2) ORDER BY id LIMIT 1000`
 
 const HEARTBEAT_MS = 15_000
 
@@ -72,7 +67,7 @@ export function streamRoutes(app: Api, pool: Pool, feed: LiveFeed): void {
       })
       reply.raw.write(': connected\nretry: 2000\n\n')
       if (replaying) {
-        const { rows } = await pool.query<LiveReading>(BACKLOG, [lastSent, station ?? null])
+        const rows = await readingsAfter(pool, lastSent, station)
         send(rows)
         if (rows.length > 0) lastSent = rows[rows.length - 1]!.id
         replaying = false

@@ -1,8 +1,8 @@
 /**
  * `etl_offsets`: each partition's next offset to load (advanced only by the load transaction's
- * fence, src/etl/load.ts), its log end and since when it is behind (src/etl/watchdog.ts).
+ * fence, load.ts), its log end and since when it is behind (src/etl/watchdog.ts).
  */
-import type { Pool } from './pool.ts'
+import type { Pool } from '../pool.ts'
 
 /** Per-partition offsets (`topic → offset by partition`) as the column arrays `unnest` takes. */
 export function partitionColumns(offsets: Map<string, bigint[]>): [string[], number[], string[]] {

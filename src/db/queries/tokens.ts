@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import type { Pool } from './pool.ts'
+import type { Pool } from '../pool.ts'
 
 /**
  * API credentials (migration 0005): `evf_<id>_<secret>`. The id (12 alphanumerics) finds the row;

@@ -1,22 +1,49 @@
+/**
+ * The ETL's load transaction: a batch's rows (by COPY), its dead letters, its rollups and the
+ * offsets it covers, written together or not at all, behind the offset fence.
+ */
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
-import { encodeLoaded, LOADED_CHANNEL } from '../db/index.ts'
-import { PipelineError } from '../errors/index.ts'
+import { PipelineError } from '../../errors/index.ts'
+import { transaction } from '../pool.ts'
+import { encodeLoaded, LOADED_CHANNEL } from './loaded.ts'
 import { mergeRollups, type Rollups } from './rollups.ts'
-import type { LoadRow, Rejection, SourceRecord } from './transform.ts'
 
-export interface DeadLetter {
-  record: SourceRecord
-  rejection: Rejection
+/** A row for `sensor_data`. */
+export interface SensorRow {
+  station: string
+  /** the transformed reading, serialised: what `data` holds */
+  data: string
+  /** reading time, epoch seconds */
+  timestamp: number
+  topic: string
+  partition: number
+  offset: bigint
+}
+
+/** A Kafka message as it was read: its coordinates and raw bytes. */
+export interface RawMessage {
+  topic: string
+  partition: number
+  offset: bigint
+  key: Buffer | null | undefined
+  value: Buffer | null | undefined
+  headers?: Map<Buffer, Buffer> | undefined
+}
+
+/** A message the ETL rejected, with its raw bytes, and why. */
+export interface NewDeadLetter {
+  record: RawMessage
+  rejection: { reasonCode: string; reason: string }
 }
 
 /** What one load transaction writes: rows, their rollups, dead letters, and the offsets they cover. */
-export interface Batch {
-  rows: LoadRow[]
+export interface LoadBatch {
+  rows: SensorRow[]
   rollups: Rollups
-  deadLetters: DeadLetter[]
+  deadLetters: NewDeadLetter[]
   advances: OffsetAdvance[]
 }
 
@@ -36,12 +63,12 @@ const COPY_ROWS =
  * newline or carriage return (JSON escapes them), so doubling its backslashes is all the
  * escaping COPY needs; station and topic are catalog names and Kafka topic names.
  */
-function copyLine(r: LoadRow): string {
+function copyLine(r: SensorRow): string {
   return `${r.station}\t${r.data.replaceAll('\\', '\\\\')}\t${isoMicros(r.timestamp)}\t${r.topic}\t${r.partition}\t${r.offset}\n`
 }
 
 /** Epoch seconds → ISO 8601 with microseconds, PostgreSQL's timestamptz precision. */
-export function isoMicros(epochSeconds: number): string {
+function isoMicros(epochSeconds: number): string {
   const us = Math.round(epochSeconds * 1e6)
   const ms = Math.floor(us / 1000)
   return `${new Date(ms).toISOString().slice(0, 23)}${String(us - ms * 1000).padStart(3, '0')}Z`
@@ -69,7 +96,7 @@ const daysWithPartition = new Set<number>()
  * Makes sure sensor_data has a daily partition for every reading's day. Outside the load
  * transaction: creating a partition locks the parent table, which must not wait on a COPY.
  */
-export async function ensurePartitions(client: pg.ClientBase, rows: readonly LoadRow[]): Promise<void> {
+export async function ensurePartitions(client: pg.ClientBase, rows: readonly SensorRow[]): Promise<void> {
   let lo = Number.POSITIVE_INFINITY
   let hi = Number.NEGATIVE_INFINITY
   for (const r of rows) {
@@ -91,7 +118,7 @@ export async function ensurePartitions(client: pg.ClientBase, rows: readonly Loa
  * cover. Either all of it is committed or none; a fenced batch throws `OFFSET_FENCED` and leaves
  * nothing behind. On commit, listeners of `evf_loaded` learn which source ranges arrived.
  */
-export async function loadBatch(client: pg.PoolClient, batch: Batch): Promise<void> {
+export async function loadBatch(client: pg.PoolClient, batch: LoadBatch): Promise<void> {
   await ensurePartitions(client, batch.rows)
   try {
     await loadInTransaction(client, batch)
@@ -110,10 +137,9 @@ const NO_PARTITION = '23514'
 
 async function loadInTransaction(
   client: pg.PoolClient,
-  { rows, rollups, deadLetters, advances }: Batch,
+  { rows, rollups, deadLetters, advances }: LoadBatch,
 ): Promise<void> {
-  await client.query('BEGIN')
-  try {
+  await transaction(client, async () => {
     await fence(client, advances)
     if (rows.length > 0) {
       // COPY: the fastest way into PostgreSQL, and still inside this transaction.
@@ -141,11 +167,7 @@ async function loadInTransaction(
     }
     // Last: the rollup rows, which every worker's batches share, are locked for the shortest time.
     await mergeRollups(client, rollups)
-    await client.query('COMMIT')
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined)
-    throw error
-  }
+  })
 }
 
 /**

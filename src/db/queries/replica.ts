@@ -1,4 +1,4 @@
-import type { Pool } from './pool.ts'
+import type { Pool } from '../pool.ts'
 
 export interface ReplicaLag {
   /** whether the server answering is a standby (in recovery) */

@@ -1,4 +1,4 @@
-import type { Pool } from './pool.ts'
+import type { Pool } from '../pool.ts'
 
 export interface KafkaNode {
   node_id: number

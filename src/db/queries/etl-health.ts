@@ -1,4 +1,4 @@
-import type { Pool } from './pool.ts'
+import type { Pool } from '../pool.ts'
 
 /** One partition's position against its log end, as the ETL last recorded them. */
 export interface PartitionHealth {

@@ -1,0 +1,86 @@
+/**
+ * Every SQL statement the ETL, the API and the CLI run, each once, as a named, typed function,
+ * grouped by what it reads or writes. Nothing outside db/ writes SQL.
+ */
+export { ensureDatabase } from './databases.ts'
+export {
+  type DeadLetterFilter,
+  type DeadLetterRow,
+  insertRedriven,
+  listDeadLetters,
+  lockDeadLetters,
+  markResolved,
+  recordStillRejected,
+  type StoredDeadLetter,
+} from './dead-letters.ts'
+export { type EtlHealth, etlHealth, type PartitionHealth } from './etl-health.ts'
+export {
+  type KafkaNode,
+  type KafkaNodes,
+  kafkaNodes,
+  kafkaNodesRecorder,
+  recordKafkaNodes,
+} from './kafka-nodes.ts'
+export {
+  type LoadBatch,
+  loadBatch,
+  type NewDeadLetter,
+  type OffsetAdvance,
+  type RawMessage,
+  type SensorRow,
+} from './load.ts'
+export {
+  decodeLoaded,
+  encodeLoaded,
+  LOADED_CHANNEL,
+  type LoadedListener,
+  type LoadedRange,
+  listenLoaded,
+} from './loaded.ts'
+export { initOffsets, readPositions, recordLogEnds } from './offsets.ts'
+export {
+  type ExportRequest,
+  exportReadings,
+  type LiveReading,
+  latestReading,
+  type ReadingFilter,
+  type ReadingPage,
+  readingPage,
+  readingsAfter,
+  readingsOfRanges,
+} from './readings.ts'
+export { type ReplicaLag, replicaLag } from './replica.ts'
+export { type Aggregate, mergeRollups, type Rollups } from './rollups.ts'
+export { finishRun, insertRun, type RunMode, type RunOutcome, updateRunCounts } from './runs.ts'
+export {
+  BUCKET_SECONDS,
+  type Bucket,
+  type QualityCounts,
+  qualityCounts,
+  readingCounts,
+  timeseriesPoints,
+} from './stats.ts'
+export {
+  type Activity,
+  activity,
+  type LastRun,
+  type RecentDeadLetter,
+  type Totals,
+  totals,
+} from './status.ts'
+export {
+  CREDENTIAL,
+  consumeLogin,
+  issueToken,
+  listTokens,
+  newLoginToken,
+  type Refusal,
+  revokeToken,
+  SCOPES,
+  type Scope,
+  type TokenInfo,
+  type TokenKind,
+  touchTokens,
+  type Verified,
+  verifyToken,
+} from './tokens.ts'

@@ -377,7 +377,9 @@ withSettings(
   }
 })
 
-const tls = program.command('tls').description('certificates for the API’s HTTPS')
+const tls = program
+  .command('tls')
+  .description('certificates for the API’s HTTPS and the embedded Kafka’s TLS')
 withSettings(
   tls
     .command('self-signed')
@@ -396,6 +398,34 @@ withSettings(
   const at = (f: string) => f.replace('<data-dir>', dataDir)
   await writeSelfSigned(at(o.cert), at(o.key), o.host)
   process.stdout.write(`EVF_API_TLS_CERT=${at(o.cert)}\nEVF_API_TLS_KEY=${at(o.key)}\n`)
+})
+withSettings(
+  tls
+    .command('kafka-keystore')
+    .description(
+      'write a development PKCS12 keystore (0600) for the embedded Kafka broker, signed by a CA made for it, and that CA’s PEM; the password is EVF_KAFKA_KEYSTORE_PASSWORD from the environment, or one generated and printed once',
+    )
+    .option('--keystore <file>', 'keystore file', '<data-dir>/tls/kafka.p12')
+    .option(
+      '--host <name...>',
+      'more host names or addresses it is valid for, besides localhost and 127.0.0.1',
+      [],
+    ),
+  ['dataDir'],
+).action(async (o: { keystore: string; host: string[] }, cmd: Command) => {
+  const { dataDir, kafkaKeystorePassword } = configOf(cmd)
+  const [{ makeDevKeystore }, { randomBytes }] = await Promise.all([
+    import('./kafka/tls.ts'),
+    import('node:crypto'),
+  ])
+  const password = kafkaKeystorePassword || randomBytes(24).toString('base64url')
+  const made = await makeDevKeystore(o.keystore.replace('<data-dir>', dataDir), password, o.host)
+  process.stdout.write(
+    `EVF_KAFKA_KEYSTORE=${made.keystore}\n${kafkaKeystorePassword ? '' : `EVF_KAFKA_KEYSTORE_PASSWORD=${password}\n`}`,
+  )
+  process.stderr.write(
+    `${kafkaKeystorePassword ? '' : 'The password is shown once: keep it in a secret store.\n'}The CA other clients trust (KAFKA_CA_FILE): ${made.caFile}; \`stack up\` hands it to its components itself.\n`,
+  )
 })
 
 const db = program.command('db').description('the database')

@@ -70,6 +70,16 @@ export const settings = {
     'PEM file of the CA that signed the brokers’ certificates: set, the Kafka clients connect with TLS (SASL_SSL)',
     z.string().default(''),
   ),
+  kafkaKeystore: setting(
+    'EVF_KAFKA_KEYSTORE',
+    'PKCS12 keystore of the embedded broker (a key, its certificate for 127.0.0.1): set, it listens with SASL_SSL and `stack up` hands the components its CA (`evf tls kafka-keystore`)',
+    z.string().default(''),
+  ),
+  kafkaKeystorePassword: setting(
+    'EVF_KAFKA_KEYSTORE_PASSWORD',
+    'Password of `EVF_KAFKA_KEYSTORE` and its key (masked by `evf config`, never logged, not handed to the components)',
+    z.string().default(''),
+  ),
   kafkaPort: setting('EVF_KAFKA_PORT', 'Port of the embedded broker', port.default(9092)),
   kafkaControllerPort: setting(
     'EVF_KAFKA_CONTROLLER_PORT',

@@ -8,9 +8,10 @@ import { alterUserScramCredentialsV0, Connection, ScramMechanisms } from '@platf
 import { PipelineError } from '../errors/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { kafkaLibsDir } from '../shared/paths.ts'
-import { alive, stopChild, stopPid } from '../shared/process.ts'
+import { alive, runToolOk, stopChild, stopPid } from '../shared/process.ts'
 import { sleep } from '../shared/time.ts'
 import { KAFKA_USERS, type KafkaSecrets, kafkaSecrets } from './credentials.ts'
+import type { KafkaTls } from './tls.ts'
 
 export interface EmbeddedBroker {
   brokers: string
@@ -27,6 +28,8 @@ export interface BrokerOptions {
   heapMb: number
   partitions: number
   log: Logger
+  /** with a keystore, the client listener is SASL_SSL (`brokerTls` checks it first) */
+  tls?: KafkaTls
   /** how long to wait for the broker to answer */
   timeoutMs?: number
 }
@@ -117,7 +120,10 @@ export async function formatOnce(
   if (existsSync(join(logDir, 'meta.properties'))) return
   log.info({ clusterId, logDir }, 'formatting Kafka storage (first start)')
   const format = ['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile]
-  await run('java', [...javaArgs, ...format], secrets)
+  await runToolOk('java', [...javaArgs, ...format], {
+    secrets: Object.values(secrets),
+    hint: 'Java 17+ must be on PATH',
+  })
 }
 
 /** The broker's JVM, in a process group of its own, its output appended to `logs/stdout.log`. */
@@ -221,30 +227,62 @@ export async function provisionUsers(controllerPorts: number[], secrets: KafkaSe
 /** Kafka's minimum for SCRAM-SHA-512; each client login costs the broker this many rounds. */
 const SCRAM_ITERATIONS = 4096
 
-/** The listeners, SASL and authorizer lines of a node (docs/security.md, "Kafka"). */
-export function securityProperties(port: number, controllerPort: number, secrets: KafkaSecrets): string {
-  return `listeners=SASL_PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
-advertised.listeners=SASL_PLAINTEXT://127.0.0.1:${port}
+/**
+ * The listeners, SASL, TLS and authorizer lines of a node (docs/security.md, "Kafka"). The client
+ * listener, which the brokers of a cluster also use between themselves, is SASL_PLAINTEXT, or
+ * SASL_SSL with `tls`; the KRaft controller listener stays SASL_PLAINTEXT on 127.0.0.1.
+ */
+export function securityProperties(
+  port: number,
+  controllerPort: number,
+  secrets: KafkaSecrets,
+  tls?: KafkaTls,
+): string {
+  const listener = tls ? 'SASL_SSL' : 'SASL_PLAINTEXT'
+  return `listeners=${listener}://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
+advertised.listeners=${listener}://127.0.0.1:${port}
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=SASL_PLAINTEXT
-listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+inter.broker.listener.name=${listener}
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,${listener}:${listener}
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
-listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${secrets.admin}";
+listener.name.${listener.toLowerCase()}.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${secrets.admin}";
 sasl.mechanism.controller.protocol=PLAIN
 listener.name.controller.sasl.enabled.mechanisms=PLAIN
 listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="${secrets.controller}" user_controller="${secrets.controller}";
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
-super.users=User:admin;User:controller`
+super.users=User:admin;User:controller${tls ? `\n${tlsProperties(tls)}` : ''}`
 }
+
+/**
+ * The keystore, and the CA the brokers trust when they connect to each other (a PEM truststore);
+ * the client's certificate is not asked for (SCRAM is the login), the broker's name is checked.
+ */
+function tlsProperties(tls: KafkaTls): string {
+  return `ssl.keystore.type=PKCS12
+ssl.keystore.location=${propertyValue(tls.keystore)}
+ssl.keystore.password=${propertyValue(tls.password)}
+ssl.key.password=${propertyValue(tls.password)}
+ssl.truststore.type=PEM
+ssl.truststore.location=${propertyValue(tls.caFile)}
+ssl.client.auth=none
+ssl.endpoint.identification.algorithm=https`
+}
+
+/** A value as java.util.Properties reads it back: `\\`, a leading space and non-ASCII escaped. */
+const propertyValue = (value: string): string =>
+  value
+    .replaceAll('\\', '\\\\')
+    .replace(/^ /, '\\ ')
+    .replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 
 function serverProperties(opts: BrokerOptions, logDir: string, secrets: KafkaSecrets): string {
   return `# Written by evf at every start; edit the settings, not this file. Mode 0600: it holds passwords.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${opts.controllerPort}
-${securityProperties(opts.port, opts.controllerPort, secrets)}
+${securityProperties(opts.port, opts.controllerPort, secrets, opts.tls)}
 log.dirs=${logDir}
 num.partitions=${opts.partitions}
 auto.create.topics.enable=false
@@ -286,34 +324,6 @@ export function portAnswers(port: number): Promise<boolean> {
       resolve(true)
     })
     socket.on('error', () => resolve(false))
-  })
-}
-
-/** Runs a tool; its output, shown only when it fails, with every password of `secrets` masked. */
-function run(cmd: string, args: string[], secrets: KafkaSecrets): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout.on('data', (d) => (output += d))
-    child.stderr.on('data', (d) => (output += d))
-    child.on('error', (e) =>
-      reject(
-        new PipelineError(
-          'PREREQUISITE_MISSING',
-          `cannot run ${cmd}: ${e.message} (Java 17+ must be on PATH)`,
-        ),
-      ),
-    )
-    child.on('exit', (code) =>
-      code === 0
-        ? resolve()
-        : reject(
-            new PipelineError(
-              'SERVICE_START_FAILED',
-              `${cmd} exited ${code}:\n${Object.values(secrets).reduce((text, s) => text.replaceAll(s, '***'), output)}`,
-            ),
-          ),
-    )
   })
 }
 

@@ -47,16 +47,20 @@ export type KafkaSettings = Pick<
   'kafkaBrokers' | 'kafkaSaslMechanism' | 'kafkaUsername' | 'kafkaPassword' | 'kafkaCaFile'
 >
 
-/** `user`'s SCRAM-SHA-512 login to `brokers` (the embedded broker: no TLS). */
-export const scramLogin = (brokers: string, user: string, password: string): KafkaSettings => ({
+/** `user`'s SCRAM-SHA-512 login to `brokers`, over TLS when the CA file `caFile` is given. */
+export const scramLogin = (brokers: string, user: string, password: string, caFile = ''): KafkaSettings => ({
   kafkaBrokers: brokers,
   kafkaSaslMechanism: 'scram-sha-512',
   kafkaUsername: user,
   kafkaPassword: password,
-  kafkaCaFile: '',
+  kafkaCaFile: caFile,
 })
 
-/** The environment that hands these settings to a child process (names from the settings table). */
+/**
+ * The environment that hands these settings to a child process (names from the settings table).
+ * A child is a client: the embedded broker's keystore and its password are the stack's alone, so
+ * they are blanked even when the stack's own environment has them.
+ */
 export function kafkaEnv(k: KafkaSettings): Record<string, string> {
   return {
     [settings.kafkaBrokers.env]: k.kafkaBrokers,
@@ -64,5 +68,7 @@ export function kafkaEnv(k: KafkaSettings): Record<string, string> {
     [settings.kafkaUsername.env]: k.kafkaUsername,
     [settings.kafkaPassword.env]: k.kafkaPassword,
     [settings.kafkaCaFile.env]: k.kafkaCaFile,
+    [settings.kafkaKeystore.env]: '',
+    [settings.kafkaKeystorePassword.env]: '',
   }
 }

@@ -13,4 +13,5 @@ export {
   readKafkaSecrets,
   scramLogin,
 } from './credentials.ts'
+export { brokerTls, exportedCaFile, type KafkaTls, makeDevKeystore } from './tls.ts'
 export { ensureTopics } from './topics.ts'

@@ -1,14 +1,13 @@
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Config } from '../config/index.ts'
 import { ensureDatabase } from '../db/index.ts'
-import { PipelineError } from '../errors/index.ts'
 import { type KafkaSettings, kafkaEnv } from '../kafka/index.ts'
 import { waitForHttp } from '../shared/http.ts'
 import { repoRoot } from '../shared/paths.ts'
+import { runToolOk } from '../shared/process.ts'
 import { component } from '../shared/supervisor.ts'
 import type { Orchestrator, OrchestratorContext } from './types.ts'
 
@@ -18,13 +17,11 @@ export const DAG_ID = 'ev_factory_etl'
 const USER = 'admin'
 
 /** Installs (or checks) the Airflow venv from the committed lock: `scripts/venv-setup.mjs airflow`. */
-export function installAirflow(): Promise<void> {
-  return run(
-    process.execPath,
-    [join(repoRoot, 'scripts', 'venv-setup.mjs'), 'airflow'],
-    process.env,
-    'inherit',
-  )
+export async function installAirflow(): Promise<void> {
+  await runToolOk(process.execPath, [join(repoRoot, 'scripts', 'venv-setup.mjs'), 'airflow'], {
+    stdio: 'inherit',
+    cwd: repoRoot,
+  })
 }
 
 /** The metadata database's URL: a database named `airflowDb` on the server of `databaseUrl`. */
@@ -100,34 +97,12 @@ export async function uiCredentials(home: string): Promise<{ user: string; passw
 }
 
 /** `airflow db migrate`: creates or upgrades the metadata tables. */
-export function migrateMetadata(env: Record<string, string>): Promise<void> {
-  return run(airflowBin, ['db', 'migrate'], { ...process.env, ...env }, 'pipe')
+export async function migrateMetadata(env: Record<string, string>): Promise<void> {
+  await runToolOk(airflowBin, ['db', 'migrate'], { env: { ...process.env, ...env }, cwd: repoRoot })
 }
 
 /** The Airflow 3 processes `stack up` runs, in start order. */
 export const AIRFLOW_PROCESSES = ['api-server', 'scheduler', 'dag-processor', 'triggerer'] as const
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, stdio: 'inherit' | 'pipe'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', stdio, stdio], cwd: repoRoot })
-    let output = ''
-    child.stdout?.on('data', (d) => (output += d))
-    child.stderr?.on('data', (d) => (output += d))
-    child.on('error', (e) =>
-      reject(new PipelineError('PREREQUISITE_MISSING', `cannot run ${cmd}: ${e.message}`)),
-    )
-    child.on('exit', (code) =>
-      code === 0
-        ? resolve()
-        : reject(
-            new PipelineError(
-              'SERVICE_START_FAILED',
-              `${cmd} ${args.join(' ')} exited ${code}:\n${output.slice(-3000)}`,
-            ),
-          ),
-    )
-  })
-}
 
 export const airflowHome = (config: Config): string => join(config.dataDir, 'airflow')
 

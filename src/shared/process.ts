@@ -1,5 +1,6 @@
-import type { ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { PipelineError } from '../errors/index.ts'
 import { sleep } from './time.ts'
 
 /**
@@ -73,4 +74,58 @@ export function childPids(pid: number): number[] {
   } catch {
     return []
   }
+}
+
+export interface ToolOptions {
+  env?: NodeJS.ProcessEnv
+  cwd?: string
+  /** `inherit` shows the tool's output as it runs; `pipe` (the default) keeps it for the result */
+  stdio?: 'pipe' | 'inherit'
+  /** strings shown as `***` wherever the output is returned or reported */
+  secrets?: readonly string[]
+  /** what the error adds when the tool cannot be started, e.g. where it comes from */
+  hint?: string
+}
+
+/**
+ * Runs a command-line tool to its end: its exit code and its output (stdout and stderr as they
+ * came, every secret masked). Rejects only when the tool cannot be started (`PREREQUISITE_MISSING`).
+ */
+export function runTool(
+  cmd: string,
+  args: readonly string[],
+  opts: ToolOptions = {},
+): Promise<{ code: number; output: string }> {
+  const stdio = opts.stdio ?? 'pipe'
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: opts.env, cwd: opts.cwd, stdio: ['ignore', stdio, stdio] })
+    let output = ''
+    child.stdout?.on('data', (d) => (output += d))
+    child.stderr?.on('data', (d) => (output += d))
+    child.on('error', (e) => {
+      const hint = opts.hint ? ` (${opts.hint})` : ''
+      reject(new PipelineError('PREREQUISITE_MISSING', `cannot run ${cmd}: ${e.message}${hint}`))
+    })
+    child.on('close', (code) => {
+      for (const secret of opts.secrets ?? []) if (secret) output = output.replaceAll(secret, '***')
+      resolve({ code: code ?? 1, output })
+    })
+  })
+}
+
+/** `runTool` that fails (`SERVICE_START_FAILED`, with the output's tail) unless the tool exits 0. */
+export async function runToolOk(
+  cmd: string,
+  args: readonly string[],
+  opts: ToolOptions = {},
+): Promise<string> {
+  const { code, output } = await runTool(cmd, args, opts)
+  if (code !== 0) {
+    const name = [cmd, ...args].join(' ')
+    throw new PipelineError(
+      'SERVICE_START_FAILED',
+      `${name.length > 200 ? cmd : name} exited ${code}:\n${output.slice(-3000)}`,
+    )
+  }
+  return output
 }

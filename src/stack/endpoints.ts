@@ -7,6 +7,8 @@ import { type KafkaUser, readKafkaSecrets } from '../kafka/credentials.ts'
 
 interface Endpoints {
   kafkaBrokers: string
+  /** the CA of the embedded broker's TLS (`EVF_KAFKA_KEYSTORE`); empty or absent: no TLS */
+  kafkaCaFile?: string
   databaseUrl: string
   pid: number
 }
@@ -26,8 +28,8 @@ export function removeEndpoints(config: Config): void {
 
 /**
  * Fills `kafkaBrokers` and `databaseUrl` when they are not set: from the running stack in the
- * same data directory, with `kafkaUser`'s login to its broker when no user is set. Without one,
- * the error says what to set or start.
+ * same data directory, with `kafkaUser`'s login to its broker when no user is set, and its CA when
+ * the broker speaks TLS. Without one, the error says what to set or start.
  */
 export function withEndpoints(
   config: Config,
@@ -48,6 +50,9 @@ export function withEndpoints(
     ...config,
     ...(missing.includes('kafka') ? stackLogin(config, kafkaUser) : {}),
     kafkaBrokers: config.kafkaBrokers || running.kafkaBrokers,
+    kafkaCaFile: missing.includes('kafka')
+      ? config.kafkaCaFile || running.kafkaCaFile || ''
+      : config.kafkaCaFile,
     databaseUrl: config.databaseUrl || running.databaseUrl,
   }
 }

@@ -3,11 +3,13 @@ import { allTopics } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
 import { createPool, kafkaNodesRecorder, migrate, startEmbeddedPostgres, startStandby } from '../db/index.ts'
 import {
+  brokerTls,
   createAdmin,
   ensureTopics,
   grantComponentAcls,
   KafkaCluster,
   type KafkaSettings,
+  type KafkaTls,
   type KafkaUser,
   scramLogin,
   startEmbeddedKafka,
@@ -55,6 +57,8 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
     return result
   }
   const stops: Stops = {}
+  // A keystore Kafka could not use stops the start before anything runs, naming the setting.
+  const tls = config.kafkaKeystore ? await timed('kafka tls', () => brokerTls(config)) : undefined
   // Kafka first: the last consumers and producers are gone by then, and PostgreSQL goes last.
   const stop = async () => {
     for (const s of [stops.kafka, stops.standby, stops.postgres])
@@ -63,7 +67,7 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
   // The two services start side by side: PostgreSQL is ready long before the JVM.
   const [db, broker] = await Promise.allSettled([
     database(config, log, timed, stops),
-    kafka(config, log, timed, stops),
+    kafka(config, log, timed, stops, tls),
   ])
   if (db.status === 'rejected' || broker.status === 'rejected') {
     await stop()
@@ -131,14 +135,16 @@ async function database(
 }
 
 /**
- * Kafka: the configured brokers, or an embedded one (with the components' ACLs); the station
- * topics created either way, as admin, so that no component needs to create them.
+ * Kafka: the configured brokers, or an embedded one (with the components' ACLs; over TLS with
+ * `tls`, its CA in every login); the station topics created either way, as admin, so that no
+ * component needs to create them.
  */
 async function kafka(
   config: Config,
   log: Logger,
   timed: Timed,
   stops: Stops,
+  tls: KafkaTls | undefined,
 ): Promise<Record<KafkaUser, KafkaSettings>> {
   let logins: Record<KafkaUser, KafkaSettings> = { admin: config, etl: config, simulator: config }
   if (!config.kafkaBrokers) {
@@ -149,6 +155,7 @@ async function kafka(
       heapMb: config.kafkaHeapMb,
       partitions: config.topicPartitions,
       log,
+      tls,
     }
     // A cluster's nodes are watched: one that dies is logged and started again with backoff.
     const cluster =
@@ -158,7 +165,7 @@ async function kafka(
     stops.cluster = cluster
     const broker = await timed('kafka', () => (cluster ? cluster.start() : startEmbeddedKafka(options)))
     stops.kafka = broker.stop
-    const login = (u: KafkaUser) => scramLogin(broker.brokers, u, broker.secrets[u])
+    const login = (u: KafkaUser) => scramLogin(broker.brokers, u, broker.secrets[u], tls?.caFile)
     logins = { admin: login('admin'), etl: login('etl'), simulator: login('simulator') }
   }
   await timed('topics', async () => {

@@ -22,7 +22,11 @@ type RoleUrls = Awaited<ReturnType<typeof provisionRoleLogins>>
 export async function stackUp(config: Config, log: Logger): Promise<number> {
   const t0 = performance.now()
   const services = await startServices(config, log)
-  writeEndpoints(config, { kafkaBrokers: services.kafkaBrokers, databaseUrl: services.databaseUrl })
+  writeEndpoints(config, {
+    kafkaBrokers: services.kafkaBrokers,
+    kafkaCaFile: services.kafka.admin.kafkaCaFile,
+    databaseUrl: services.databaseUrl,
+  })
   const roles = await roleUrls(services.databaseUrl, config.dataDir, log)
   const maintenance = await startMaintenance(services.databaseUrl, config.retentionDays, log)
   let exitCode = 0
@@ -156,6 +160,10 @@ function sameRoleOn(roleUrl: string, serverUrl: string): string {
   return url.toString()
 }
 
+/** How the embedded broker is secured, for the banner. */
+const kafkaSecurity = (config: Config, services: Services): string =>
+  config.kafkaKeystore ? `SASL_SSL/SCRAM, CA ${services.kafka.admin.kafkaCaFile}` : 'SASL/SCRAM'
+
 function printBanner(
   config: Config,
   services: Services,
@@ -174,7 +182,7 @@ function printBanner(
     `  Dashboard    ${dashboard}`,
     `  API          ${base}/sensor-data`,
     `  API docs     ${base}/docs`,
-    `  Kafka        ${services.kafkaBrokers}${config.kafkaBrokers ? '' : ` (embedded; SASL/SCRAM, users in ${config.dataDir}/secrets/kafka.json)`}`,
+    `  Kafka        ${services.kafkaBrokers}${config.kafkaBrokers ? '' : ` (embedded; ${kafkaSecurity(config, services)}, users in ${config.dataDir}/secrets/kafka.json)`}`,
     `  PostgreSQL   ${maskPasswords(services.databaseUrl)}${config.databaseUrl ? '' : ' (embedded)'}`,
     ...(services.databaseReadUrl
       ? [

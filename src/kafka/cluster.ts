@@ -73,11 +73,21 @@ export class KafkaCluster {
     const clusterId = (await this.existingClusterId()) ?? newClusterId()
     for (const i of this.ids()) await this.prepare(i, clusterId)
     // All at once: a node waits for a quorum of the others before it answers.
-    await Promise.all(this.ids().map((i) => this.startNode(i)))
-    await provisionUsers(
-      this.ids().map((i) => nodePorts(this.opts, i).controllerPort),
-      this.secrets,
-    )
+    const starting = this.ids().map((i) => this.startNode(i))
+    try {
+      await Promise.all(starting)
+      await provisionUsers(
+        this.ids().map((i) => nodePorts(this.opts, i).controllerPort),
+        this.secrets,
+      )
+    } catch (error) {
+      // One node that cannot start (its port taken, say) fails the start: the others stop too,
+      // rather than outlive it unowned.
+      await this.stop()
+      await Promise.allSettled(starting)
+      await this.stop()
+      throw error
+    }
     return {
       brokers: this.brokers,
       process: this.children.get(1)!,
@@ -192,7 +202,7 @@ export class KafkaCluster {
 process.roles=broker,controller
 node.id=${i}
 controller.quorum.voters=${voters}
-${securityProperties(port, controllerPort, this.secrets)}
+${securityProperties(port, controllerPort, this.secrets, this.opts.tls)}
 log.dirs=${join(this.home(i), 'data')}
 num.partitions=${this.opts.partitions}
 default.replication.factor=${rf}

@@ -25,12 +25,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 async function clusterUnderLoad(t: TestContext, name: string) {
   const dataDir = join(repoRoot, '.test-stack', name)
   await rm(dataDir, { recursive: true, force: true })
-  // Node i listens on base + 2(i-1): an even base well away from the other tests' ports.
-  const base = 30_000 + 2 * Math.floor(Math.random() * 2000)
+  // Node i listens on base + 2(i-1): an even base well away from the other tests' ports, and
+  // below the kernel's ephemeral range (32768 and up), where any client's socket may hold a port
+  // (a run once failed: "Address already in use" on a controller port at 4xxxx).
+  const base = 20_000 + 2 * Math.floor(Math.random() * 3000)
   const cluster = new KafkaCluster({
     dataDir,
     port: base,
-    controllerPort: base + 10_000,
+    controllerPort: base + 6_000,
     heapMb: 384,
     partitions: 3,
     log,

@@ -1,10 +1,81 @@
-// What the containers test checks, each a small function: readings at the API, a reading from an
-// independent Kafka client (kcat on the host), the consumer group's split, and the exactly-once
-// count of rows against Kafka's end offsets.
+// What the containers test checks, each a small function: readings at the API, a reading from a
+// client on the host (kafkajs, an independent Kafka client, through the HOST listener), Kafka's
+// security (no login refused, each user held to its ACLs), the consumer group's split, and the
+// exactly-once count of rows against Kafka's end offsets.
 import { randomUUID } from 'node:crypto'
+import { Consumer } from '@platformatic/kafka'
+import kafkajs from 'kafkajs'
 import { assert, getJson, say, sh, waitFor } from './lib.mjs'
 
+const { Kafka, logLevel, AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } =
+  kafkajs
+
 export const STATIONS = ['chassis', 'battery', 'paint', 'quality']
+
+/** The admin's client settings in the kafka container, written by its entrypoint (compose.yaml). */
+export const KAFKA_ADMIN_CONFIG = '/opt/kafka/config/admin-client.properties'
+
+/**
+ * A kafkajs client of the HOST listener, logged in with SCRAM-SHA-512 as `login`
+ * ({username, password}), or without a login. Debian 12's kcat (librdkafka 2.0.2) cannot log in
+ * with SCRAM to Kafka 4 (docs/security.md), so kcat is only the client without credentials.
+ */
+export function hostClient(broker, login) {
+  return new Kafka({
+    clientId: `evf-containers-test-${login?.username ?? 'anonymous'}`,
+    brokers: [broker],
+    ...(login ? { sasl: { mechanism: 'scram-sha-512', ...login } } : {}),
+    connectionTimeout: 5000,
+    retry: { retries: login ? 5 : 0 },
+    logLevel: logLevel.NOTHING,
+  })
+}
+
+async function withAdmin(kafka, work) {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    return await work(admin)
+  } finally {
+    await admin.disconnect().catch(() => undefined)
+  }
+}
+
+async function withProducer(kafka, work) {
+  const producer = kafka.producer()
+  await producer.connect()
+  try {
+    return await work(producer)
+  } finally {
+    await producer.disconnect().catch(() => undefined)
+  }
+}
+
+/** The error `work` fails with (undefined when it succeeds). */
+async function failure(work) {
+  try {
+    await work()
+  } catch (error) {
+    return error
+  }
+  return undefined
+}
+
+/** Every `code`, `type` and protocol error name in a Kafka client's error tree (both clients). */
+function kafkaCodes(error, into = new Set(), depth = 0) {
+  if (!error || typeof error !== 'object' || depth > 8) return into
+  for (const c of [error.code, error.apiId, error.type, error.name]) if (typeof c === 'string') into.add(c)
+  for (const inner of [...(Array.isArray(error.errors) ? error.errors : []), error.cause])
+    kafkaCodes(inner, into, depth + 1)
+  return into
+}
+
+const refusedWith = (error, code) => error !== undefined && kafkaCodes(error).has(code)
+const describe = (error) => {
+  if (!error) return 'no error'
+  const codes = [...kafkaCodes(error)]
+  return codes.find((c) => /_FAILED$/.test(c)) ?? (codes.join(',') || String(error))
+}
 
 /** Waits until every station has a reading at GET /sensor-data; returns the ms it took. */
 export async function waitForStations(api, timeoutMs) {
@@ -18,27 +89,35 @@ export async function waitForStations(api, timeoutMs) {
   return Date.now() - t0
 }
 
-/** Partitions of each topic with the prefix, from the broker's metadata (kcat -L). */
-export function topicPartitions(broker, prefix) {
-  const meta = JSON.parse(sh('kcat', ['-b', broker, '-L', '-J', '-m', '10']))
-  return meta.topics
-    .filter((t) => t.topic.startsWith(prefix))
-    .flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, partition: p.partition })))
+/** Partitions of each topic with the prefix, from the broker's metadata (kafkajs, as `login`). */
+export async function topicPartitions(kafka, prefix) {
+  const { topics } = await withAdmin(kafka, (admin) => admin.fetchTopicMetadata())
+  return topics
+    .filter((t) => t.name.startsWith(prefix))
+    .flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionId })))
+    .sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition)
 }
 
-/** Each partition's end offset (kcat -Q with timestamp -1), keyed "topic/partition". */
-export function endOffsets(broker, partitions) {
-  const args = partitions.flatMap(({ topic, partition }) => ['-t', `${topic}:${partition}:-1`])
-  const out = sh('kcat', ['-b', broker, '-Q', '-m', '10', ...args])
+/** Each partition's end offset (its high watermark), keyed "topic/partition". */
+export async function endOffsets(kafka, partitions) {
   const ends = new Map()
-  for (const m of out.matchAll(/^(\S+) \[(\d+)\] offset (-?\d+)/gm)) ends.set(`${m[1]}/${m[2]}`, Number(m[3]))
+  await withAdmin(kafka, async (admin) => {
+    for (const topic of new Set(partitions.map((p) => p.topic))) {
+      for (const { partition, offset } of await admin.fetchTopicOffsets(topic)) {
+        ends.set(`${topic}/${partition}`, Number(offset))
+      }
+    }
+  })
   assert(ends.size === partitions.length, `end offsets of ${partitions.length} partitions, got ${ends.size}`)
   return ends
 }
 
-/** Produces one paint reading with kcat from the host and waits until the API serves it. */
-export async function kcatRoundTrip(broker, api, prefix) {
-  const sensorId = `kcat-${randomUUID().slice(0, 8)}`
+/**
+ * Produces one paint reading from the host as `simulator` (kafkajs through the HOST listener) and
+ * waits until the API serves it.
+ */
+export async function hostRoundTrip(kafka, api, prefix) {
+  const sensorId = `host-${randomUUID().slice(0, 8)}`
   const timestamp = Date.now() / 1000
   const reading = {
     station: 'paint',
@@ -48,24 +127,183 @@ export async function kcatRoundTrip(broker, api, prefix) {
     paint_thickness: 1.1234,
     sensor_id: sensorId,
   }
-  sh('kcat', ['-b', broker, '-P', '-t', `${prefix}paint`, '-k', sensorId, '-m', '10'], {
-    input: `${JSON.stringify(reading)}\n`,
-  })
+  await withProducer(kafka, (producer) =>
+    producer.send({
+      topic: `${prefix}paint`,
+      acks: -1,
+      messages: [{ key: sensorId, value: JSON.stringify(reading) }],
+    }),
+  )
   const since = new Date((timestamp - 1) * 1000).toISOString()
   const until = new Date((timestamp + 1) * 1000).toISOString()
   const url = `${api}/sensor-data?station=paint&limit=1000&since=${since}&until=${until}`
-  const row = await waitFor(`the kcat reading ${sensorId} at ${api}/sensor-data`, 60_000, async () =>
+  const row = await waitFor(`the host's reading ${sensorId} at ${api}/sensor-data`, 60_000, async () =>
     (await getJson(url)).find((r) => r.data?.sensor_id === sensorId),
   )
   // Transformed by the ETL: rounded to the catalog's precision and stamped.
-  assert(row.data.processed_at, 'the kcat reading has processed_at')
-  assert(row.data.booth_temp === 21.5 && row.data.paint_thickness === 1.123, 'the kcat reading was rounded')
+  assert(row.data.processed_at, "the host's reading has processed_at")
+  assert(row.data.booth_temp === 21.5 && row.data.paint_thickness === 1.123, "the host's reading was rounded")
   return sensorId
 }
 
 /**
+ * One Fetch of a topic's partition 0 from offset 0 as `login`, outside any consumer group (the
+ * project's client, @platformatic/kafka): the broker checks READ on the topic alone. Resolves
+ * with undefined when allowed, or the error.
+ */
+async function fetchAs(broker, login, topic) {
+  const consumer = new Consumer({
+    clientId: `evf-containers-test-fetch-${login.username}`,
+    groupId: 'evf-etl-containers-test', // required by the client; a Fetch uses no group
+    bootstrapBrokers: [broker],
+    sasl: { mechanism: 'SCRAM-SHA-512', ...login },
+    retries: 1,
+    retryDelay: 200,
+  })
+  try {
+    return await failure(async () => {
+      const meta = await consumer.metadata({ topics: [topic] })
+      const { id, partitions } = meta.topics.get(topic)
+      await consumer.fetch({
+        node: partitions[0].leader,
+        maxWaitTime: 100,
+        topics: [
+          {
+            topicId: id,
+            partitions: [
+              {
+                partition: 0,
+                currentLeaderEpoch: partitions[0].leaderEpoch,
+                fetchOffset: 0n,
+                lastFetchedEpoch: -1,
+                partitionMaxBytes: 4096,
+              },
+            ],
+          },
+        ],
+      })
+    })
+  } finally {
+    await consumer.close().catch(() => undefined)
+  }
+}
+
+/** Joins consumer group `group` on `topic` as `login` and reads one message (@platformatic/kafka). */
+async function consumeAs(broker, login, topic, group) {
+  const consumer = new Consumer({
+    clientId: `evf-containers-test-consume-${login.username}`,
+    groupId: group,
+    bootstrapBrokers: [broker],
+    sasl: { mechanism: 'SCRAM-SHA-512', ...login },
+    retries: 1,
+    retryDelay: 200,
+  })
+  try {
+    return await failure(async () => {
+      const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false })
+      try {
+        for await (const _message of stream) return
+      } finally {
+        await stream.close().catch(() => undefined)
+      }
+    })
+  } finally {
+    await consumer.close().catch(() => undefined)
+  }
+}
+
+const enumName = (values, value) => Object.keys(values).find((k) => values[k] === value) ?? String(value)
+
+/** Every ACL of the broker, one line each: "principal permission operation resource pattern name". */
+export async function aclLines(kafka) {
+  const { resources } = await withAdmin(kafka, (admin) =>
+    admin.describeAcls({
+      resourceType: AclResourceTypes.ANY,
+      resourcePatternType: ResourcePatternTypes.ANY,
+      operation: AclOperationTypes.ANY,
+      permissionType: AclPermissionTypes.ANY,
+    }),
+  )
+  return resources
+    .flatMap((r) =>
+      r.acls.map((a) =>
+        [
+          a.principal,
+          enumName(AclPermissionTypes, a.permissionType),
+          enumName(AclOperationTypes, a.operation),
+          enumName(AclResourceTypes, r.resourceType),
+          enumName(ResourcePatternTypes, r.resourcePatternType),
+          r.resourceName,
+        ].join(' '),
+      ),
+    )
+    .sort()
+}
+
+/**
+ * Kafka refuses a client without credentials (kcat and kafkajs) and a wrong password on the HOST
+ * listener; the ACLs are exactly the components' (docs/security.md); `simulator` writes but
+ * cannot read (neither a Fetch nor in a group), `etl` reads but cannot write.
+ */
+export async function checkKafkaSecurity({ broker, logins, prefix, group }) {
+  const topic = `${prefix}paint`
+  const kcat = sh('kcat', ['-b', broker, '-L', '-m', '5'], { allowFail: true })
+  assert(
+    kcat.code !== 0 && !kcat.stdout.includes(topic),
+    `kcat without credentials is refused (exit ${kcat.code}: ${kcat.stderr.trim().split('\n').pop()})`,
+  )
+  say(`  kcat without credentials: exit ${kcat.code}, ${kcat.stderr.trim().split('\n').pop()}`)
+  const anonymous = await failure(() => withAdmin(hostClient(broker), (admin) => admin.listTopics()))
+  assert(anonymous, 'kafkajs without credentials is refused')
+  const wrong = await failure(() =>
+    withAdmin(hostClient(broker, { username: 'simulator', password: 'not-the-password' }), () => undefined),
+  )
+  assert(wrong?.name === 'KafkaJSSASLAuthenticationError', `a wrong password is refused (${describe(wrong)})`)
+
+  const acls = await aclLines(hostClient(broker, logins.admin))
+  const expected = [
+    `User:etl ALLOW DESCRIBE TOPIC PREFIXED ${prefix}`,
+    `User:etl ALLOW READ GROUP PREFIXED ${group}`,
+    `User:etl ALLOW READ TOPIC PREFIXED ${prefix}`,
+    `User:simulator ALLOW DESCRIBE TOPIC PREFIXED ${prefix}`,
+    `User:simulator ALLOW WRITE TOPIC PREFIXED ${prefix}`,
+  ].sort()
+  assert(
+    JSON.stringify(acls) === JSON.stringify(expected),
+    `the ACLs are the components' (${acls.join('; ')})`,
+  )
+  say(`  ${acls.length} ACLs: ${acls.join('; ')}`)
+
+  const etlFetch = await fetchAs(broker, logins.etl, topic)
+  assert(etlFetch === undefined, `etl may fetch ${topic} (${describe(etlFetch)})`)
+  const simFetch = await fetchAs(broker, logins.simulator, topic)
+  assert(
+    refusedWith(simFetch, 'TOPIC_AUTHORIZATION_FAILED'),
+    `simulator may not fetch ${topic} (${describe(simFetch)})`,
+  )
+  const simGroup = await consumeAs(broker, logins.simulator, topic, `${group}-containers-test`)
+  assert(
+    refusedWith(simGroup, 'GROUP_AUTHORIZATION_FAILED'),
+    `simulator may not consume in group ${group}-containers-test (${describe(simGroup)})`,
+  )
+  const etlWrite = await failure(() =>
+    withProducer(hostClient(broker, logins.etl), (producer) =>
+      producer.send({ topic, acks: -1, messages: [{ value: 'not from etl' }] }),
+    ),
+  )
+  assert(
+    refusedWith(etlWrite, 'TOPIC_AUTHORIZATION_FAILED'),
+    `etl may not write ${topic} (${describe(etlWrite)})`,
+  )
+  say(
+    `  simulator: Fetch ${describe(simFetch)}; consume in a group ${describe(simGroup)}; etl: write ${describe(etlWrite)}`,
+  )
+}
+
+/**
  * The ETL group's members and their partition counts, from the broker (kafka-consumer-groups.sh
- * in the kafka container, as in the official image). Rows: [consumerId, partitions].
+ * in the kafka container, as in the official image, logged in as admin with the client settings
+ * its entrypoint wrote). Rows: [consumerId, partitions].
  */
 export function groupMembers(compose, group) {
   const out = compose.exec(
@@ -75,6 +313,8 @@ export function groupMembers(compose, group) {
     '/opt/kafka/bin/kafka-consumer-groups.sh',
     '--bootstrap-server',
     'localhost:9092',
+    '--command-config',
+    KAFKA_ADMIN_CONFIG,
     '--describe',
     '--members',
     '--group',
@@ -103,8 +343,8 @@ export function waitForSplit(compose, group, workers, partitions) {
 }
 
 /** Waits until the ETL's stored offsets reach every partition's end offset. */
-export async function waitCaughtUp(compose, broker, partitions) {
-  const ends = endOffsets(broker, partitions)
+export async function waitCaughtUp(compose, kafka, partitions) {
+  const ends = await endOffsets(kafka, partitions)
   await waitFor('the ETL to load up to the end offsets', 120_000, () => {
     const stored = new Map(
       compose

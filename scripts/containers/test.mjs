@@ -8,10 +8,12 @@
 //      stand-ins for the official node, apache/kafka and postgres images on it, and the
 //      application image from the repository's Dockerfile;
 //   3. THE SAME compose.yaml a user runs, its image variables pointed at those images, and checks:
-//      all four stations at /sensor-data within 3 minutes; a reading produced with kcat on the host
-//      comes back through the API; `--scale etl=3` splits the partitions and loses or doubles
-//      nothing; a graceful stop; `down` then `up` resumes on the same volumes; `down -v` leaves
-//      nothing behind.
+//      all four stations at /sensor-data within 3 minutes; Kafka refuses a client without
+//      credentials and holds each user to its ACLs (simulator cannot read, etl cannot write), and no
+//      Kafka password is in a log; a reading produced on the host (kafkajs, as simulator) comes back
+//      through the API; `--scale etl=3` splits the partitions and loses or doubles nothing; a
+//      graceful stop; `down` then `up` resumes on the same volumes (kafka-init again, creating
+//      nothing); `down -v` leaves nothing behind.
 //
 //   node scripts/containers/test.mjs [--airflow] [--stress]
 //     --airflow  also builds the profile airflow's images and waits for a DAG run to succeed
@@ -25,7 +27,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path'
 import {
   checkExactlyOnce,
-  kcatRoundTrip,
+  checkKafkaSecurity,
+  hostClient,
+  hostRoundTrip,
   STATIONS,
   topicPartitions,
   waitCaughtUp,
@@ -82,9 +86,18 @@ async function main() {
   }
   const api = `http://127.0.0.1:${ports.api}`
   const broker = `127.0.0.1:${ports.kafka}`
+  const { file: envFile, env } = writeEnvFile(ports)
+  // The Kafka users of compose.yaml, with the passwords of the test's .env (HOST listener).
+  const logins = Object.fromEntries(
+    ['admin', 'etl', 'simulator'].map((u) => [
+      u,
+      { username: u, password: env[`EVF_KAFKA_${u.toUpperCase()}_PASSWORD`] },
+    ]),
+  )
+  const kafka = { admin: hostClient(broker, logins.admin), simulator: hostClient(broker, logins.simulator) }
   const compose = new Compose({
     project: PROJECT,
-    envFile: writeEnvFile(ports),
+    envFile,
     dockerHost: started.podman.dockerHost,
     logFile: join(workDir, 'compose.log'),
   })
@@ -93,7 +106,7 @@ async function main() {
   started.health = startHealthLoop(PROJECT)
 
   const upAt = Date.now()
-  await step('compose up (kafka, postgres, migrate, simulator, etl, api)', async () => {
+  await step('compose up (kafka, postgres, kafka-init, migrate, simulator, etl, api)', async () => {
     await compose.up()
     // The API wants a token (docs/security.md): made as the database owner, as an operator would.
     const made = await compose.compose(
@@ -126,11 +139,16 @@ async function main() {
     await checkDashboard(api)
     await waitFor('the api container healthy', 60_000, () => compose.health('api') === 'healthy')
   })
-  const kcatSensor = await step('a reading produced with kcat on the host comes back through the API', () =>
-    kcatRoundTrip(broker, api, PREFIX),
+  await step('Kafka is secured: no login refused on HOST, each user held to its ACLs', async () => {
+    await checkKafkaSecurity({ broker, logins, prefix: PREFIX, group: GROUP })
+    checkNoKafkaSecrets(compose, env, await compose.compose('logs', '--no-color'))
+  })
+  const hostSensor = await step(
+    'a reading produced on the host (kafkajs, as simulator) comes back through the API',
+    () => hostRoundTrip(kafka.simulator, api, PREFIX),
   )
   if (withAirflow) await step('profile airflow: a run of the DAG succeeds', () => airflowRun(compose, ports))
-  const partitions = topicPartitions(broker, PREFIX)
+  const partitions = await topicPartitions(kafka.admin, PREFIX)
   await step(`--scale etl=${SCALE}: the consumer group splits ${partitions.length} partitions`, async () => {
     await compose.up('--scale', `etl=${SCALE}`)
     const members = await waitForSplit(compose, GROUP, SCALE, partitions.length)
@@ -145,7 +163,7 @@ async function main() {
   })
   const { rows } = await step(`nothing lost or doubled with ${SCALE} ETL containers`, async () => {
     await compose.compose('stop', 'simulator')
-    const counts = checkExactlyOnce(compose, await waitCaughtUp(compose, broker, partitions))
+    const counts = checkExactlyOnce(compose, await waitCaughtUp(compose, kafka.admin, partitions))
     // The unique key caught a load the fence should have stopped first (docs/deploy.md).
     const caught = (await compose.compose('logs', '--no-color', 'etl')).split('duplicate key').length - 1
     say(`  ETL retries after a duplicate-key error: ${caught}`)
@@ -153,11 +171,11 @@ async function main() {
   })
   await step('graceful stop: every evf container exits 0 on SIGTERM', () => gracefulStop(compose))
   await step('down, then up: the pipeline resumes on the same volumes', () =>
-    downThenUp(compose, api, { rows, kcatSensor }),
+    downThenUp(compose, api, { rows, hostSensor }),
   )
   await step('still exactly once after the restart', async () => {
     await compose.compose('stop', 'simulator')
-    checkExactlyOnce(compose, await waitCaughtUp(compose, broker, partitions), { acrossRestarts: true })
+    checkExactlyOnce(compose, await waitCaughtUp(compose, kafka.admin, partitions), { acrossRestarts: true })
   })
   await step('down -v leaves no container, volume or network behind', async () => {
     await compose.down('-v')
@@ -193,6 +211,10 @@ function writeEnvFile(ports) {
     EVF_ETL_DB_PASSWORD: secret(),
     EVF_API_DB_PASSWORD: secret(),
     EVF_BI_DB_PASSWORD: secret(),
+    EVF_KAFKA_CONTROLLER_PASSWORD: secret(),
+    EVF_KAFKA_ADMIN_PASSWORD: secret(),
+    EVF_KAFKA_ETL_PASSWORD: secret(),
+    EVF_KAFKA_SIMULATOR_PASSWORD: secret(),
     AIRFLOW_ADMIN_PASSWORD: secret(),
     AIRFLOW_JWT_SECRET: secret(),
     EVF_IMAGE: images.IMAGES.app,
@@ -217,7 +239,40 @@ function writeEnvFile(ports) {
       .join('\n')}\n`,
     { mode: 0o600 },
   )
-  return file
+  return { file, env }
+}
+
+const KAFKA_SECRETS = [
+  'EVF_KAFKA_CONTROLLER_PASSWORD',
+  'EVF_KAFKA_ADMIN_PASSWORD',
+  'EVF_KAFKA_ETL_PASSWORD',
+  'EVF_KAFKA_SIMULATOR_PASSWORD',
+]
+
+/**
+ * No Kafka password in any service's log, nor in the kafka container's command line or health
+ * check (what `podman inspect` shows besides the environment, which holds them as it holds
+ * POSTGRES_PASSWORD: docs/deploy.md).
+ */
+function checkNoKafkaSecrets(compose, env, logs) {
+  const [kafka] = compose.containers('kafka')
+  const config = sh('podman', [
+    'inspect',
+    '--format',
+    '{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{json .Config.Healthcheck}}',
+    kafka,
+  ])
+  for (const name of KAFKA_SECRETS) {
+    assert(!logs.includes(env[name]), `${name} is in no log`)
+    assert(
+      !config.includes(env[name]),
+      `${name} is not in the kafka container's command line or health check`,
+    )
+  }
+  assert(
+    logs.includes('kafka-init: SCRAM-SHA-512 credentials of admin, etl, simulator set'),
+    'kafka-init set the users',
+  )
 }
 
 /** GET / is the dashboard's page, and the first script it names is served. */
@@ -237,7 +292,7 @@ async function gracefulStop(compose) {
   const t0 = Date.now()
   await compose.compose('stop')
   say(`  stopped in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
-  for (const service of ['simulator', 'etl', 'api', 'migrate']) {
+  for (const service of ['simulator', 'etl', 'api', 'migrate', 'kafka-init']) {
     for (const id of compose.containers(service, { all: true })) {
       assert(exitCode(id) === 0, `${service} container ${id.slice(0, 12)} exited ${exitCode(id)}, not 0`)
     }
@@ -248,8 +303,11 @@ async function gracefulStop(compose) {
   }
 }
 
-/** `down` keeps the named volumes; `up` finds the rows (and the kcat reading) and loads more. */
-async function downThenUp(compose, api, { rows: before, kcatSensor }) {
+/**
+ * `down` keeps the named volumes; `up` runs kafka-init again, which finds the topics (it creates
+ * none), and finds the rows (and the host's reading) and loads more.
+ */
+async function downThenUp(compose, api, { rows: before, hostSensor }) {
   await compose.down()
   const { volumes } = compose.leftovers()
   assert(volumes.length === 2, `the two named volumes survive down (${volumes})`)
@@ -259,8 +317,13 @@ async function downThenUp(compose, api, { rows: before, kcatSensor }) {
   const after = Number(compose.sql('SELECT count(*) FROM sensor_data')[0][0])
   say(`  ${before} rows before down, ${after} after up`)
   assert(after >= before, `rows still there after down/up (${after} ≥ ${before})`)
-  const kcat = compose.sql(`SELECT count(*) FROM sensor_data WHERE data->>'sensor_id' = '${kcatSensor}'`)
-  assert(kcat[0][0] === '1', 'the kcat reading is still there, once')
+  const host = compose.sql(`SELECT count(*) FROM sensor_data WHERE data->>'sensor_id' = '${hostSensor}'`)
+  assert(host[0][0] === '1', "the host's reading is still there, once")
+  const init = await compose.compose('logs', '--no-color', 'kafka-init')
+  assert(
+    !init.includes('created topics') && init.includes('topics sensor.chassis'),
+    'kafka-init ran again on the same volume and created no topic',
+  )
   await waitFor('new readings of every station after up', 180_000, () => {
     const [[stations]] = compose.sql(
       `SELECT count(DISTINCT station) FROM sensor_data WHERE created_at > '${upAt.toISOString()}'`,

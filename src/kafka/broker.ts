@@ -10,7 +10,7 @@ import type { Logger } from '../shared/log.ts'
 import { kafkaLibsDir } from '../shared/paths.ts'
 import { alive, runToolOk, stopChild, stopPid } from '../shared/process.ts'
 import { sleep } from '../shared/time.ts'
-import { KAFKA_USERS, type KafkaSecrets, kafkaSecrets } from './credentials.ts'
+import { KAFKA_USERS, type KafkaSecrets, type KafkaUser, kafkaSecrets } from './credentials.ts'
 import type { KafkaTls } from './tls.ts'
 
 export interface EmbeddedBroker {
@@ -187,9 +187,38 @@ export function newClusterId(): string {
  * (the storage tool's `--add-scram` would put them there, and print them).
  */
 export async function provisionUsers(controllerPorts: number[], secrets: KafkaSecrets): Promise<void> {
+  let lastError: unknown
+  // The controller may still be electing itself when the broker's port first answers.
+  for (let attempt = 1; attempt <= 20; attempt++) {
+    try {
+      // Any controller of the quorum: the one asked forwards to the active one, or says who it is.
+      const port = controllerPorts[attempt % controllerPorts.length]!
+      return await setScramCredentials(`127.0.0.1:${port}`, secrets.controller, secrets)
+    } catch (error) {
+      lastError = error instanceof Error ? error.message : error
+    }
+    await sleep(500)
+  }
+  throw new PipelineError(
+    'SERVICE_START_FAILED',
+    `cannot set the Kafka users' credentials: ${String(lastError)}`,
+  )
+}
+
+/**
+ * Sets (or replaces) the SCRAM-SHA-512 credentials of `KAFKA_USERS` with `passwords`, once,
+ * through the KRaft controller listener at `controller` (`host:port`) as the user `controller`.
+ * The salted passwords are computed here: no password crosses a command line. Used by
+ * `provisionUsers` and by the containers' `kafka-init`.
+ */
+export async function setScramCredentials(
+  controller: string,
+  controllerPassword: string,
+  passwords: Readonly<Record<KafkaUser, string>>,
+): Promise<void> {
   const upsertions = KAFKA_USERS.map((name) => {
     const salt = randomBytes(32)
-    const saltedPassword = pbkdf2Sync(secrets[name], salt, SCRAM_ITERATIONS, 64, 'sha512')
+    const saltedPassword = pbkdf2Sync(passwords[name], salt, SCRAM_ITERATIONS, 64, 'sha512')
     return {
       name,
       mechanism: ScramMechanisms.SCRAM_SHA_512,
@@ -198,30 +227,19 @@ export async function provisionUsers(controllerPorts: number[], secrets: KafkaSe
       saltedPassword,
     }
   })
-  let lastError: unknown
-  // The controller may still be electing itself when the broker's port first answers.
-  for (let attempt = 1; attempt <= 20; attempt++) {
-    const conn = new Connection('evf-provision-users', {
-      sasl: { mechanism: 'PLAIN', username: 'controller', password: secrets.controller },
-    })
-    try {
-      // Any controller of the quorum: the one asked forwards to the active one, or says who it is.
-      await conn.connect('127.0.0.1', controllerPorts[attempt % controllerPorts.length]!)
-      const { results } = await alterUserScramCredentialsV0.api.async(conn, [], upsertions)
-      const failed = results.filter((r) => r.errorCode !== 0)
-      if (failed.length === 0) return
-      lastError = failed.map((r) => `${r.user}: ${r.errorMessage ?? r.errorCode}`).join('; ')
-    } catch (error) {
-      lastError = error instanceof Error ? error.message : error
-    } finally {
-      await conn.close().catch(() => undefined)
-    }
-    await sleep(500)
+  const split = controller.lastIndexOf(':')
+  const conn = new Connection('evf-provision-users', {
+    sasl: { mechanism: 'PLAIN', username: 'controller', password: controllerPassword },
+  })
+  try {
+    await conn.connect(controller.slice(0, split), Number(controller.slice(split + 1)))
+    const { results } = await alterUserScramCredentialsV0.api.async(conn, [], upsertions)
+    const failed = results.filter((r) => r.errorCode !== 0)
+    if (failed.length > 0)
+      throw new Error(failed.map((r) => `${r.user}: ${r.errorMessage ?? r.errorCode}`).join('; '))
+  } finally {
+    await conn.close().catch(() => undefined)
   }
-  throw new PipelineError(
-    'SERVICE_START_FAILED',
-    `cannot set the Kafka users' credentials: ${String(lastError)}`,
-  )
 }
 
 /** Kafka's minimum for SCRAM-SHA-512; each client login costs the broker this many rounds. */

@@ -37,8 +37,13 @@ const only = process.argv.slice(2)
 const testFiles = (only.length ? only : files(join(repoRoot, 'test')).sort()).map((f) =>
   relative(repoRoot, f),
 )
-// Browser tests drive Debian's Chromium: install it when it is missing.
-if (testFiles.some((f) => f.startsWith('test/browser/'))) check(process.execPath, ['scripts/chromium.mjs'])
+// The Debian packages the chosen tests use: Chromium for the browser tests, OpenSSL for the
+// Kafka TLS test's independent look at the broker's certificate.
+const packages = [
+  ...(testFiles.some((f) => f.startsWith('test/browser/')) ? ['chromium'] : []),
+  ...(testFiles.some((f) => f.endsWith('kafka-tls.test.ts')) ? ['openssl'] : []),
+]
+if (packages.length > 0) check(process.execPath, ['scripts/debian.mjs', ...packages])
 
 const dataDir = join(repoRoot, '.test-stack')
 rmSync(dataDir, { recursive: true, force: true })

@@ -40,7 +40,7 @@ export function ensureDashboardBuilt(): void {
   if (r.status !== 0) throw new Error('the dashboard does not build: see `npm run build:web`')
 }
 
-/** Debian's Chromium (installed by scripts/chromium.mjs), headless, without background traffic. */
+/** Debian's Chromium (installed by scripts/debian.mjs), headless, without background traffic. */
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: '/usr/bin/chromium',

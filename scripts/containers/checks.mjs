@@ -31,25 +31,18 @@ export function hostClient(broker, login) {
   })
 }
 
-async function withAdmin(kafka, work) {
-  const admin = kafka.admin()
-  await admin.connect()
+/** `work` with a connected kafkajs client (admin, producer or consumer), disconnected after. */
+async function connected(client, work) {
+  await client.connect()
   try {
-    return await work(admin)
+    return await work(client)
   } finally {
-    await admin.disconnect().catch(() => undefined)
+    await client.disconnect().catch(() => undefined)
   }
 }
 
-async function withProducer(kafka, work) {
-  const producer = kafka.producer()
-  await producer.connect()
-  try {
-    return await work(producer)
-  } finally {
-    await producer.disconnect().catch(() => undefined)
-  }
-}
+const withAdmin = (kafka, work) => connected(kafka.admin(), work)
+const withProducer = (kafka, work) => connected(kafka.producer(), work)
 
 /** The error `work` fails with (undefined when it succeeds). */
 async function failure(work) {

@@ -120,14 +120,20 @@ describe('a 3-node Kafka cluster', () => {
     const [victim] = [...leaders].sort((a, b) => b[1] - a[1])[0]!
     const before = await loaded()
     cluster.kill(victim)
-    await sleep(20_000)
+    await sleep(1000)
+    assert.equal(cluster.nodes().find((n) => n.id === victim)?.up, false, `node ${victim} is seen down`)
+    await sleep(19_000)
     const during = await loaded()
     await cluster.startNode(victim)
     await sleep(10_000)
     const { total, stderr } = await finish()
     assert.ok(during > before, `the ETL went on while node ${victim} was down (${before} → ${during})`)
-    assert.match(stderr, /producing stalled, sending the rest again/, 'the loss was seen and said')
-    t.diagnostic(`node ${victim} killed for 20 s; ${total} readings produced and loaded exactly once`)
+    // Whether a send failed and was resent depends on when the leader died relative to a batch in
+    // flight (the client's own retry may follow the new leader): counted, not required.
+    const resends = stderr.match(/producing stalled, sending the rest again/g)?.length ?? 0
+    t.diagnostic(
+      `node ${victim} killed for 20 s; ${total} readings produced and loaded exactly once; the simulator resent ${resends} time(s)`,
+    )
   })
 
   it('stalls production when two nodes are lost, says so in the logs, /ready and /metrics, and resumes with nothing lost', async (t) => {

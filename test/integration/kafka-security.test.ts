@@ -6,18 +6,10 @@ import { describe, it } from 'node:test'
 import { Admin } from '@platformatic/kafka'
 import { Kafka, logLevel } from 'kafkajs'
 import { classify, kafkaCodes, kafkaRefusal } from '../../src/errors/index.ts'
-import {
-  brokerList,
-  createAdmin,
-  createConsumer,
-  createProducer,
-  type KafkaSettings,
-  kafkaEnv,
-  kafkaSecretsFile,
-  scramLogin,
-} from '../../src/kafka/index.ts'
+import { brokerList, createAdmin, kafkaEnv, kafkaSecretsFile, scramLogin } from '../../src/kafka/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
 import { cli, collect } from '../helpers.ts'
+import { consumeFirst, createTopicAs, failure, produceAs } from '../kafka-as.ts'
 
 /**
  * The test broker as `npm test` starts it (test/run.ts): SASL/SCRAM-SHA-512, the StandardAuthorizer,
@@ -33,60 +25,9 @@ const admin = () => scramLogin(brokers, 'admin', env('EVF_TEST_KAFKA_PASSWORD'))
 const simulator = () => scramLogin(brokers, 'simulator', env('EVF_TEST_KAFKA_SIMULATOR_PASSWORD'))
 const etl = () => scramLogin(brokers, 'etl', env('EVF_TEST_KAFKA_ETL_PASSWORD'))
 
-/** The error `work` fails with; the test fails if it succeeds. */
-async function failure(work: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await work()
-  } catch (error) {
-    return error
-  }
-  assert.fail('expected Kafka to refuse')
-}
-
 const denied = async (work: () => Promise<unknown>) => kafkaRefusal(await failure(work))
 
-async function createTopic(name: string): Promise<void> {
-  const client = createAdmin(admin(), 'evf-test-security-admin')
-  try {
-    await client.createTopics({ topics: [name], partitions: 1, replicas: -1 })
-  } finally {
-    await client.close()
-  }
-}
-
-async function produce(login: KafkaSettings, topic: string, value: string): Promise<void> {
-  const producer = createProducer(login, 'evf-test-security-producer')
-  try {
-    await producer.send({ messages: [{ topic, key: Buffer.from('k'), value: Buffer.from(value) }] })
-  } finally {
-    await producer.close()
-  }
-}
-
-/** The first message of `topic`, read as `login` in consumer group `group`. */
-async function consumeFirst(login: KafkaSettings, topic: string, group: string): Promise<string> {
-  const consumer = createConsumer(login, 'evf-test-security-consumer', group)
-  try {
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false })
-    try {
-      for await (const message of stream) return String(message.value)
-      return ''
-    } finally {
-      await stream.close().catch(() => undefined)
-    }
-  } finally {
-    await consumer.close().catch(() => undefined)
-  }
-}
-
-async function createTopicAs(login: KafkaSettings, name: string): Promise<void> {
-  const client = createAdmin(login, 'evf-test-security-create')
-  try {
-    await client.createTopics({ topics: [name], partitions: 1, replicas: -1 })
-  } finally {
-    await client.close()
-  }
-}
+const createTopic = (name: string) => createTopicAs(admin(), name)
 
 const kafkajs = (sasl?: { username: string; password: string }) =>
   new Kafka({
@@ -144,7 +85,7 @@ describe('Kafka: authenticated and authorised (SASL/SCRAM-SHA-512, ACLs)', () =>
 
   it('lets simulator write the station topics, and nothing else: no reading, no creating, no other topic', async () => {
     await createTopic(topic)
-    await produce(simulator(), topic, 'from the simulator')
+    await produceAs(simulator(), topic, 'from the simulator')
 
     assert.equal(await denied(() => consumeFirst(simulator(), topic, group)), 'GROUP_AUTHORIZATION_FAILED')
     assert.equal(
@@ -153,16 +94,16 @@ describe('Kafka: authenticated and authorised (SASL/SCRAM-SHA-512, ACLs)', () =>
     )
     const outside = `outside-${id}`
     await createTopic(outside)
-    assert.equal(await denied(() => produce(simulator(), outside, 'x')), 'TOPIC_AUTHORIZATION_FAILED')
+    assert.equal(await denied(() => produceAs(simulator(), outside, 'x')), 'TOPIC_AUTHORIZATION_FAILED')
   })
 
   it('lets etl read the station topics in its groups, and nothing else: no writing, no creating, no other group', async () => {
     await createTopic(`${topic}-etl`)
-    await produce(admin(), `${topic}-etl`, 'for the etl')
+    await produceAs(admin(), `${topic}-etl`, 'for the etl')
     assert.equal(await consumeFirst(etl(), `${topic}-etl`, group), 'for the etl')
 
     // The idempotent producer asks for a producer id first, which etl may not have.
-    assert.equal(await denied(() => produce(etl(), `${topic}-etl`, 'x')), 'CLUSTER_AUTHORIZATION_FAILED')
+    assert.equal(await denied(() => produceAs(etl(), `${topic}-etl`, 'x')), 'CLUSTER_AUTHORIZATION_FAILED')
     assert.equal(
       await denied(() => createTopicAs(etl(), `sensor.security-new-${id}`)),
       'TOPIC_AUTHORIZATION_FAILED',

@@ -17,8 +17,6 @@ import {
   brokerList,
   brokerTls,
   createAdmin,
-  createConsumer,
-  createProducer,
   exportedCaFile,
   type KafkaSettings,
   readKafkaSecrets,
@@ -28,6 +26,7 @@ import {
 import { repoRoot } from '../../src/shared/paths.ts'
 import { childPids } from '../../src/shared/process.ts'
 import { cli, collect, log, waitFor } from '../helpers.ts'
+import { consumeFirst, createTopicAs, failure as failAs, produceAs } from '../kafka-as.ts'
 import { rememberSecret } from '../secrets.ts'
 
 const root = join(repoRoot, '.test-stack', 'kafka-tls')
@@ -49,15 +48,7 @@ async function makeKeystore(
   return run
 }
 
-/** The error `work` fails with; the test fails if it succeeds. */
-async function failure(work: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await work()
-  } catch (error) {
-    return error
-  }
-  assert.fail('expected the connection to be refused')
-}
+const failure = (work: () => Promise<unknown>) => failAs(work, 'the connection to be refused')
 
 /** Every message in an error and its causes, for matching what TLS said. */
 function messages(error: unknown, depth = 0): string {
@@ -77,31 +68,11 @@ async function refusal(login: KafkaSettings): Promise<unknown> {
   }
 }
 
+/** A message written and read back as `login`, on a topic it creates. */
 async function roundTrip(login: KafkaSettings, topic: string): Promise<string> {
-  const admin = createAdmin(login, 'evf-test-tls-admin')
-  try {
-    await admin.createTopics({ topics: [topic], partitions: 1, replicas: -1 })
-  } finally {
-    await admin.close()
-  }
-  const producer = createProducer(login, 'evf-test-tls-producer')
-  try {
-    await producer.send({ messages: [{ topic, key: Buffer.from('k'), value: Buffer.from('over TLS') }] })
-  } finally {
-    await producer.close()
-  }
-  const consumer = createConsumer(login, 'evf-test-tls-consumer', `evf-test-tls-${randomUUID()}`)
-  try {
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false })
-    try {
-      for await (const message of stream) return String(message.value)
-      return ''
-    } finally {
-      await stream.close().catch(() => undefined)
-    }
-  } finally {
-    await consumer.close().catch(() => undefined)
-  }
+  await createTopicAs(login, topic)
+  await produceAs(login, topic, 'over TLS')
+  return consumeFirst(login, topic, `evf-test-tls-${randomUUID()}`)
 }
 
 /** What `openssl s_client` says of the broker's certificate chain when it trusts `caFile` alone. */

@@ -139,20 +139,25 @@ export async function hostRoundTrip(kafka, api, prefix) {
   return sensorId
 }
 
+/** The project's client (@platformatic/kafka) as a consumer logged in as `login`. */
+const consumerAs = (broker, login, purpose, groupId) =>
+  new Consumer({
+    clientId: `evf-containers-test-${purpose}-${login.username}`,
+    groupId,
+    bootstrapBrokers: [broker],
+    sasl: { mechanism: 'SCRAM-SHA-512', ...login },
+    retries: 1,
+    retryDelay: 200,
+  })
+
 /**
  * One Fetch of a topic's partition 0 from offset 0 as `login`, outside any consumer group (the
  * project's client, @platformatic/kafka): the broker checks READ on the topic alone. Resolves
  * with undefined when allowed, or the error.
  */
 async function fetchAs(broker, login, topic) {
-  const consumer = new Consumer({
-    clientId: `evf-containers-test-fetch-${login.username}`,
-    groupId: 'evf-etl-containers-test', // required by the client; a Fetch uses no group
-    bootstrapBrokers: [broker],
-    sasl: { mechanism: 'SCRAM-SHA-512', ...login },
-    retries: 1,
-    retryDelay: 200,
-  })
+  // A group id is required by the client; a Fetch uses no group.
+  const consumer = consumerAs(broker, login, 'fetch', 'evf-etl-containers-test')
   try {
     return await failure(async () => {
       const meta = await consumer.metadata({ topics: [topic] })
@@ -183,14 +188,7 @@ async function fetchAs(broker, login, topic) {
 
 /** Joins consumer group `group` on `topic` as `login` and reads one message (@platformatic/kafka). */
 async function consumeAs(broker, login, topic, group) {
-  const consumer = new Consumer({
-    clientId: `evf-containers-test-consume-${login.username}`,
-    groupId: group,
-    bootstrapBrokers: [broker],
-    sasl: { mechanism: 'SCRAM-SHA-512', ...login },
-    retries: 1,
-    retryDelay: 200,
-  })
+  const consumer = consumerAs(broker, login, 'consume', group)
   try {
     return await failure(async () => {
       const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false })

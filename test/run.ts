@@ -47,7 +47,10 @@ if (packages.length > 0) check(process.execPath, ['scripts/debian.mjs', ...packa
 
 const dataDir = join(repoRoot, '.test-stack')
 rmSync(dataDir, { recursive: true, force: true })
-const config = loadConfig({ dataDir, kafkaPort: 19092, kafkaControllerPort: 19093, kafkaHeapMb: 512 }, {})
+// Two checkouts on one machine can test at once: EVF_TEST_KAFKA_PORT moves the broker (and its
+// controller, one port up).
+const kafkaPort = Number(process.env.EVF_TEST_KAFKA_PORT ?? 19092)
+const config = loadConfig({ dataDir, kafkaPort, kafkaControllerPort: kafkaPort + 1, kafkaHeapMb: 512 }, {})
 step('starting Kafka and PostgreSQL for the tests…')
 const t0 = Date.now()
 const services = await startServices(config, createLogger('test-services', 'warn'))

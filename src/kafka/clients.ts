@@ -1,5 +1,13 @@
 import { readFileSync } from 'node:fs'
-import { Admin, Connection, Consumer, ProduceAcks, Producer, type SASLOptions } from '@platformatic/kafka'
+import {
+  Admin,
+  Connection,
+  Consumer,
+  FetchIsolationLevels,
+  ProduceAcks,
+  Producer,
+  type SASLOptions,
+} from '@platformatic/kafka'
 import { PipelineError } from '../errors/index.ts'
 import type { KafkaSettings } from './credentials.ts'
 
@@ -73,11 +81,18 @@ export function createAdmin(kafka: KafkaSettings, clientId: string): Admin {
  */
 const MAX_BYTES_PER_PARTITION = 128 * 1024
 
+/**
+ * Consumers read committed messages only, set here rather than left to the client's default:
+ * another producer's aborted transaction must never be loaded (nor dead-lettered), and the
+ * records of an open one wait until it commits (the last stable offset).
+ */
+
 export function createConsumer(kafka: KafkaSettings, clientId: string, groupId: string): Consumer {
   return new Consumer({
     clientId,
     groupId,
     ...connection(kafka),
+    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
     maxWaitTime: 500,
     maxBytes: 4 * 1024 * 1024,
     maxBytesPerPartition: MAX_BYTES_PER_PARTITION,

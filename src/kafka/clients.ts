@@ -9,10 +9,11 @@ import {
   type SASLOptions,
 } from '@platformatic/kafka'
 import { PipelineError } from '../errors/index.ts'
+import { backoff } from '../shared/time.ts'
 import type { KafkaSettings } from './credentials.ts'
 
 /**
- * A workaround for @platformatic/kafka 1.35: its connection pool listens for a connection's
+ * A workaround for @platformatic/kafka (1.35, still in 2.12): its connection pool listens for a connection's
  * 'error' once, and a connection to a broker that dies during the SASL handshake can emit a
  * second one; an EventEmitter 'error' with no listener throws, and killed the process (seen when
  * a cluster node was killed under load). The failure also reaches the caller through the
@@ -56,15 +57,28 @@ function readCa(file: string): Buffer {
   }
 }
 
-/** Idempotent producer, acks from every in-sync replica: no reading is lost or doubled by a retry. */
-export function createProducer(kafka: KafkaSettings, clientId: string): Producer {
+/** A retried send waits at most this long between tries: production resumes soon after Kafka does. */
+const PRODUCE_RETRY_CAP_MS = 2_000
+
+/**
+ * Idempotent producer, acks from every in-sync replica: no reading is lost or doubled by a retry.
+ * `untilAcknowledged` (the simulator's): the client retries a send until a broker acknowledges it
+ * or the producer is closed, rather than failing it after 10 tries. Its retries keep the producer
+ * id and sequence numbers, so the broker drops what an earlier try had already written; after a
+ * failed send the client starts a new producer id, and a resend then could double a reading.
+ */
+export function createProducer(
+  kafka: KafkaSettings,
+  clientId: string,
+  { untilAcknowledged = false } = {},
+): Producer {
   return new Producer({
     clientId,
     ...connection(kafka),
     idempotent: true,
     acks: ProduceAcks.ALL,
-    retries: 10,
-    retryDelay: 500,
+    retries: untilAcknowledged ? Number.MAX_SAFE_INTEGER : 10,
+    retryDelay: untilAcknowledged ? (_client, _op, attempt) => backoff(attempt, PRODUCE_RETRY_CAP_MS) : 500,
   })
 }
 

@@ -12,8 +12,9 @@ export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   })
 
 /**
- * The project's one retry delay: jittered exponential backoff, 0.5 s, 1 s, 2 s … capped at 30 s,
- * each between half and all of it (so many clients retrying at once spread out).
+ * The project's one retry delay: jittered exponential backoff, 0.5 s, 1 s, 2 s … capped at
+ * `maxMs` (30 s unless said), each between half and all of it (so many clients retrying at once
+ * spread out).
  */
-export const backoff = (attempt: number): number =>
-  Math.round(Math.min(30_000, 500 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2))
+export const backoff = (attempt: number, maxMs = 30_000): number =>
+  Math.round(Math.min(maxMs, 500 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2))

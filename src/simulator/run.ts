@@ -1,10 +1,10 @@
-import { defaultPartitioner } from '@platformatic/kafka'
+import type { Producer } from '@platformatic/kafka'
 import { allTopics, topicFor } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
 import { classify } from '../errors/index.ts'
 import { createAdmin, createProducer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
-import { backoff, sleep } from '../shared/time.ts'
+import { sleep } from '../shared/time.ts'
 import { PlantSimulator, type Reading } from './generator.ts'
 
 export interface SimulatorSummary {
@@ -14,63 +14,57 @@ export interface SimulatorSummary {
 
 const SEND_CHUNK = 2000
 
-/**
- * A reading as a Kafka message keyed by its sensor. With `partitions` (the topics' count), its
- * partition is chosen here, as the client's default partitioner would (murmur2 of the key): the
- * sender then knows where each message went, and resends only what was not acknowledged.
- */
-export function toMessage(reading: Reading, prefix: string, partitions?: number) {
-  const key = Buffer.from(reading.sensor_id)
-  const topic = topicFor(reading.station, prefix)
+/** A reading as a Kafka message keyed by its sensor (the client's partitioner picks its partition). */
+export function toMessage(reading: Reading, prefix: string) {
   return {
-    topic,
-    key,
+    topic: topicFor(reading.station, prefix),
+    key: Buffer.from(reading.sensor_id),
     value: Buffer.from(JSON.stringify(reading)),
-    ...(partitions ? { partition: defaultPartitioner({ topic, key }, key) % partitions } : {}),
   }
 }
 
 type Message = ReturnType<typeof toMessage>
 
+/** How often a send that Kafka has not acknowledged is reported while the client retries it. */
+const STALL_REPORT_MS = 5_000
+/** How long a send in flight may finish after the simulator is told to stop. */
+const STOP_GRACE_MS = 10_000
+
 /**
- * Sends until Kafka has acknowledged every message: a reading is never dropped. When a broker is
- * lost, the send in flight fails after the client's own retries (it keeps asking the dead leader);
- * the partitions that were acknowledged are known (`error.produced`), and only the others are
- * sent again. The idempotent producer moves a partition's sequence number only on an
- * acknowledgement, so a message the old leader had written but not acknowledged comes back with
- * the same sequence, and the broker drops the duplicate. A refused login or topic is not retried.
+ * Sends until Kafka has acknowledged every message: a reading is never dropped, never doubled.
+ * The producer retries a send itself until a broker acknowledges it (`untilAcknowledged`), with
+ * the same producer id and sequence numbers and fresh metadata on each try, so a leader lost
+ * mid-send is followed to the new one and a batch the old leader had written is dropped there as
+ * a duplicate. Sending the rest again from here, as this loop did with the 1.x client, would now
+ * double readings: the 2.x client starts a new producer id after a failed send. What this does is
+ * say so, every 5 s, while Kafka does not acknowledge, and when it does again. On stop, a send in
+ * flight gets 10 s before the producer is closed under it.
  */
-async function deliver(
-  producer: ReturnType<typeof createProducer>,
-  messages: Message[],
-  log: Logger,
-  signal?: AbortSignal,
-): Promise<void> {
-  let pending = messages
+async function deliver(producer: Producer, messages: Message[], log: Logger, signal?: AbortSignal) {
   const since = Date.now()
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await producer.send({ messages: pending })
-      if (attempt > 0)
-        log.warn({ seconds: (Date.now() - since) / 1000 }, 'Kafka acknowledges again: producing resumed')
-      return
-    } catch (error) {
-      if (classify(error).code === 'KAFKA_AUTH' || signal?.aborted) throw error
-      const acked = new Set(
-        (
-          (error as { produced?: { offsets?: { topic: string; partition: number }[] } }).produced?.offsets ??
-          []
-        ).map((o) => `${o.topic}:${o.partition}`),
-      )
-      pending = pending.filter((m) => !acked.has(`${m.topic}:${m.partition}`))
-      const level = Date.now() - since > 30_000 ? 'error' : 'warn'
-      log[level](
-        { err: (error as Error).message, waiting: pending.length, seconds: (Date.now() - since) / 1000 },
-        'Kafka did not acknowledge: producing stalled, sending the rest again',
-      )
-      await sleep(backoff(attempt), signal)
-    }
+  let stalled = false
+  const report = setInterval(() => {
+    stalled = true
+    const seconds = Math.round((Date.now() - since) / 1000)
+    log[seconds >= 30 ? 'error' : 'warn'](
+      { seconds, waiting: messages.length },
+      'Kafka has not acknowledged: producing stalled, the producer retries',
+    )
+  }, STALL_REPORT_MS)
+  let force: NodeJS.Timeout | undefined
+  const onAbort = () => {
+    force = setTimeout(() => void producer.close(true).catch(() => undefined), STOP_GRACE_MS)
   }
+  signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    await producer.send({ messages })
+  } finally {
+    clearInterval(report)
+    clearTimeout(force)
+    signal?.removeEventListener('abort', onAbort)
+  }
+  if (stalled)
+    log.warn({ seconds: (Date.now() - since) / 1000 }, 'Kafka acknowledges again: producing resumed')
 }
 
 /**
@@ -108,7 +102,7 @@ async function produce(config: Config, log: Logger, signal?: AbortSignal): Promi
   } finally {
     await admin.close()
   }
-  const producer = createProducer(config, 'evf-simulator')
+  const producer = createProducer(config, 'evf-simulator', { untilAcknowledged: true })
   const plant = new PlantSimulator({
     stations: config.simStations,
     sensorsPerStation: config.simSensorsPerStation,
@@ -128,7 +122,7 @@ async function produce(config: Config, log: Logger, signal?: AbortSignal): Promi
         const readings = plant.tick(Date.now())
         await deliver(
           producer,
-          readings.map((r) => toMessage(r, config.topicPrefix, config.topicPartitions)),
+          readings.map((r) => toMessage(r, config.topicPrefix)),
           log,
           signal,
         )
@@ -166,7 +160,7 @@ async function produceCount(
     }
     await deliver(
       producer,
-      buffer.map((r) => toMessage(r, config.topicPrefix, config.topicPartitions)),
+      buffer.map((r) => toMessage(r, config.topicPrefix)),
       log,
       signal,
     )

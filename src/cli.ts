@@ -191,6 +191,36 @@ for (const [name, description] of [
   })
 }
 
+withSettings(
+  etl
+    .command('skip')
+    .description(
+      "move a partition held back at a record batch that cannot be decoded past that batch; the batch's raw bytes become a dead letter",
+    )
+    .requiredOption('--topic <topic>', 'the held-back partition’s topic')
+    .requiredOption('--partition <n>', 'its partition number', (v) => Number(v)),
+  DB,
+).action(async (o: { topic: string; partition: number }, cmd: Command) => {
+  if (!Number.isInteger(o.partition) || o.partition < 0)
+    throw new PipelineError('CONFIG_INVALID', '--partition must be a partition number (0, 1, …)')
+  const config = configOf(cmd, ['database'])
+  const { blockedPartitions, createPool, inTransaction, skipBlocked } = await import('./db/index.ts')
+  const pool = createPool(config.databaseUrl, { max: 1 })
+  try {
+    const skipped = await inTransaction(pool, (client) => skipBlocked(client, o.topic, o.partition))
+    if (!skipped) {
+      const held = (await blockedPartitions(pool)).map((b) => `${b.topic}[${b.partition}]`)
+      throw new PipelineError(
+        'CONFIG_INVALID',
+        `${o.topic}[${o.partition}] is not held back at an undecodable batch (held back: ${held.join(', ') || 'none'})`,
+      )
+    }
+    process.stdout.write(`${JSON.stringify(skipped)}\n`)
+  } finally {
+    await pool.end()
+  }
+})
+
 const deadLetters = etl
   .command('dead-letters')
   .description('messages the ETL could not load, kept with their raw bytes')

@@ -245,7 +245,15 @@ export const PartitionHealth = Type.Object({
   lag: Nullable(Type.Integer({ description: 'messages in Kafka not yet loaded, as of end_offset_at' })),
   end_offset_at: Nullable(DateTime()),
   behind_sec: Nullable(Type.Integer({ description: 'seconds behind with no progress' })),
-  stalled: Type.Boolean(),
+  blocked_reason: Nullable(
+    Type.String({
+      description:
+        'why the ETL holds this partition back: a record batch it cannot decode, with its offsets (`evf etl skip` moves past it)',
+    }),
+  ),
+  stalled: Type.Boolean({
+    description: 'behind with no progress for stall_sec, or held back (blocked_reason)',
+  }),
 })
 
 export const KafkaNodes = Type.Object(
@@ -329,6 +337,7 @@ export const Ready = Type.Object({
         partition: Type.Integer(),
         lag: Nullable(Type.Integer()),
         behind_sec: Nullable(Type.Integer()),
+        reason: Nullable(Type.String({ description: 'why it cannot go on, when the ETL holds it back' })),
       }),
     ),
   }),

@@ -20,6 +20,11 @@ export const errorCodes = {
     exitCode: 9,
     meaning: 'Kafka refused the login or the operation',
   },
+  KAFKA_UNDECODABLE_BATCH: {
+    canRetry: false,
+    exitCode: 10,
+    meaning: 'a Kafka record batch could not be decoded',
+  },
   UNEXPECTED: { canRetry: false, exitCode: 1, meaning: 'unexpected failure' },
 } as const
 
@@ -64,6 +69,18 @@ export function classify(error: unknown, kafkaUser?: string): PipelineError {
         : `${who} is not allowed to do this (${refused}): its ACLs do not cover it (docs/security.md, "Kafka")`
     return new PipelineError('KAFKA_AUTH', message, { cause: e })
   }
+  // A batch the client could not decode (a codec it lacks, corrupt bytes): the broker answered,
+  // and asking again gets the same bytes. The ETL's consumer holds such a partition back itself
+  // (kafka/undecodable.ts); this names whatever still reaches here.
+  if ([...kafkaCodes(e)].some((c) => UNDECODABLE.test(c))) {
+    return new PipelineError(
+      'KAFKA_UNDECODABLE_BATCH',
+      `a Kafka record batch could not be decoded: ${e.message}`,
+      {
+        cause: e,
+      },
+    )
+  }
   if (code.startsWith('PLT_KFK')) {
     return new PipelineError('KAFKA_UNREACHABLE', `Kafka unreachable: ${e.message}`, { cause: e })
   }
@@ -75,6 +92,10 @@ export function classify(error: unknown, kafkaUser?: string): PipelineError {
   }
   return new PipelineError('UNEXPECTED', e.message, { cause: e })
 }
+
+/** Codes of a decoding failure: the client's codec errors, zlib's, a read past a buffer's end. */
+const UNDECODABLE =
+  /^(PLT_KFK_UNSUPPORTED_COMPRESSION|PLT_KFK_UNSUPPORTED_FORMAT|Z_\w+|ERR_OUT_OF_RANGE|ERR_BUFFER_OUT_OF_BOUNDS)$/
 
 /**
  * 'authentication' when Kafka refused the login, the protocol error's code when it denied an

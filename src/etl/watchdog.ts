@@ -84,7 +84,10 @@ export class StallWatchdog {
 
   private async onStalled(health: EtlHealth): Promise<void> {
     const now = Date.now()
-    const stalled = health.partitions.filter((p) => p.stalled)
+    // A partition held back at a batch that cannot be decoded is stalled too, but a restart
+    // cannot help it: the worker logged it, and /ready says so until `evf etl skip`.
+    const stalled = health.partitions.filter((p) => p.stalled && p.blocked_reason === null)
+    if (stalled.length === 0) return
     const detail = {
       lag: health.lag,
       stallSec: this.config.etlStallSec,

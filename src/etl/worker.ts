@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Consumer, Message, MessagesStream } from '@platformatic/kafka'
+import type { Message, MessagesStream } from '@platformatic/kafka'
 import type { Config } from '../config/index.ts'
 import {
   initOffsets,
@@ -13,9 +13,10 @@ import {
   withClient,
 } from '../db/index.ts'
 import { coerceError, PipelineError } from '../errors/index.ts'
-import { createAdmin, createConsumer, ensureTopics } from '../kafka/index.ts'
+import { createAdmin, createConsumer, type EvfConsumer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { BatchReader } from './batch.ts'
+import { HeldPartitions } from './held.ts'
 import { RollupBuilder } from './rollups.ts'
 import { type LoadRow, transformRecord, validationPolicy } from './transform.ts'
 
@@ -24,6 +25,8 @@ const IDLE_MS = 500
 /** how often the log-end offsets are written to etl_offsets, for the lag on /pipeline/status */
 const LAG_EVERY_MS = 5000
 const MAX_FENCED_IN_A_ROW = 10
+/** how often a worker holding a partition back looks whether `evf etl skip` has moved it */
+const RELEASE_CHECK_MS = 2000
 
 export interface PartitionSummary {
   topic: string
@@ -79,6 +82,9 @@ export class EtlWorker {
   private ahead = new Map<string, bigint>()
   private readonly summary = new Map<string, PartitionSummary>()
   private end: Map<string, bigint> | undefined
+  /** topic ids by name, for the consumer's per-partition facts */
+  private readonly topicIds = new Map<string, string>()
+  private held: HeldPartitions | undefined
   private batches = 0
   private fencedRetries = 0
   private readonly startedAt = Date.now()
@@ -102,14 +108,18 @@ export class EtlWorker {
       ? `${this.config.etlGroupId}-run-${randomUUID()}`
       : this.config.etlGroupId
     const consumer = createConsumer(this.config, `evf-etl-${process.pid}`, groupId)
+    const held = new HeldPartitions(consumer, this.pool, this.log, this.opts.topics)
+    this.held = held
     const lagTimer = this.opts.bounded
       ? setInterval(() => void this.recordEndOffsets(consumer), LAG_EVERY_MS)
       : undefined
+    const releaseTimer = setInterval(() => void held.checkReleased(), RELEASE_CHECK_MS)
     try {
       await this.start(consumer)
       if (this.opts.bounded) await this.recordEndOffsets(consumer)
       let fencedInARow = 0
       while (!signal?.aborted && !this.done()) {
+        consumer.resetFetched()
         const stream = await consumer.consume({
           topics: this.opts.topics,
           mode: 'manual',
@@ -120,11 +130,17 @@ export class EtlWorker {
           }),
         })
         const batchesBefore = this.batches
+        let outcome: Awaited<ReturnType<typeof this.consume>>
         try {
-          const outcome = await this.consume(stream, signal)
-          if (outcome !== 'fenced') break
+          outcome = await this.consume(stream, consumer, signal)
         } finally {
           await stream.close().catch(() => undefined)
+        }
+        if (outcome === 'done') break
+        if (outcome === 'released') {
+          held.released = false
+          await this.reloadPositions('a held-back partition was skipped')
+          continue
         }
         // Another worker moved a partition: start again from what PostgreSQL says.
         this.fencedRetries++
@@ -139,8 +155,15 @@ export class EtlWorker {
       }
     } finally {
       clearInterval(lagTimer)
+      clearInterval(releaseTimer)
       await consumer.close().catch(() => undefined)
     }
+    // A bounded run loaded everything else; what it had to leave is this run's failure.
+    if (this.opts.bounded && held.byKey.size > 0 && !signal?.aborted)
+      throw new PipelineError(
+        'KAFKA_UNDECODABLE_BATCH',
+        `a record batch could not be decoded: ${held.describe()} held back (the other partitions were loaded); \`evf etl skip --topic … --partition …\` moves past it, keeping its bytes as a dead letter`,
+      )
     return this.summarize(signal)
   }
 
@@ -160,7 +183,7 @@ export class EtlWorker {
    * database (the API) know the lag without talking to Kafka. Best effort: a failure is logged.
    * A continuous ETL leaves this to its watchdog, which also watches for a stall.
    */
-  private async recordEndOffsets(consumer: Consumer): Promise<void> {
+  private async recordEndOffsets(consumer: EvfConsumer): Promise<void> {
     try {
       await recordLogEnds(this.pool, await consumer.listOffsets({ topics: this.opts.topics }), {
         watch: false,
@@ -188,7 +211,7 @@ export class EtlWorker {
     }
   }
 
-  private async start(consumer: Consumer): Promise<void> {
+  private async start(consumer: EvfConsumer): Promise<void> {
     // Only lists them when they exist (`stack up` creates them as admin): no CreateTopics needed.
     const admin = createAdmin(this.config, `evf-etl-admin-${process.pid}`)
     try {
@@ -202,6 +225,8 @@ export class EtlWorker {
     } finally {
       await admin.close()
     }
+    for (const [name, topic] of (await consumer.metadata({ topics: this.opts.topics })).topics)
+      this.topicIds.set(name, topic.id)
     const earliest = await consumer.listOffsets({ topics: this.opts.topics, timestamp: EARLIEST })
     if (this.opts.bounded && !this.end) {
       const latest = await consumer.listOffsets({ topics: this.opts.topics })
@@ -240,16 +265,22 @@ export class EtlWorker {
     }
   }
 
-  private async reloadPositions(): Promise<void> {
+  private async reloadPositions(why = 'fenced by another worker'): Promise<void> {
     const stored = await readPositions(this.pool, this.opts.topics)
     for (const [key, position] of stored) this.positions.set(key, position)
-    this.log.warn({ positions: stored.size }, 'fenced by another worker: re-seeking from stored offsets')
+    this.log.warn({ positions: stored.size }, `${why}: re-seeking from stored offsets`)
   }
 
-  /** True when a bounded run has reached (in `positions`) the end offsets it saw at start. */
+  /**
+   * True when a bounded run has reached (in `positions`) the end offsets it saw at start, or, in a
+   * partition held back at a batch it cannot decode, that batch.
+   */
   private done(positions = this.positions): boolean {
     if (!this.end) return false
-    for (const [key, end] of this.end) if ((positions.get(key) ?? 0n) < end) return false
+    for (const [key, end] of this.end) {
+      const held = this.held?.stopAt(key)
+      if ((positions.get(key) ?? 0n) < (held !== undefined && held < end ? held : end)) return false
+    }
     return true
   }
 
@@ -258,7 +289,11 @@ export class EtlWorker {
    * transformed (against the positions N will leave), so Node and the database work at the same
    * time. Commits stay strictly in order on one connection; if N fails, N+1 is dropped.
    */
-  private async consume(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>, signal?: AbortSignal) {
+  private async consume(
+    stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>,
+    consumer: EvfConsumer,
+    signal?: AbortSignal,
+  ): Promise<'done' | 'fenced' | 'released'> {
     const { etlBatchSize, etlLingerMs } = this.config
     this.ahead = new Map(this.positions)
     const reader = new BatchReader<Msg>(stream)
@@ -281,8 +316,9 @@ export class EtlWorker {
         const batch = this.done(this.ahead)
           ? []
           : await reader.next(etlBatchSize, etlLingerMs, IDLE_MS, signal)
-        const prepared = this.transform(batch)
+        const prepared = batch.length > 0 ? this.transform(batch) : this.pastUnread(consumer)
         if ((await settle()) === 'fenced') return 'fenced'
+        if (this.held?.released) return 'released'
         if (prepared) {
           inflight = this.commit(prepared)
           inflight.catch(() => undefined) // awaited by settle(); this only marks it handled meanwhile
@@ -340,6 +376,29 @@ export class EtlWorker {
     })
     for (const a of advances) this.ahead.set(tp(a.topic, a.partition), a.next)
     return { rows, rollups: rollups.build(), deadLetters, advances, counts }
+  }
+
+  /**
+   * Positions past what the fetches brought but no message carried: a transaction's commit or
+   * abort marker, an aborted transaction's records. Called when the stream's buffer is empty, so
+   * every message below each partition's `fetchedTo` has been read and its position is past it
+   * (within a bounded run's end). Without this, a read-committed worker stays one offset short of
+   * the log end after a transaction: a bounded run never ends, and the lag never reaches 0.
+   */
+  private pastUnread(consumer: EvfConsumer): PreparedBatch | undefined {
+    const advances: OffsetAdvance[] = []
+    for (const [key, ahead] of this.ahead) {
+      const s = this.summary.get(key)
+      const id = s && this.topicIds.get(s.topic)
+      let to = id && consumer.fetchedTo.get(`${id}:${s.partition}`)
+      if (!s || !to) continue
+      const end = this.end?.get(key)
+      if (end !== undefined && to > end) to = end
+      if (to > ahead) advances.push({ topic: s.topic, partition: s.partition, expected: ahead, next: to })
+    }
+    if (advances.length === 0) return undefined
+    for (const a of advances) this.ahead.set(tp(a.topic, a.partition), a.next)
+    return { rows: [], rollups: new RollupBuilder().build(), deadLetters: [], advances, counts: new Map() }
   }
 
   private async commit(batch: PreparedBatch): Promise<void> {

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs'
 import {
   Admin,
   Connection,
-  Consumer,
   FetchIsolationLevels,
   ProduceAcks,
   Producer,
@@ -10,6 +9,7 @@ import {
 } from '@platformatic/kafka'
 import { PipelineError } from '../errors/index.ts'
 import { backoff } from '../shared/time.ts'
+import { EvfConsumer } from './consumer.ts'
 import type { KafkaSettings } from './credentials.ts'
 
 /**
@@ -101,8 +101,8 @@ const MAX_BYTES_PER_PARTITION = 128 * 1024
  * records of an open one wait until it commits (the last stable offset).
  */
 
-export function createConsumer(kafka: KafkaSettings, clientId: string, groupId: string): Consumer {
-  return new Consumer({
+export function createConsumer(kafka: KafkaSettings, clientId: string, groupId: string): EvfConsumer {
+  return new EvfConsumer({
     clientId,
     groupId,
     ...connection(kafka),

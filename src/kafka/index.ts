@@ -2,6 +2,7 @@ export { type AclScope, componentGrants, grantComponentAcls } from './acls.ts'
 export { type EmbeddedBroker, newClusterId, setScramCredentials, startEmbeddedKafka } from './broker.ts'
 export { brokerList, connection, createAdmin, createConsumer, createProducer } from './clients.ts'
 export { KafkaCluster, type NodeState, nodePorts } from './cluster.ts'
+export { EvfConsumer, type UndecodableBatch } from './consumer.ts'
 export {
   KAFKA_USERS,
   type KafkaSecrets,

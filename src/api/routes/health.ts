@@ -20,7 +20,7 @@ export function healthRoutes(app: Api, pool: Pool, stallSec: number): void {
       schema: {
         summary: 'PostgreSQL answers and the ETL is not stalled; when it last committed, and its lag',
         description:
-          '503 when PostgreSQL does not answer, when the ETL is stalled (messages wait in Kafka and nothing was committed for `etlStallSec`), or when the embedded Kafka cluster has lost its quorum (production stalls). A cluster with a node down but its quorum kept is `degraded`, 200.',
+          '503 when PostgreSQL does not answer, when the ETL is stalled (messages wait in Kafka and nothing was committed for `etlStallSec`, or a partition is held back at a record batch that cannot be decoded: its `reason` says which), or when the embedded Kafka cluster has lost its quorum (production stalls). A cluster with a node down but its quorum kept is `degraded`, 200.',
         tags: ['ops'],
         // 503 is a stalled ETL (this shape) or PostgreSQL away (a problem).
         response: {
@@ -49,7 +49,13 @@ export function healthRoutes(app: Api, pool: Pool, stallSec: number): void {
         stall_sec: stallSec,
         stalled_partitions: health.partitions
           .filter((p) => p.stalled)
-          .map((p) => ({ topic: p.topic, partition: p.partition, lag: p.lag, behind_sec: p.behind_sec })),
+          .map((p) => ({
+            topic: p.topic,
+            partition: p.partition,
+            lag: p.lag,
+            behind_sec: p.behind_sec,
+            reason: p.blocked_reason,
+          })),
       }
       if (health.stalled) return reply.code(503).send({ status: 'stalled', database: 'ok', etl, kafka })
       if (kafka.quorum_lost)

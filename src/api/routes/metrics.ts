@@ -106,6 +106,11 @@ function pipelineMetrics(registry: Registry) {
     'evf_etl_stalled',
     '1 when messages wait in Kafka and the ETL has committed nothing for etlStallSec, else 0',
   )
+  const blocked = gauge(
+    'evf_etl_partition_blocked',
+    '1 for a partition the ETL holds back at a record batch it cannot decode (evf etl skip moves past it)',
+    ['topic', 'partition'],
+  )
   const replicaLag = gauge(
     'evf_replica_lag_seconds',
     'How far the hot standby the API reads from replays behind the primary (only with DATABASE_READ_URL)',
@@ -128,6 +133,9 @@ function pipelineMetrics(registry: Registry) {
     for (const p of s.etl.partitions)
       if (p.lag !== null) lag.set({ topic: p.topic, partition: p.partition }, p.lag)
     stalled.set(s.etl.stalled ? 1 : 0)
+    blocked.reset()
+    for (const p of s.etl.partitions)
+      if (p.blocked_reason !== null) blocked.set({ topic: p.topic, partition: p.partition }, 1)
     if (s.replica?.lag_seconds != null) replicaLag.set(s.replica.lag_seconds)
     if (s.etl.last_commit_at) lastCommit.set(s.etl.last_commit_at.getTime() / 1000)
     const run = s.last_run

@@ -11,6 +11,8 @@ export interface PartitionHealth {
   end_offset_at: string | null
   /** seconds the partition has been behind with no progress (null: caught up, moving, or not watched) */
   behind_sec: number | null
+  /** why the partition cannot go on, when the ETL holds it back (a batch it cannot decode) */
+  blocked_reason: string | null
   stalled: boolean
 }
 
@@ -28,14 +30,19 @@ const HEALTH = `
 SELECT o.topic, o.partition, o.next_offset, l.end_offset, greatest(l.end_offset - o.next_offset, 0) AS lag,
        l.end_offset_at, o.updated_at,
        CASE WHEN l.watched AND l.end_offset > o.next_offset AND o.next_offset = l.seen_next_offset
-            THEN round(extract(epoch FROM now() - l.progress_at))::int END AS behind_sec
-FROM etl_offsets o LEFT JOIN etl_lag l ON l.topic = o.topic AND l.partition = o.partition
+            THEN round(extract(epoch FROM now() - l.progress_at))::int END AS behind_sec,
+       'the record batch at offsets ' || b.first_offset || '–' || b.last_offset || ' cannot be decoded ('
+         || b.reason || '); evf etl skip moves past it' AS blocked_reason
+FROM etl_offsets o
+LEFT JOIN etl_lag l ON l.topic = o.topic AND l.partition = o.partition
+LEFT JOIN etl_blocked b ON b.topic = o.topic AND b.partition = o.partition AND o.next_offset <= b.last_offset
 ORDER BY o.topic, o.partition`
 
 /**
  * The ETL's health as PostgreSQL holds it: its last commit, its lag, and whether it is stalled.
  * A partition is **stalled** when messages wait for it and its position has not moved for longer
- * than `stallSec`, as the continuous ETL's watchdog observed (`etl_lag`, `recordLogEnds`). The watchdog, `/ready`, `/metrics`, `/pipeline/status` and so the dashboard
+ * than `stallSec`, as the continuous ETL's watchdog observed (`etl_lag`, `recordLogEnds`), or
+ * when the ETL holds it back at a record batch it cannot decode (`etl_blocked`, `blocked_reason`). The watchdog, `/ready`, `/metrics`, `/pipeline/status` and so the dashboard
  * all use this one definition.
  */
 export async function etlHealth(pool: Pool, stallSec: number): Promise<EtlHealth> {
@@ -64,7 +71,8 @@ export async function etlHealth(pool: Pool, stallSec: number): Promise<EtlHealth
       lag: behind,
       end_offset_at: r.end_offset_at?.toISOString() ?? null,
       behind_sec: r.behind_sec,
-      stalled: r.behind_sec !== null && r.behind_sec > stallSec,
+      blocked_reason: r.blocked_reason,
+      stalled: (r.behind_sec !== null && r.behind_sec > stallSec) || r.blocked_reason !== null,
     }
   })
   return {

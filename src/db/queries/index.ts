@@ -2,6 +2,13 @@
  * Every SQL statement the ETL, the API and the CLI run, each once, as a named, typed function,
  * grouped by what it reads or writes. Nothing outside db/ writes SQL.
  */
+export {
+  type BlockedPartition,
+  blockedPartitions,
+  recordBlocked,
+  type Skipped,
+  skipBlocked,
+} from './blocked.ts'
 export { ensureDatabase } from './databases.ts'
 export {
   type DeadLetterFilter,

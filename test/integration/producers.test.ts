@@ -15,7 +15,7 @@ import type { Pool } from '../../src/db/index.ts'
 import type { RunSummary } from '../../src/etl/index.ts'
 import { createAdmin, createConsumer } from '../../src/kafka/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
-import { cli, collect, count, envOf, isolatedConfig } from '../helpers.ts'
+import { cli, collect, count, envOf, isolatedConfig, killTree, waitFor } from '../helpers.ts'
 
 const python = join(repoRoot, '.cache/producers/venv/bin/python')
 const script = join(repoRoot, 'test/producers/produce.py')
@@ -267,6 +267,29 @@ describe('messages from an independent producer (librdkafka) load exactly once',
     assert.equal(await count(pool, 'SELECT count(*) AS n FROM dead_letters'), 0, 'nothing dead-lettered')
     await assertPositionAtEnd(config, pool)
     assert.equal((await etlRun(config, pool)).loaded, 0, 'a second run finds nothing new')
+  })
+
+  it('etl follow loads a committed transaction and its watchdog does not take the marker for a stall', async (t) => {
+    const { config, pool } = await isolatedConfig(t, { topicPartitions: 1 })
+    await produce(config, { transactional: true, steps: [{ end: 'commit', records: records(0, 100) }] })
+    const follow = cli(['etl', 'follow'], { ...envOf(config), EVF_ETL_STALL_SEC: '5', EVF_LOG_LEVEL: 'info' })
+    const exited = collect(follow)
+    t.after(() => killTree(follow))
+    await waitFor(
+      'the transaction loaded',
+      async () => (await count(pool, 'SELECT count(*) AS n FROM sensor_data')) === 100,
+      30_000,
+    )
+    // Longer than etlStallSec plus the watchdog's look every ~2 s: a stall would be logged by now.
+    await new Promise((r) => setTimeout(r, 10_000))
+    follow.kill('SIGTERM')
+    const guard = setTimeout(() => killTree(follow), 15_000)
+    const { stderr } = await exited
+    clearTimeout(guard)
+    await assertLoadedOnce(pool, range(0, 100))
+    const stalls = stderr.split('\n').filter((l) => l.includes('ETL stalled'))
+    assert.deepEqual(stalls, [], 'no stall reported while nothing waits')
+    await assertPositionAtEnd(config, pool)
   })
 
   it('headers (several, empty, null, a key twice) are no obstacle, and a dead letter keeps them', async (t) => {

@@ -157,10 +157,10 @@ await step('Kafka broker jars', () => {
 })
 
 // The Python venvs only where they are used (Airflow's takes 50–100 s on a new machine): the tests
-// (`--test`, which `npm test` passes) need Airflow and schemathesis; `npm start -- --orchestrator
-// airflow` installs Airflow's itself.
+// (`--test`, which `npm test` passes) need Airflow, schemathesis and confluent-kafka (the producers
+// test's independent producer); `npm start -- --orchestrator airflow` installs Airflow's itself.
 if (process.argv.includes('--test'))
-  for (const venv of ['airflow', 'schemathesis'])
+  for (const venv of ['airflow', 'schemathesis', 'producers'])
     await step(`${venv} venv`, () => {
       const r = spawnSync(process.execPath, [join(root, 'scripts/venv-setup.mjs'), venv], {
         stdio: 'inherit',

@@ -2,6 +2,7 @@
 // Provisions a Python venv the project uses, from a committed lock:
 //   airflow        .cache/airflow/venv       ←  airflow/requirements.txt + airflow/constraints.txt
 //   schemathesis   .cache/schemathesis/venv  ←  test/contract/requirements.txt + constraints.txt
+//   producers      .cache/producers/venv     ←  test/producers/requirements.txt + constraints.txt
 // Idempotent: a stamp file holds the sha256 of the requirements, the constraints and the Python
 // version; when it matches, nothing is done. Plain Node ESM, no npm dependencies.
 //
@@ -19,6 +20,7 @@ import { fileURLToPath } from 'node:url'
 const VENVS = {
   airflow: { lock: 'airflow', module: 'airflow', what: 'Apache Airflow' },
   schemathesis: { lock: 'test/contract', module: 'schemathesis', what: 'schemathesis' },
+  producers: { lock: 'test/producers', module: 'confluent_kafka', what: 'confluent-kafka (librdkafka)' },
 }
 const name = process.argv[2]
 const venvSpec = VENVS[name]

@@ -269,6 +269,23 @@ describe('messages from an independent producer (librdkafka) load exactly once',
     assert.equal((await etlRun(config, pool)).loaded, 0, 'a second run finds nothing new')
   })
 
+  it('an aborted transaction larger than one fetch is dropped whole', async (t) => {
+    const { config, pool } = await isolatedConfig(t, { topicPartitions: 1 })
+    // 3,000 readings, about 450 KB, then a small committed transaction: a fetch (128 KiB per
+    // partition) ends inside the aborted one, before its marker.
+    const steps: Step[] = [
+      { end: 'abort', records: records(0, 3000) },
+      { end: 'commit', records: records(3000, 300) },
+    ]
+    const produced = await produce(config, { transactional: true, lingerMs: 50, steps })
+    assert.equal(produced.steps[0]!.partitions['0']?.count, 3000)
+    const summary = await etlRun(config, pool)
+    assert.equal(summary.loaded, 300, 'only the committed transaction')
+    await assertLoadedOnce(pool, range(3000, 300))
+    assert.equal(await count(pool, 'SELECT count(*) AS n FROM dead_letters'), 0, 'nothing dead-lettered')
+    await assertPositionAtEnd(config, pool)
+  })
+
   it('etl follow loads a committed transaction and its watchdog does not take the marker for a stall', async (t) => {
     const { config, pool } = await isolatedConfig(t, { topicPartitions: 1 })
     await produce(config, { transactional: true, steps: [{ end: 'commit', records: records(0, 100) }] })

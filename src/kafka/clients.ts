@@ -87,10 +87,10 @@ export function createAdmin(kafka: KafkaSettings, clientId: string): Admin {
 }
 
 /**
- * A fetch asks for every assigned partition, always in the same order, and the client uses no
- * incremental fetch session, so the broker fills the response partition by partition. With the
- * per-partition limit at its default (the whole `maxBytes`), one partition with a backlog filled
- * every fetch and the partitions after it waited until it was drained. 128 KiB (about 500
+ * The broker fills a fetch response partition by partition. With the per-partition limit at its
+ * default (the whole `maxBytes`), one partition with a backlog filled every fetch and the
+ * partitions after it waited until it was drained (seen with the 1.x client, which asked for the
+ * partitions always in the same order; 2.x uses incremental fetch sessions). 128 KiB (about 500
  * readings) per partition lets a 4 MiB fetch carry a share of 32 partitions.
  */
 const MAX_BYTES_PER_PARTITION = 128 * 1024

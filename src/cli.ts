@@ -317,7 +317,11 @@ withSettings(program.command('api').description('serve the HTTP API and its docs
         })
       : undefined
     const app = await buildApp({ pool, readPool, logger: log, config, auth: config.apiAuth, tls })
-    await app.listen({ host: config.apiHost, port: config.apiPort })
+    await app.listen({ host: config.apiHost, port: config.apiPort }).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error
+      const message = `port ${config.apiPort} is already in use: stop what listens there, or set ${settings.apiPort.env}`
+      throw new PipelineError('SERVICE_START_FAILED', message, { cause: error })
+    })
     await new Promise((resolve) => untilSignal().addEventListener('abort', resolve))
     await app.close()
     await readPool?.end()

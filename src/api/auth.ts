@@ -33,6 +33,11 @@ const SESSION_DAYS = 7
 const MAX_CREDENTIAL = 256
 /** A verified credential is trusted this long without asking PostgreSQL (so a revocation takes this long). */
 const VERIFIED_TTL_MS = 5_000
+/**
+ * A refused credential is refused this long without asking PostgreSQL: a wrong token sent again
+ * and again costs a hash, not a query. Safe: an unknown, revoked or expired token never becomes valid.
+ */
+const REFUSED_TTL_MS = 60_000
 
 export interface AuthOptions {
   mode: 'on' | 'off'
@@ -73,13 +78,17 @@ export async function useAuth(app: Api, opts: AuthOptions): Promise<void> {
   app.addHook('onRequest', async (req, reply) => {
     const scope = req.routeOptions.config.scope
     if (req.is404 || scope === undefined || scope === 'public') return
-    if (failures.blocked(req.ip)) {
-      return sendProblem(reply, problem('RATE_LIMITED', 'too many failed authentications; wait a minute'))
-    }
+    // Over the limit, an address's bad credentials wait but a valid one is still served: one
+    // misconfigured script behind a shared address must not lock out everyone behind it.
+    const over = failures.blocked(req.ip)
     const presented = credentialOf(req)
-    if (typeof presented !== 'string') return refuse(req, reply, presented, failures)
-    const verified = await verifier.verify(presented.slice(1), presented[0] === 'b' ? 'api' : 'session')
-    if (typeof verified === 'string') return refuse(req, reply, verified, failures, presented.slice(1))
+    if (typeof presented === 'string') {
+      return over && presented !== 'missing' ? tooMany(reply) : refuse(req, reply, presented, failures)
+    }
+    const verified = await verifier.verify(presented.token, presented.kind)
+    if (typeof verified === 'string') {
+      return over ? tooMany(reply) : refuse(req, reply, verified, failures, presented.token)
+    }
     if (!verified.scopes.includes(scope)) {
       const detail = `${req.routeOptions.url} needs scope "${scope}"; this credential has ${verified.scopes.join(', ') || 'none'}`
       return sendProblem(reply, problem('FORBIDDEN', detail, { instance: req.url }))
@@ -88,18 +97,31 @@ export async function useAuth(app: Api, opts: AuthOptions): Promise<void> {
   })
 }
 
-/** The presented credential, prefixed `b` (bearer) or `s` (session cookie), or why there is none. */
-function credentialOf(req: FastifyRequest): string | 'missing' | 'malformed' {
+/** The presented credential, a bearer token (`api`) or the session cookie, or why there is none. */
+function credentialOf(req: FastifyRequest): Presented | 'missing' | 'malformed' {
   const header = req.headers.authorization
   if (header !== undefined) {
     if (header.length > MAX_CREDENTIAL) return 'malformed'
     const m = /^Bearer +(\S+) *$/i.exec(header)
-    return m ? `b${m[1]}` : 'malformed'
+    return m ? { kind: 'api', token: m[1]! } : 'malformed'
   }
   const session = req.cookies[SESSION_COOKIE]
-  if (session !== undefined) return session.length > MAX_CREDENTIAL ? 'malformed' : `s${session}`
+  if (session !== undefined)
+    return session.length > MAX_CREDENTIAL ? 'malformed' : { kind: 'session', token: session }
   return 'missing'
 }
+// An object, not a prefixed string: `string | 'missing'` is just `string`, and a missing
+// credential was once verified as the token "issing" and counted as a failure.
+interface Presented {
+  kind: 'api' | 'session'
+  token: string
+}
+
+const tooMany = (reply: FastifyReply) =>
+  sendProblem(
+    reply,
+    problem('RATE_LIMITED', 'too many failed authentications from this address; wait a minute'),
+  )
 
 function refuse(
   req: FastifyRequest,
@@ -185,9 +207,13 @@ function loginRoute(app: Api, opts: AuthOptions): void {
   )
 }
 
-/** Verifies credentials, remembering good ones briefly, and notes their last use once a minute. */
+/**
+ * Verifies credentials, remembering good ones briefly and refused ones for a minute, and notes
+ * the good ones' last use once a minute.
+ */
 class Verifier {
   private readonly good = new Map<string, { verified: Verified; until: number }>()
+  private readonly refused = new Map<string, { why: Refusal; kind: 'api' | 'session'; until: number }>()
   private readonly used = new Map<string, number>()
   private readonly flush: NodeJS.Timeout
 
@@ -200,14 +226,15 @@ class Verifier {
     const key = createHash('sha256').update(token).digest('base64')
     const now = Date.now()
     const hit = this.good.get(key)
+    const miss = this.refused.get(key)
+    if (miss && miss.until > now && miss.kind === kind) return miss.why
     let verified: Verified | Refusal
     if (hit && hit.until > now && hit.verified.kind === kind) verified = hit.verified
     else {
       verified = await verifyToken(this.pool, token, [kind])
-      if (typeof verified !== 'string') {
-        if (this.good.size > 10_000) this.good.clear()
-        this.good.set(key, { verified, until: now + VERIFIED_TTL_MS })
-      }
+      if (typeof verified === 'string')
+        remember(this.refused, key, { why: verified, kind, until: now + REFUSED_TTL_MS })
+      else remember(this.good, key, { verified, until: now + VERIFIED_TTL_MS })
     }
     if (typeof verified !== 'string') this.used.set(verified.id, now)
     return verified
@@ -223,6 +250,12 @@ class Verifier {
     clearInterval(this.flush)
     await this.touch()
   }
+}
+
+/** A bounded cache: past 10,000 entries it starts over. */
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  if (cache.size > 10_000) cache.clear()
+  cache.set(key, value)
 }
 
 /** Failed authentications per client address in the last minute; too many and the address waits. */

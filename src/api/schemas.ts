@@ -307,7 +307,17 @@ export const PipelineStatus = Type.Object({
       { description: 'the hot standby readings are read from (DATABASE_READ_URL); null without one' },
     ),
   ),
-  ingest: Type.Object({ rows: Type.Integer(), rows_per_second: Type.Number() }),
+  ingest: Type.Object({
+    rows: Type.Integer({ description: 'readings loaded whose reading time is in the window' }),
+    rows_per_second: Type.Number({
+      description: 'the window’s average: `rows` over the window’s length (not the current rate)',
+    }),
+    current_rows_per_second: Type.Number({
+      description:
+        'the current ingest rate: readings the ETL committed in the last `current_sec` seconds, per second',
+    }),
+    current_sec: Type.Integer({ description: 'the seconds `current_rows_per_second` is measured over' }),
+  }),
   dead_letters: Type.Object({
     total: Type.Integer(),
     by_reason: Type.Array(Type.Object({ reason_code: Type.String(), count: Type.Integer() })),

@@ -246,7 +246,7 @@ export const settings = {
   ),
   apiAuthFailures: setting(
     'EVF_API_AUTH_FAILURES',
-    'Failed authentications one client address may make per minute before it must wait (0: no limit)',
+    'Failed authentications one client address may make per minute before its bad credentials get 429 for the rest of the minute (valid ones are still served; 0: no limit)',
     int(0).default(20),
   ),
   apiTlsCert: setting(

@@ -1,11 +1,12 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chownSync, existsSync, fchownSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { chownSync, existsSync, fchownSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import pg from 'pg'
 import { PipelineError } from '../errors/index.ts'
+import { mkdirPrivate } from '../shared/fs.ts'
 import type { Logger } from '../shared/log.ts'
 import { alive, stopChild, stopPid } from '../shared/process.ts'
 import { sleep } from '../shared/time.ts'
@@ -116,7 +117,7 @@ function superuserPassword(dataDir: string): { password: string; stored: boolean
 }
 
 export function storePassword(dataDir: string, password: string): void {
-  mkdirSync(join(dataDir, 'secrets'), { recursive: true, mode: 0o700 })
+  mkdirPrivate(join(dataDir, 'secrets'))
   writeFileSync(join(dataDir, 'secrets', 'postgres'), `${password}\n`, { mode: 0o600 })
 }
 

@@ -2,7 +2,13 @@
  * PostgreSQL: the servers and the schema here (the embedded primary and its standby, pools,
  * migrations, maintenance, roles); every statement the ETL, the API and the CLI run in queries/.
  */
-export { DATABASE, type EmbeddedDatabase, freePort, startEmbeddedPostgres } from './embedded.ts'
+export {
+  DATABASE,
+  type EmbeddedDatabase,
+  freePort,
+  startEmbeddedPostgres,
+  stopOrphan as stopOrphanPostgres,
+} from './embedded.ts'
 export { type MaintenanceSummary, maintain, PARTITION_DAYS_AHEAD } from './maintain.ts'
 export { migrate, readMigrations } from './migrate.ts'
 export { createPool, inTransaction, type Pool, transaction, withClient } from './pool.ts'

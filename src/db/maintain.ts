@@ -39,6 +39,8 @@ export async function maintain(pool: pg.Pool, retentionDays: number): Promise<Ma
     const deleted = await pool.query(`DELETE FROM rollup_1m WHERE bucket < ${cutoff}`, [retentionDays])
     rollupRowsDeleted = deleted.rowCount ?? 0
   }
+  // The commits feed only the current ingest rate: the last hour is plenty.
+  await pool.query(`DELETE FROM etl_commits WHERE committed_at < now() - interval '1 hour'`)
   const analyzed = ['sensor_data', 'rollup_1m', 'rollup_1h', 'dead_letters', 'etl_offsets']
   for (const table of analyzed) await pool.query(`ANALYZE ${table}`)
   return {

@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { chmod, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
 import pg from 'pg'
+import { mkdirPrivate } from '../shared/fs.ts'
 import type { Logger } from '../shared/log.ts'
 import { stopChild } from '../shared/process.ts'
 import {
@@ -57,7 +58,7 @@ function replicationPassword(dataDir: string): string {
   const file = join(dataDir, 'secrets', 'postgres-replication')
   if (existsSync(file)) return readFileSync(file, 'utf8').trim()
   const password = randomBytes(24).toString('base64url')
-  mkdirSync(join(dataDir, 'secrets'), { recursive: true, mode: 0o700 })
+  mkdirPrivate(join(dataDir, 'secrets'))
   writeFileSync(file, `${password}\n`, { mode: 0o600 })
   return password
 }

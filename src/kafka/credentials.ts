@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Config, settings } from '../config/index.ts'
+import { mkdirPrivate } from '../shared/fs.ts'
 
 /**
  * The embedded broker's principals (docs/security.md, "Kafka"): `admin` (a super user: creates
@@ -35,7 +36,7 @@ export function kafkaSecrets(dataDir: string): KafkaSecrets {
   const all = { ...known }
   for (const u of missing) all[u] = randomBytes(24).toString('base64url')
   if (missing.length > 0) {
-    mkdirSync(join(dataDir, 'secrets'), { recursive: true, mode: 0o700 })
+    mkdirPrivate(join(dataDir, 'secrets'))
     writeFileSync(kafkaSecretsFile(dataDir), `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600 })
   }
   return all as KafkaSecrets

@@ -1,5 +1,11 @@
 export { type AclScope, componentGrants, grantComponentAcls } from './acls.ts'
-export { type EmbeddedBroker, newClusterId, setScramCredentials, startEmbeddedKafka } from './broker.ts'
+export {
+  type EmbeddedBroker,
+  newClusterId,
+  setScramCredentials,
+  startEmbeddedKafka,
+  stopOrphan as stopOrphanBroker,
+} from './broker.ts'
 export { brokerList, connection, createAdmin, createConsumer, createProducer } from './clients.ts'
 export { KafkaCluster, type NodeState, nodePorts } from './cluster.ts'
 export { EvfConsumer, type UndecodableBatch } from './consumer.ts'

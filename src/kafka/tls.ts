@@ -4,6 +4,7 @@ import { access, chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from '
 import { dirname, join, resolve } from 'node:path'
 import type { Config } from '../config/index.ts'
 import { PipelineError } from '../errors/index.ts'
+import { mkdirPrivate } from '../shared/fs.ts'
 import { runTool } from '../shared/process.ts'
 
 /**
@@ -74,9 +75,7 @@ export async function brokerTls(config: TlsSettings): Promise<KafkaTls | undefin
     )
   }
   const caFile = exportedCaFile(config.dataDir)
-  // The data directory first, with the default mode: PostgreSQL's own user must enter it.
-  await mkdir(config.dataDir, { recursive: true })
-  await mkdir(dirname(caFile), { recursive: true, mode: 0o700 })
+  mkdirPrivate(dirname(caFile))
   await writeFile(caFile, root.toString())
   return { keystore, password, caFile }
 }

@@ -7,7 +7,9 @@ import type { Logger } from '../shared/log.ts'
 import { maskPasswords } from '../shared/redact.ts'
 import { component, evfCommand, type Supervisor } from '../shared/supervisor.ts'
 import { removeEndpoints, writeEndpoints } from './endpoints.ts'
+import { checkPorts } from './ports.ts'
 import { logsDir, type Services, startServices } from './services.ts'
+import { orderedShutdown } from './shutdown.ts'
 import { stackSupervisor } from './supervisor.ts'
 
 type RoleUrls = Awaited<ReturnType<typeof provisionRoleLogins>>
@@ -21,6 +23,8 @@ type RoleUrls = Awaited<ReturnType<typeof provisionRoleLogins>>
  */
 export async function stackUp(config: Config, log: Logger): Promise<number> {
   const t0 = performance.now()
+  // A port that is taken stops the start here, before anything runs, naming its setting.
+  await checkPorts(config, log)
   const services = await startServices(config, log)
   writeEndpoints(config, {
     kafkaBrokers: services.kafkaBrokers,
@@ -29,7 +33,6 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
   })
   const roles = await roleUrls(services.databaseUrl, config.dataDir, log)
   const maintenance = await startMaintenance(services.databaseUrl, config.retentionDays, log)
-  let exitCode = 0
   const shutdown = orderedShutdown(log, async () => {
     const maintained = maintenance.stop()
     try {
@@ -40,27 +43,35 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
       removeEndpoints(config)
     }
   })
-  const supervisor = stackSupervisor(logsDir(config), log, (name) => {
-    exitCode = 1
-    void shutdown.stop(`${name} exited`)
+  const supervisor = stackSupervisor(logsDir(config), log, (name, code) => {
+    void shutdown.fail({ component: name, exitCode: code || 1 }, `${name} exited`)
   })
   process.once('SIGINT', () => void shutdown.stop('SIGINT'))
   process.once('SIGTERM', () => void shutdown.stop('SIGTERM'))
 
-  const started = await startComponents(config, services, roles, supervisor, log).catch(async (error) => {
+  try {
+    const started = await startComponents(config, services, roles, supervisor, log)
+    const base = apiBase(config)
+    // A component that dies meanwhile stops the stack: no wait, and no banner for a stack going down.
+    await Promise.race([
+      waitForHttp(`${base}/health`, 30_000, config.apiTlsCert || undefined),
+      shutdown.requested,
+    ])
+    if (!shutdown.stopping()) {
+      const startupMs = Math.round(performance.now() - t0)
+      const dashboard =
+        config.apiAuth === 'on' ? await dashboardLogin(services.databaseUrl, base) : `${base}/`
+      printBanner(config, services, roles, base, dashboard, started, startupMs)
+      log.info({ startupMs, timings: services.timings }, 'stack up')
+    }
+  } catch (error) {
     // What did start stops, services included, before the error is reported.
-    await shutdown.stop('start-up failed')
-    throw error
-  })
-  const base = apiBase(config)
-  await waitForHttp(`${base}/health`, 30_000, config.apiTlsCert || undefined)
-  const startupMs = Math.round(performance.now() - t0)
-  const dashboard = config.apiAuth === 'on' ? await dashboardLogin(services.databaseUrl, base) : `${base}/`
-  printBanner(config, services, roles, base, dashboard, started, startupMs)
-  log.info({ startupMs, timings: services.timings }, 'stack up')
-  await shutdown.done
+    await shutdown.fail({ error }, 'start-up failed')
+  }
+  // The first failure is the stack's: what failed after it, while stopping, is only logged.
+  const code = await shutdown.outcome()
   log.info('stack stopped')
-  return exitCode
+  return code
 }
 
 /**
@@ -75,27 +86,6 @@ function roleUrls(databaseUrl: string, dataDir: string, log: Logger): Promise<Ro
     )
     return { evf_etl: databaseUrl, evf_api: databaseUrl, evf_bi: databaseUrl }
   })
-}
-
-/** `stop(reason)` runs `steps` once, whoever asks first; `done` resolves when they have run. */
-function orderedShutdown(log: Logger, steps: () => Promise<void>) {
-  let stopping: Promise<void> | undefined
-  let resolveDone: () => void = () => undefined
-  const done = new Promise<void>((resolve) => {
-    resolveDone = resolve
-  })
-  const stop = (reason: string): Promise<void> => {
-    if (!stopping) {
-      log.info({ reason }, 'stopping the stack')
-      stopping = steps()
-      void stopping.then(resolveDone, (error: unknown) => {
-        log.error({ err: String(error) }, 'the stack did not stop cleanly')
-        resolveDone()
-      })
-    }
-    return stopping
-  }
-  return { stop, done }
 }
 
 /**

@@ -8,7 +8,7 @@ import { buildApp } from '../../src/api/index.ts'
 import { topicFor } from '../../src/catalog/index.ts'
 import { runBounded } from '../../src/etl/index.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
-import { isolatedConfig, log, produceRaw } from '../helpers.ts'
+import { cli, count, envOf, isolatedConfig, killTree, log, produceRaw, waitFor } from '../helpers.ts'
 import {
   ensureDashboardBuilt,
   launchChromium,
@@ -190,6 +190,43 @@ describe('the plant dashboard in Chromium', () => {
     await pool.query('UPDATE etl_lag SET end_offset = seen_next_offset, progress_at = now()')
     await page.locator('#banner').waitFor({ state: 'hidden', timeout: 30_000 })
     await waitForText(page, '#pipeline .tile', 'OK')
+    assert.deepEqual(errors, [])
+  })
+
+  it('shows the current ingest rate of a plant producing 1,000 readings/s, and the window’s average as one', async (t) => {
+    const { config, pool } = await isolatedConfig(t)
+    const env = envOf(config)
+    const etl = cli(['etl', 'follow'], env)
+    t.after(() => killTree(etl))
+    // 4 stations × 25 sensors every 100 ms: 1,000 readings/s.
+    const sim = cli(['simulate'], { ...env, EVF_SIM_SENSORS_PER_STATION: '25', EVF_SIM_INTERVAL_MS: '100' })
+    t.after(() => killTree(sim))
+    await waitFor(
+      'readings loaded',
+      async () => (await count(pool, 'SELECT count(*) AS n FROM sensor_data')) > 2000,
+      60_000,
+    )
+    const { login } = await startApi(t, pool)
+    const { page, errors } = await openPage(t, browser, login)
+    // The tile is the last 10 s of commits; the panel refreshes every 15 s and after live readings.
+    const tile = page.locator('#pipeline [data-test="ingest-now"]')
+    await waitForText(page, '#pipeline [data-test="ingest-now"]', /Ingest, last 10 s/)
+    const rate = async () => Number(((await tile.locator('dd').textContent()) ?? '').replace(/[^\d.]/g, ''))
+    const shown: number[] = []
+    await waitFor(
+      'the ingest tile within 10 % of 1,000 rows/s',
+      async () => {
+        shown.push(await rate())
+        return Math.abs(shown.at(-1)! - 1000) <= 100
+      },
+      60_000,
+    ).catch(() =>
+      assert.fail(`the ingest tile showed ${shown.slice(-5).join(', ')} rows/s, not 1,000 ± 10 %`),
+    )
+    // The window's average is labelled as one, and large numbers have thousands separators.
+    await waitForText(page, '#pipeline .tile', /Average, last 1 h\s*[\d,.]+ rows\/s/)
+    await waitForText(page, '#counts tfoot', /Total\s*\d{1,3}(,\d{3})+/)
+    await screenshot(page, 'ingest')
     assert.deepEqual(errors, [])
   })
 

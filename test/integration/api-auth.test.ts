@@ -124,16 +124,66 @@ describe('API authentication', () => {
     })
     assert.equal(wrong.statusCode, 401)
     assert.match(wrong.json().detail, /not known/)
-    // 9 failures so far; at 20 in a minute the address waits, even with a good token.
-    const good = await issueToken(pool, 'api', 'good', ['read'])
+    // 10 failures so far; at 20 in a minute the address's bad credentials wait.
     for (let i = 0; i < 10; i++)
       await app.inject({ url: '/sensor-data', headers: { authorization: 'Bearer x' } })
-    const limited = await app.inject({
-      url: '/sensor-data',
-      headers: { authorization: `Bearer ${good.token}` },
-    })
+    const limited = await app.inject({ url: '/sensor-data', headers: { authorization: 'Bearer x' } })
     assert.equal(limited.statusCode, 429)
     assert.equal(limited.json().code, 'RATE_LIMITED')
+  })
+
+  it('over the failure limit, refuses an address’s bad credentials with 429 from memory, and still serves its valid ones', async (t) => {
+    const { pool } = await isolatedConfig(t)
+    // The real pool, counting the credential look-ups the API makes.
+    let lookups = 0
+    const counted = new Proxy(pool, {
+      get(target, key, receiver) {
+        if (key !== 'query') return Reflect.get(target, key, receiver)
+        return (...args: Parameters<typeof pool.query>) => {
+          if (String(args[0]).includes('FROM api_tokens')) lookups++
+          return (target.query as (...a: unknown[]) => unknown).apply(target, args)
+        }
+      },
+    })
+    const app = await buildApp({
+      pool: counted,
+      logger: false,
+      auth: 'on',
+      config: { apiRateLimit: 0, apiAuthFailures: 20 },
+    })
+    t.after(() => app.close())
+    const { issueToken } = await import('../../src/db/index.ts')
+    const good = await issueToken(pool, 'api', 'good', ['read'])
+    const session = await issueToken(pool, 'session', 'a dashboard', ['read'], new Date(Date.now() + 60_000))
+    for (const s of [good.token, session.token]) rememberSecret(s)
+    const get = (headers: Record<string, string>, remoteAddress = '10.0.0.7') =>
+      app.inject({ url: '/sensor-data', headers, remoteAddress })
+    // One misconfigured script behind the plant's NAT: the same well-formed wrong token, again and again.
+    const script = { authorization: `Bearer evf_AAAAAAAAAAAA_${'A'.repeat(43)}` }
+    const codes: number[] = []
+    for (let i = 0; i < 25; i++) codes.push((await get(script)).statusCode)
+    assert.deepEqual(codes, [...Array(20).fill(401), ...Array(5).fill(429)])
+    // Everyone else behind that address still gets in, by token or by the dashboard's cookie.
+    assert.equal((await get({ authorization: `Bearer ${good.token}` })).statusCode, 200)
+    assert.equal((await get({ cookie: `evf_session=${session.token}` })).statusCode, 200)
+    // The limit still bounds what bad credentials cost: the repeated one is refused without a query…
+    const before = lookups
+    for (let i = 0; i < 10; i++) assert.equal((await get(script)).statusCode, 429)
+    assert.equal(lookups, before, 'a credential refused in the last minute is not looked up again')
+    // …and every bad credential from that address waits, a new one and a malformed one included.
+    const other = { authorization: `Bearer evf_BBBBBBBBBBBB_${'B'.repeat(43)}` }
+    for (const headers of [other, { authorization: 'Bearer x' }]) {
+      const res = await get(headers)
+      assert.equal(res.statusCode, 429, JSON.stringify(headers))
+      assert.equal(res.json().code, 'RATE_LIMITED')
+    }
+    assert.equal((await get({ authorization: `Bearer ${good.token}` })).statusCode, 200)
+    // No credential at all is no failed authentication: it is told how to log in.
+    const none = await get({})
+    assert.equal(none.statusCode, 401)
+    assert.match(none.json().detail, /send Authorization: Bearer/)
+    // Another address is not concerned.
+    assert.equal((await get(script, '10.0.0.8')).statusCode, 401)
   })
 
   it('logs the dashboard in the Jupyter way: a one-time URL sets an HttpOnly, SameSite=Strict cookie', async (t) => {

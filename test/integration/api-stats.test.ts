@@ -128,6 +128,32 @@ describe('the HTTP API: statistics, pipeline, export, live stream, hardening', (
     }
   })
 
+  it('tells the current ingest rate, from the last seconds’ commits, apart from the window’s average', async (t) => {
+    const { config, pool } = await isolatedConfig(t, { simCount: 400, simSensorsPerStation: 2 })
+    await runSimulator(config, log)
+    await runBounded(config, pool, log)
+    const app = await buildApp({ pool, auth: 'off', logger: false })
+    t.after(() => app.close())
+    const ingest = async () =>
+      (await app.inject({ url: '/pipeline/status?from=2000-01-01T00:00:00Z' })).json().ingest as {
+        rows: number
+        rows_per_second: number
+        current_rows_per_second: number
+        current_sec: number
+      }
+    // Just loaded: the 400 readings are the last seconds' commits.
+    const now = await ingest()
+    assert.equal(now.current_sec, 10)
+    assert.equal(now.current_rows_per_second, 400 / 10)
+    assert.equal(now.rows, 400)
+    assert.ok(now.rows_per_second < 0.001, 'the window (since 2000) averages to nearly nothing')
+    // Committed 11 s ago: nothing now, the window unchanged.
+    await pool.query("UPDATE etl_commits SET committed_at = committed_at - interval '11 seconds'")
+    const later = await ingest()
+    assert.equal(later.current_rows_per_second, 0)
+    assert.equal(later.rows, 400)
+  })
+
   it('streams exports as CSV (typed columns per station) and NDJSON', async (t) => {
     const { config, pool } = await isolatedConfig(t, { simCount: 400, simSensorsPerStation: 1 })
     await runSimulator(config, log)

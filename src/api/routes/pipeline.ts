@@ -13,6 +13,9 @@ import { answers } from '../problems.ts'
 import { PipelineStatus, WindowQuery } from '../schemas.ts'
 import type { Api } from '../types.ts'
 
+/** The current ingest rate is over the commits of the last this many seconds. */
+export const CURRENT_RATE_SEC = 10
+
 interface Status extends Activity {
   etl: EtlHealth
   /** the standby the API reads from, when there is one */
@@ -28,7 +31,7 @@ export async function status(
   replica?: Pool,
 ): Promise<Status> {
   const [done, etl, lag, nodes] = await Promise.all([
-    activity(pool, from, to),
+    activity(pool, from, to, CURRENT_RATE_SEC),
     etlHealth(pool, stallSec),
     replica ? replicaLag(replica) : null,
     kafkaNodes(pool),
@@ -72,7 +75,12 @@ export function pipelineRoutes(app: Api, pool: Pool, stallSec: number, replica?:
         },
         replica: s.replica,
         kafka: s.kafka,
-        ingest: { rows, rows_per_second: to > from ? rows / ((to.getTime() - from.getTime()) / 1000) : 0 },
+        ingest: {
+          rows,
+          rows_per_second: to > from ? rows / ((to.getTime() - from.getTime()) / 1000) : 0,
+          current_rows_per_second: s.recent_rows / CURRENT_RATE_SEC,
+          current_sec: CURRENT_RATE_SEC,
+        },
         dead_letters: {
           total: s.by_reason.reduce((n, r) => n + r.n, 0),
           by_reason: s.by_reason.map((r) => ({ reason_code: r.reason_code, count: r.n })),

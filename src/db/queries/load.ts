@@ -89,6 +89,10 @@ UPDATE etl_offsets o SET next_offset = u.next, updated_at = now()
 FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS u(topic, partition, expected, next)
 WHERE o.topic = u.topic AND o.partition = u.partition AND o.next_offset = u.expected`
 
+const NOTE_COMMIT = `
+WITH c AS (INSERT INTO etl_commits (rows) VALUES ($3) RETURNING 1)
+SELECT pg_notify($1, $2) FROM c`
+
 /** UTC days (epoch day numbers) this process knows have a partition. */
 const daysWithPartition = new Set<number>()
 
@@ -146,11 +150,13 @@ async function loadInTransaction(
       let payload = ''
       for (const r of rows) payload += copyLine(r)
       await pipeline(Readable.from([payload]), client.query(copyFrom(COPY_ROWS)))
-      await client.query('SELECT pg_notify($1, $2)', [
+      // The commit is noted (its readings, for the current ingest rate) in the notification's round trip.
+      await client.query(NOTE_COMMIT, [
         LOADED_CHANNEL,
         encodeLoaded(
           advances.map((a) => ({ topic: a.topic, partition: a.partition, from: a.expected, to: a.next })),
         ),
+        rows.length,
       ])
     }
     if (deadLetters.length > 0) {

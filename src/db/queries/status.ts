@@ -32,6 +32,8 @@ export interface Activity {
   by_reason: { reason_code: string; n: number }[]
   /** the newest 20 of them */
   recent: RecentDeadLetter[]
+  /** readings the ETL committed in the last `recentSec` seconds (now, not the window) */
+  recent_rows: number
 }
 
 const ACTIVITY = `
@@ -45,18 +47,19 @@ SELECT
      SELECT reason_code, count(*) AS n FROM dead_letters WHERE created_at >= $1 AND created_at < $2 GROUP BY reason_code) d) AS by_reason,
   (SELECT coalesce(json_agg(d), '[]') FROM (
      SELECT id, topic, partition, "offset", reason_code, reason, created_at FROM dead_letters
-     WHERE created_at >= $1 AND created_at < $2 ORDER BY id DESC LIMIT 20) d) AS recent`
+     WHERE created_at >= $1 AND created_at < $2 ORDER BY id DESC LIMIT 20) d) AS recent,
+  (SELECT coalesce(sum(rows), 0) FROM etl_commits WHERE committed_at > now() - make_interval(secs => $5)) AS recent_rows`
 
-/** The last run, readings ingested and dead letters in [from, to). */
-export async function activity(pool: Pool, from: Date, to: Date): Promise<Activity> {
-  const { rows } = await pool.query<Omit<Activity, 'ingested'> & { ingested: string }>(ACTIVITY, [
-    from,
-    to,
-    readingCountFields.stations,
-    readingCountFields.fields,
-  ])
+/**
+ * The last run, readings ingested and dead letters in [from, to), and the readings committed in
+ * the last `recentSec` seconds.
+ */
+export async function activity(pool: Pool, from: Date, to: Date, recentSec: number): Promise<Activity> {
+  const { rows } = await pool.query<
+    Omit<Activity, 'ingested' | 'recent_rows'> & { ingested: string; recent_rows: string }
+  >(ACTIVITY, [from, to, readingCountFields.stations, readingCountFields.fields, recentSec])
   const row = rows[0]!
-  return { ...row, ingested: Number(row.ingested) }
+  return { ...row, ingested: Number(row.ingested), recent_rows: Number(row.recent_rows) }
 }
 
 /** Everything stored: readings per station (from the hourly rollups), open dead letters per reason. */

@@ -41,7 +41,13 @@ export async function refreshCounts(catalog: Station[], range: Range, windowLabe
         h(
           'tfoot',
           {},
-          h('tr', {}, h('th', { scope: 'row' }, 'Total'), h('td', {}), h('td', { class: 'n' }, total)),
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'row' }, 'Total'),
+            h('td', {}),
+            h('td', { class: 'n' }, total.toLocaleString('en')),
+          ),
         ),
       ),
       total === 0 ? empty(`No readings in the last ${windowLabel}.`) : '',

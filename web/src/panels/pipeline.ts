@@ -40,8 +40,8 @@ export const stallText = (p: PipelineStatus): string =>
 function render(root: HTMLElement, p: PipelineStatus, windowLabel: string): void {
   // A refresh must not fold up what the reader unfolded.
   const open = new Set([...root.querySelectorAll<HTMLElement>('details[open]')].map((d) => d.dataset.key))
-  const tile = (term: string, value: string, cls = '') =>
-    h('div', { class: `tile ${cls}` }, h('dt', {}, term), h('dd', {}, value))
+  const tile = (term: string, value: string, cls = '', test?: string) =>
+    h('div', { class: `tile ${cls}`, 'data-test': test }, h('dt', {}, term), h('dd', {}, value))
   const run = p.etl.last_run
   const commit = p.etl.seconds_since == null ? 'never' : `${ago(p.etl.seconds_since)} ago`
   root.replaceChildren(
@@ -58,8 +58,15 @@ function render(root: HTMLElement, p: PipelineStatus, windowLabel: string): void
             ),
           ]
         : []),
-      tile('Ingest', `${num(p.ingest.rows_per_second, 1)} rows/s`, 'big'),
+      // Now, from the last seconds' commits: the window's average is not the rate (issue 19).
+      tile(
+        `Ingest, last ${p.ingest.current_sec} s`,
+        `${num(p.ingest.current_rows_per_second, 1)} rows/s`,
+        'big',
+        'ingest-now',
+      ),
       tile(`Rows, last ${windowLabel}`, p.ingest.rows.toLocaleString('en')),
+      tile(`Average, last ${windowLabel}`, `${num(p.ingest.rows_per_second, 1)} rows/s`),
       tile('Consumer lag', `${p.lag.total.toLocaleString('en')} messages`, p.lag.total > 1000 ? 'warn' : ''),
       tile('Last ETL commit', commit),
       tile(

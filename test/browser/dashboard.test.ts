@@ -193,6 +193,33 @@ describe('the plant dashboard in Chromium', () => {
     assert.deepEqual(errors, [])
   })
 
+  it('names a partition held back at a record batch that cannot be decoded, with its reason', async (t) => {
+    const { config, pool } = await isolatedConfig(t, history)
+    await runSimulator(config, log)
+    await runBounded(config, pool, log)
+    // What the ETL records when it holds a partition back (src/etl/held.ts).
+    const { rows } = await pool.query<{ topic: string; next_offset: string }>(
+      'SELECT topic, next_offset::text FROM etl_offsets WHERE partition = 0 ORDER BY topic LIMIT 1',
+    )
+    const { topic, next_offset: at } = rows[0]!
+    await pool.query(
+      `INSERT INTO etl_blocked (topic, partition, first_offset, last_offset, reason, raw)
+       VALUES ($1, 0, $2, $2::bigint + 4, 'Unknown frame descriptor', '\\x00')`,
+      [topic, at],
+    )
+    const { login } = await startApi(t, pool)
+    const { page, errors } = await openPage(t, browser, login)
+    const said = new RegExp(
+      `ETL stalled on ${topic.replaceAll('.', '\\.')}\\[0\\]: the record batch at offsets ${at}–${Number(at) + 4} cannot be decoded \\(Unknown frame descriptor\\)`,
+    )
+    await waitForText(page, '#banner', said)
+    await waitForText(page, '#pipeline [data-test="stalled"]', said)
+    await page.locator('#pipeline details[data-key="lag"] summary').click()
+    await waitForText(page, '#pipeline details[data-key="lag"]', /held back/)
+    await screenshot(page, 'held-back')
+    assert.deepEqual(errors, [])
+  })
+
   it('shows the current ingest rate of a plant producing 1,000 readings/s, and the window’s average as one', async (t) => {
     const { config, pool } = await isolatedConfig(t)
     const env = envOf(config)

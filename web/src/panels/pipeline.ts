@@ -31,11 +31,20 @@ export const kafkaText = (p: PipelineStatus): string | null => {
     : `Kafka: node ${down.join(', ')} is down and being restarted; the cluster goes on`
 }
 
-/** One sentence for a stalled ETL, for the panel and the banner. */
-export const stallText = (p: PipelineStatus): string =>
-  `ETL stalled: ${p.lag.total.toLocaleString('en')} messages wait and nothing was committed for ${
+/**
+ * One sentence for a stalled ETL, for the panel and the banner: a partition held back at a record
+ * batch that cannot be decoded is named with its reason (a restart cannot help it).
+ */
+export const stallText = (p: PipelineStatus): string => {
+  const held = p.lag.partitions.filter((x) => x.blocked_reason)
+  if (held.length > 0)
+    return `ETL stalled on ${held.map((x) => `${x.topic}[${x.partition}]`).join(', ')}: ${
+      held[0]?.blocked_reason
+    }; the other partitions go on loading`
+  return `ETL stalled: ${p.lag.total.toLocaleString('en')} messages wait and nothing was committed for ${
     p.etl.seconds_since == null ? 'ever' : ago(p.etl.seconds_since)
   } (limit ${p.etl.stall_sec} s); its workers are being restarted`
+}
 
 function render(root: HTMLElement, p: PipelineStatus, windowLabel: string): void {
   // A refresh must not fold up what the reader unfolded.
@@ -148,6 +157,7 @@ function lagTable(p: PipelineStatus, open: boolean): HTMLElement {
           h('th', { scope: 'col' }, 'Topic'),
           h('th', { scope: 'col', class: 'n' }, 'Partition'),
           h('th', { scope: 'col', class: 'n' }, 'Lag'),
+          h('th', { scope: 'col' }, 'State'),
         ),
       ),
       h(
@@ -160,6 +170,11 @@ function lagTable(p: PipelineStatus, open: boolean): HTMLElement {
             h('td', {}, x.topic),
             h('td', { class: 'n' }, x.partition),
             h('td', { class: 'n' }, x.lag),
+            h(
+              'td',
+              { class: x.stalled ? 'error-text' : '', title: x.blocked_reason ?? '' },
+              x.blocked_reason ? 'held back' : x.stalled ? 'stalled' : '',
+            ),
           ),
         ),
       ),

@@ -14,7 +14,7 @@ const airflowVersion = () => pinned('airflow/requirements.txt', /^apache-airflow
 
 export const IMAGES = {
   base: 'localhost/debian:bookworm',
-  node: 'localhost/evf-standin/node:24',
+  node: 'localhost/evf-standin/node:26',
   kafka: `localhost/evf-standin/kafka:${kafkaVersion()}`,
   postgres: 'localhost/evf-standin/postgres:15',
   airflowBase: `localhost/evf-standin/airflow:${airflowVersion()}`,

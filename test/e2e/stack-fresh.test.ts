@@ -5,7 +5,6 @@
  * gave that mode to the data directory too, and initdb could not reach `<dataDir>/postgres`.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
 import { statSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -14,39 +13,7 @@ import { freePort } from '../../src/db/index.ts'
 import { readKafkaSecrets } from '../../src/kafka/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
 import { rememberSecret } from '../secrets.ts'
-
-/** `evf stack up` in its own process group, as `npm start` runs it. */
-function stackUp(args: string[]): {
-  child: ChildProcess
-  output: () => string
-  exited: Promise<number | null>
-} {
-  const child = spawn(process.execPath, [`${repoRoot}dist/cli.js`, 'stack', 'up', ...args], {
-    cwd: repoRoot,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      EVF_SIM_INTERVAL_MS: '1000',
-      EVF_SIM_SENSORS_PER_STATION: '1',
-      EVF_KAFKA_HEAP_MB: '256',
-      EVF_LOG_LEVEL: 'info',
-    },
-  })
-  let out = ''
-  child.stdout?.on('data', (d) => (out += d))
-  child.stderr?.on('data', (d) => (out += d))
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return { child, output: () => out, exited }
-}
-
-function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  try {
-    if (pid) process.kill(-pid, signal)
-  } catch {
-    // already gone
-  }
-}
+import { killGroup, stackUp } from './group.ts'
 
 describe('stack up on a fresh data directory', () => {
   it('as root, starts a 3-node Kafka cluster and a PostgreSQL hot standby: the data directory stays enterable', async (t) => {
@@ -58,19 +25,22 @@ describe('stack up on a fresh data directory', () => {
     // Ports apart from every other test's: node i on base + 2(i-1), its controller one up.
     const base = 23_100 + 2 * Math.floor(Math.random() * 20)
     const apiPort = await freePort()
-    const stack = stackUp([
-      '--data-dir',
-      dataDir,
-      '--kafka-nodes',
-      '3',
-      '--postgres-replica',
-      '--kafka-port',
-      String(base),
-      '--kafka-controller-port',
-      String(base + 1),
-      '--api-port',
-      String(apiPort),
-    ])
+    const stack = stackUp(
+      [
+        '--data-dir',
+        dataDir,
+        '--kafka-nodes',
+        '3',
+        '--postgres-replica',
+        '--kafka-port',
+        String(base),
+        '--kafka-controller-port',
+        String(base + 1),
+        '--api-port',
+        String(apiPort),
+      ],
+      { EVF_SIM_INTERVAL_MS: '1000', EVF_SIM_SENSORS_PER_STATION: '1', EVF_KAFKA_HEAP_MB: '256' },
+    )
     t.after(() => killGroup(stack.child.pid, 'SIGKILL'))
     const up = await Promise.race([
       stack.exited.then((code) => `exited with ${code}`),

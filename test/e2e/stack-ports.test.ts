@@ -4,7 +4,6 @@
  * error its own stop sequence raised (`DATABASE_UNREACHABLE`, exit 4).
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
@@ -14,35 +13,21 @@ import { describe, it, type TestContext } from 'node:test'
 import { freePort } from '../../src/db/index.ts'
 import { errorCodes } from '../../src/errors/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
+import { killGroup, stackUp } from './group.ts'
 
 /**
  * `evf stack up` to its end: its exit code and everything it printed. `onOutput` sees the output
  * as it comes.
  */
-function stackUp(
+async function stackUpToEnd(
   args: string[],
   onOutput: (output: string) => void = () => undefined,
 ): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [`${repoRoot}dist/cli.js`, 'stack', 'up', ...args], {
-    cwd: repoRoot,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, EVF_KAFKA_HEAP_MB: '256', EVF_LOG_LEVEL: 'info' },
-  })
-  let output = ''
-  for (const stream of [child.stdout, child.stderr]) {
-    stream?.on('data', (d) => {
-      output += d
-      onOutput(output)
-    })
-  }
-  const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 180_000)
-  return new Promise((resolve) =>
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, output })
-    }),
-  )
+  const stack = stackUp(args, { EVF_KAFKA_HEAP_MB: '256' }, onOutput)
+  const timer = setTimeout(() => killGroup(stack.child.pid, 'SIGKILL'), 180_000)
+  const code = await stack.exited
+  clearTimeout(timer)
+  return { code, output: stack.output() }
 }
 
 /**
@@ -73,7 +58,13 @@ describe('stack up on a busy port', () => {
     await squat(t, apiPort)
     const base = kafkaBase()
     const ports = ['--kafka-port', String(base), '--kafka-controller-port', String(base + 1)]
-    const { code, output } = await stackUp(['--data-dir', dataDir, '--api-port', String(apiPort), ...ports])
+    const { code, output } = await stackUpToEnd([
+      '--data-dir',
+      dataDir,
+      '--api-port',
+      String(apiPort),
+      ...ports,
+    ])
     assert.equal(code, errorCodes.SERVICE_START_FAILED.exitCode, output)
     assert.match(output, new RegExp(`port ${apiPort}.*in use.*EVF_API_PORT`), output)
     assert.ok(!existsSync(join(dataDir, 'postgres')), 'PostgreSQL was not started')
@@ -85,7 +76,7 @@ describe('stack up on a busy port', () => {
     const base = kafkaBase()
     // Node 3's controller listens on EVF_KAFKA_CONTROLLER_PORT + 4.
     await squat(t, base + 1 + 4)
-    const { code, output } = await stackUp([
+    const { code, output } = await stackUpToEnd([
       '--data-dir',
       dataDir,
       '--api-port',
@@ -108,7 +99,7 @@ describe('stack up on a busy port', () => {
     const apiPort = await freePort()
     const base = kafkaBase()
     let squatted: Promise<unknown> | undefined
-    const { code, output } = await stackUp(
+    const { code, output } = await stackUpToEnd(
       [
         '--data-dir',
         dataDir,

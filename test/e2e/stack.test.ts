@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -8,20 +7,13 @@ import { freePort } from '../../src/db/index.ts'
 import { readKafkaSecrets } from '../../src/kafka/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
 import { rememberSecret } from '../secrets.ts'
+import { type GroupChild, killGroup, startInGroup } from './group.ts'
 
 const dataDir = join(repoRoot, '.test-stack', 'e2e')
 
 /** `npm start` in its own process group, as a terminal runs it; Ctrl-C is SIGINT to the group. */
-function npmStart(
-  apiPort: number,
-  kafkaPort: number,
-  controllerPort: number,
-): {
-  child: ChildProcess
-  output: () => string
-  exited: Promise<number | null>
-} {
-  const child = spawn(
+function npmStart(apiPort: number, kafkaPort: number, controllerPort: number): GroupChild {
+  return startInGroup(
     'npm',
     [
       'start',
@@ -35,23 +27,8 @@ function npmStart(
       '--api-port',
       String(apiPort),
     ],
-    {
-      cwd: repoRoot,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        EVF_SIM_INTERVAL_MS: '500',
-        EVF_SIM_SENSORS_PER_STATION: '1',
-        EVF_LOG_LEVEL: 'info',
-      },
-    },
+    { EVF_SIM_INTERVAL_MS: '500', EVF_SIM_SENSORS_PER_STATION: '1' },
   )
-  let out = ''
-  child.stdout?.on('data', (d) => (out += d))
-  child.stderr?.on('data', (d) => (out += d))
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return { child, output: () => out, exited }
 }
 
 async function until<T>(
@@ -67,14 +44,6 @@ async function until<T>(
     await new Promise((r) => setTimeout(r, 500))
   }
   assert.fail(`timed out waiting for ${what}; output:\n${output().slice(-4000)}`)
-}
-
-function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  try {
-    if (pid) process.kill(-pid, signal)
-  } catch {
-    // already gone
-  }
 }
 
 async function ctrlC(stack: ReturnType<typeof npmStart>): Promise<void> {

@@ -12,6 +12,7 @@ import { loadConfig } from '../src/config/index.ts'
 import { freePort } from '../src/db/embedded.ts'
 import { createPool, issueToken } from '../src/db/index.ts'
 import { repoRoot } from '../src/shared/paths.ts'
+import { API_SEMI_SPACE_MB, heapFlags } from '../src/shared/supervisor.ts'
 import { cacheDir, cleanupNow, distCli, newestTs, startChild, waitHealthy } from './api-run.ts'
 import { progress, seconds } from './lib.ts'
 
@@ -66,9 +67,9 @@ export async function startOurApi(
   name = 'api',
 ): Promise<Server> {
   const port = await freePort()
-  // As `stack up` starts it: with the V8 heap limit of its settings.
-  const heap = `--max-old-space-size=${loadConfig({}, {}).apiHeapMb}`
-  const { child, logFile, stop } = startChild(name, process.execPath, [heap, distCli, 'api'], {
+  // As `stack up` starts it: with the V8 flags of its settings.
+  const heap = heapFlags(loadConfig({}, {}).apiHeapMb, API_SEMI_SPACE_MB)
+  const { child, logFile, stop } = startChild(name, process.execPath, [...heap, distCli, 'api'], {
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,

@@ -75,6 +75,27 @@ const tp = (topic: string, partition: number) => `${topic}:${partition}`
  * bounded run uses a consumer group of its own, so it always owns all of its topics' partitions;
  * continuous workers share `etlGroupId` and split the partitions between them.
  */
+/** While the Kafka client retries by itself, it is said at most this often. */
+const RETRY_SAID_EVERY_MS = 5000
+
+/**
+ * The Kafka client retries a failed request itself (with fresh metadata), and its fetch nests the
+ * metadata's retries in its own: an outage of tens of seconds passes without a failure reaching
+ * the ETL's retry loop (modes.ts), which says what it waits for. So the client's retries are
+ * said too, at most every 5 s, as `waiting for Kafka`.
+ */
+function sayWhileKafkaRetries(consumer: EvfConsumer, log: Logger): void {
+  let saidAt = 0
+  consumer.on('client:performWithRetry:retry', (operation: string, attempt: number, retries: number) => {
+    if (Date.now() - saidAt < RETRY_SAID_EVERY_MS) return
+    saidAt = Date.now()
+    log.warn(
+      { code: 'KAFKA_UNREACHABLE', waitingFor: 'Kafka', operation, attempt: attempt + 1, of: retries },
+      'waiting for Kafka: the client retries',
+    )
+  })
+}
+
 export class EtlWorker {
   /** committed positions: the next offset to load, per `topic:partition`, as PostgreSQL holds it */
   private readonly positions = new Map<string, bigint>()
@@ -110,6 +131,7 @@ export class EtlWorker {
     const consumer = createConsumer(this.config, `evf-etl-${process.pid}`, groupId)
     const held = new HeldPartitions(consumer, this.pool, this.log, this.opts.topics)
     this.held = held
+    sayWhileKafkaRetries(consumer, this.log)
     const lagTimer = this.opts.bounded
       ? setInterval(() => void this.recordEndOffsets(consumer), LAG_EVERY_MS)
       : undefined

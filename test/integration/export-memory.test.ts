@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { freePort, issueToken } from '../../src/db/index.ts'
+import { API_SEMI_SPACE_MB, heapFlags } from '../../src/shared/supervisor.ts'
 import { cli, isolatedConfig } from '../helpers.ts'
 import { rememberSecret } from '../secrets.ts'
 
@@ -47,7 +48,8 @@ describe('/export at scale', () => {
     )
     await client.query('RESET statement_timeout')
     client.release()
-    // The API as production runs it, in its own process, with a V8 heap too small to hold the export.
+    // The API as production runs it (`stack up`'s V8 flags), in its own process, with an old space
+    // too small to hold the export.
     const port = await freePort()
     const api = cli(
       ['api'],
@@ -56,7 +58,7 @@ describe('/export at scale', () => {
         EVF_API_PORT: String(port),
         EVF_LOG_LEVEL: 'warn',
       },
-      [`--max-old-space-size=${HEAP_MB}`],
+      heapFlags(HEAP_MB, API_SEMI_SPACE_MB),
     )
     t.after(() => api.kill('SIGTERM'))
     for (let i = 0; i < 100; i++) {

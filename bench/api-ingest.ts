@@ -27,6 +27,7 @@ import {
 import { createLogger } from '../src/shared/log.ts'
 import { kafkaLibsDir } from '../src/shared/paths.ts'
 import { alive, stopPid } from '../src/shared/process.ts'
+import { heapFlags, SEMI_SPACE_MB } from '../src/shared/supervisor.ts'
 import { describeSpan, IngestMonitor, type Snapshot, type SpanStats } from './api-ingest-monitor.ts'
 import { type LoadOptions, type Measurement, measure, waitQuiet } from './api-measure.ts'
 import { SENSOR_DATA } from './api-report.ts'
@@ -131,11 +132,11 @@ const sensorsFor = (rate: number) =>
 
 function startPipeline(config: Config) {
   const env = { ...process.env, ...configToEnv(config), EVF_SUPERVISED: '1' }
-  // As `stack up` starts it: with the V8 heap limit of its settings.
+  // As `stack up` starts it: with the V8 flags of its settings.
   const etl = startChild(
     'etl',
     process.execPath,
-    [`--max-old-space-size=${config.etlHeapMb}`, distCli, 'etl', 'follow'],
+    [...heapFlags(config.etlHeapMb, SEMI_SPACE_MB), distCli, 'etl', 'follow'],
     { env },
   )
   const sim = startChild('simulator', process.execPath, [distCli, 'simulate'], { env })

@@ -12,7 +12,7 @@ import { loadConfig } from '../src/config/index.ts'
 import { freePort } from '../src/db/embedded.ts'
 import { createPool, issueToken } from '../src/db/index.ts'
 import { repoRoot } from '../src/shared/paths.ts'
-import { API_SEMI_SPACE_MB, heapFlags } from '../src/shared/supervisor.ts'
+import { heapFlags, SEMI_SPACE_MB } from '../src/shared/supervisor.ts'
 import { cacheDir, cleanupNow, distCli, newestTs, startChild, waitHealthy } from './api-run.ts'
 import { progress, seconds } from './lib.ts'
 
@@ -68,7 +68,7 @@ export async function startOurApi(
 ): Promise<Server> {
   const port = await freePort()
   // As `stack up` starts it: with the V8 flags of its settings.
-  const heap = heapFlags(loadConfig({}, {}).apiHeapMb, API_SEMI_SPACE_MB)
+  const heap = heapFlags(loadConfig({}, {}).apiHeapMb, SEMI_SPACE_MB)
   const { child, logFile, stop } = startChild(name, process.execPath, [...heap, distCli, 'api'], {
     env: {
       ...process.env,

@@ -4,7 +4,7 @@
  * the same embedded broker in the same run. Prints messages/s and the ratio
  * @platformatic/kafka ÷ kafkajs, and appends them to docs/benchmarks.md.
  */
-import { rmSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Consumer, ProduceAcks, Producer } from '@platformatic/kafka'
 import { Kafka, logLevel } from 'kafkajs'
@@ -13,6 +13,11 @@ import { connection, createAdmin } from '../src/kafka/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { repoRoot } from '../src/shared/paths.ts'
 import { PlantSimulator } from '../src/simulator/index.ts'
+
+/** The installed version of a package, as the table names it. */
+const version = (name: string): string =>
+  JSON.parse(readFileSync(join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')).version
+
 import { startServices } from '../src/stack/index.ts'
 import { progress, record, table } from './lib.ts'
 
@@ -131,8 +136,8 @@ try {
   const out = table(
     ['client', 'produce msg/s', 'consume msg/s'],
     [
-      ['kafkajs 2.2.4 (baseline)', fmt(kp), fmt(kc)],
-      ['@platformatic/kafka 1.35.0', fmt(pp), fmt(pc)],
+      [`kafkajs ${version('kafkajs')} (baseline)`, fmt(kp), fmt(kc)],
+      [`@platformatic/kafka ${version('@platformatic/kafka')}`, fmt(pp), fmt(pc)],
       ['ratio platformatic ÷ kafkajs', (pp / kp).toFixed(2), (pc / kc).toFixed(2)],
     ],
   )

@@ -7,6 +7,7 @@ import { SCOPES, type Scope } from './db/index.ts'
 import { classify, errorCodes, PipelineError } from './errors/index.ts'
 import { createLogger, type Logger } from './shared/log.ts'
 import { watchParent } from './shared/process.ts'
+import { heapFlags, SEMI_SPACE_MB } from './shared/supervisor.ts'
 // The composition root imports these two light modules directly; every stage is loaded lazily
 // by the command that needs it (the Kafka client alone takes a second to load).
 import { withEndpoints } from './stack/endpoints.ts'
@@ -84,10 +85,12 @@ function untilSignal(): AbortSignal {
   return controller.signal
 }
 
-/** Node flags of ETL worker processes: this process's, with the heap limit set once. */
+/** Node flags of ETL worker processes: this process's, with the heap limits set once. */
 const workerExecArgv = (heapMb: number): string[] => [
-  ...process.execArgv.filter((a) => !a.startsWith('--max-old-space-size')),
-  `--max-old-space-size=${heapMb}`,
+  ...process.execArgv.filter(
+    (a) => !a.startsWith('--max-old-space-size') && !a.startsWith('--max-semi-space-size'),
+  ),
+  ...heapFlags(heapMb, SEMI_SPACE_MB),
 ]
 
 const dbLost = (log: Logger) => (error: Error) =>

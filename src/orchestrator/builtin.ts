@@ -3,7 +3,7 @@ import { createPool, maintain, type Pool } from '../db/index.ts'
 import { classify } from '../errors/index.ts'
 import { runBounded } from '../etl/index.ts'
 import type { Logger } from '../shared/log.ts'
-import { component, evfCommand } from '../shared/supervisor.ts'
+import { component, evfCommand, heapFlags, SEMI_SPACE_MB } from '../shared/supervisor.ts'
 import { cron } from './cron.ts'
 import type { Orchestrator } from './types.ts'
 
@@ -16,7 +16,7 @@ export const builtin: Orchestrator = {
   async start({ config, env, etlDatabaseUrl, supervisor }) {
     if (config.etlMode !== 'off') {
       const mode = config.etlMode === 'schedule' ? 'schedule' : 'follow'
-      const command = evfCommand(['etl', mode], [`--max-old-space-size=${config.etlHeapMb}`])
+      const command = evfCommand(['etl', mode], heapFlags(config.etlHeapMb, SEMI_SPACE_MB))
       await supervisor.start(component('etl', command, { ...env, DATABASE_URL: etlDatabaseUrl }))
     }
     const etl = config.etlMode === 'schedule' ? `scheduled: ${config.etlSchedule}` : config.etlMode

@@ -5,7 +5,7 @@ import { airflow, builtin, type Orchestrator, startMaintenance } from '../orches
 import { apiBase, waitForHttp } from '../shared/http.ts'
 import type { Logger } from '../shared/log.ts'
 import { maskPasswords } from '../shared/redact.ts'
-import { API_SEMI_SPACE_MB, component, evfCommand, heapFlags, type Supervisor } from '../shared/supervisor.ts'
+import { component, evfCommand, heapFlags, SEMI_SPACE_MB, type Supervisor } from '../shared/supervisor.ts'
 import { removeEndpoints, writeEndpoints } from './endpoints.ts'
 import { checkPorts } from './ports.ts'
 import { logsDir, type Services, startServices } from './services.ts'
@@ -118,7 +118,7 @@ async function startComponents(
     logsDir: logsDir(config),
     log,
   })
-  const api = evfCommand(['api'], heapFlags(config.apiHeapMb, API_SEMI_SPACE_MB))
+  const api = evfCommand(['api'], heapFlags(config.apiHeapMb, SEMI_SPACE_MB))
   await supervisor.start(
     component('api', api, {
       ...env,

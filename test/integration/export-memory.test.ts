@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { freePort, issueToken } from '../../src/db/index.ts'
-import { API_SEMI_SPACE_MB, heapFlags } from '../../src/shared/supervisor.ts'
+import { heapFlags, SEMI_SPACE_MB } from '../../src/shared/supervisor.ts'
 import { cli, isolatedConfig } from '../helpers.ts'
 import { rememberSecret } from '../secrets.ts'
 
@@ -58,7 +58,7 @@ describe('/export at scale', () => {
         EVF_API_PORT: String(port),
         EVF_LOG_LEVEL: 'warn',
       },
-      heapFlags(HEAP_MB, API_SEMI_SPACE_MB),
+      heapFlags(HEAP_MB, SEMI_SPACE_MB),
     )
     t.after(() => api.kill('SIGTERM'))
     for (let i = 0; i < 100; i++) {

@@ -82,12 +82,14 @@ const RETRY_SAID_EVERY_MS = 5000
  * The Kafka client retries a failed request itself (with fresh metadata), and its fetch nests the
  * metadata's retries in its own: an outage of tens of seconds passes without a failure reaching
  * the ETL's retry loop (modes.ts), which says what it waits for. So the client's retries are
- * said too, at most every 5 s, as `waiting for Kafka`.
+ * said too, from a request's third try and at most every 5 s, as `waiting for Kafka`.
  */
 function sayWhileKafkaRetries(consumer: EvfConsumer, log: Logger): void {
   let saidAt = 0
   consumer.on('client:performWithRetry:retry', (operation: string, attempt: number, retries: number) => {
-    if (Date.now() - saidAt < RETRY_SAID_EVERY_MS) return
+    // A single retry is routine (a group coordinator still loading on a new broker, a leader
+    // moving); from the third try on, Kafka is away.
+    if (attempt < 2 || Date.now() - saidAt < RETRY_SAID_EVERY_MS) return
     saidAt = Date.now()
     log.warn(
       { code: 'KAFKA_UNREACHABLE', waitingFor: 'Kafka', operation, attempt: attempt + 1, of: retries },

@@ -7,8 +7,8 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { startEmbeddedPostgres } from '../src/db/embedded.ts'
 import { migrate, type Pool } from '../src/db/index.ts'
+import { startEmbeddedPostgres } from '../src/services/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { alive, stopPid } from '../src/shared/process.ts'
 import { insertChunks } from './api-data.ts'

@@ -17,13 +17,8 @@ import { join } from 'node:path'
 import { allTopics, stationNames } from '../src/catalog/index.ts'
 import { type Config, configToEnv, loadConfig } from '../src/config/index.ts'
 import { createPool } from '../src/db/index.ts'
-import {
-  createAdmin,
-  createConsumer,
-  ensureTopics,
-  scramLogin,
-  startEmbeddedKafka,
-} from '../src/kafka/index.ts'
+import { createAdmin, createConsumer, ensureTopics, scramLogin } from '../src/kafka/index.ts'
+import { startEmbeddedKafka } from '../src/services/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { kafkaLibsDir } from '../src/shared/paths.ts'
 import { alive, stopPid } from '../src/shared/process.ts'

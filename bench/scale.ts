@@ -22,16 +22,15 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { allTopics } from '../src/catalog/index.ts'
 import { type Config, configToEnv, loadConfig } from '../src/config/index.ts'
-import { createPool, freePort, migrate, startEmbeddedPostgres, startStandby } from '../src/db/index.ts'
+import { createPool, migrate } from '../src/db/index.ts'
+import { createAdmin, ensureTopics, type KafkaSettings, kafkaEnv, scramLogin } from '../src/kafka/index.ts'
 import {
-  createAdmin,
-  ensureTopics,
+  freePort,
   KafkaCluster,
-  type KafkaSettings,
-  kafkaEnv,
-  scramLogin,
   startEmbeddedKafka,
-} from '../src/kafka/index.ts'
+  startEmbeddedPostgres,
+  startStandby,
+} from '../src/services/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { repoRoot } from '../src/shared/paths.ts'
 import { stopChild } from '../src/shared/process.ts'

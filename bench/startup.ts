@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { freePort } from '../src/db/index.ts'
+import { freePort } from '../src/services/index.ts'
 import { repoRoot } from '../src/shared/paths.ts'
 import { progress, record, table } from './lib.ts'
 

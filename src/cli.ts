@@ -462,7 +462,7 @@ withSettings(
 ).action(async (o: { keystore: string; host: string[] }, cmd: Command) => {
   const { dataDir, kafkaKeystorePassword } = configOf(cmd)
   const [{ makeDevKeystore }, { randomBytes }] = await Promise.all([
-    import('./kafka/tls.ts'),
+    import('./services/index.ts'),
     import('node:crypto'),
   ])
   const password = kafkaKeystorePassword || randomBytes(24).toString('base64url')
@@ -515,7 +515,7 @@ withSettings(
   [...DB, 'dataDir'],
 ).action(async (_o, cmd: Command) => {
   const config = configOf(cmd, ['database'])
-  const { provisionRoleLogins } = await import('./db/index.ts')
+  const { provisionRoleLogins } = await import('./services/index.ts')
   process.stdout.write(
     `${JSON.stringify(await provisionRoleLogins(config.databaseUrl, config.dataDir), null, 2)}\n`,
   )

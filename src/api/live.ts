@@ -7,7 +7,7 @@ import {
   readingsOfRanges,
 } from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
-import { backoff } from '../shared/time.ts'
+import { retry } from '../shared/retry.ts'
 
 type Listener = (readings: LiveReading[]) => void
 
@@ -20,11 +20,14 @@ type Listener = (readings: LiveReading[]) => void
 export class LiveFeed {
   private readonly listeners = new Set<Listener>()
   private client: LoadedListener | undefined
-  private connecting: Promise<void> | undefined
-  /** failed connection attempts in a row, for the backoff */
-  private attempts = 0
+  /** the reconnecting loop, while the feed is not listening */
+  private loop: Promise<void> | undefined
+  /** the loop's try in progress, if one is */
+  private trying: Promise<void> | undefined
+  /** why the loop's last try failed, while it waits to try again */
+  private lastError: unknown
   private queue: Promise<void> = Promise.resolve()
-  private closed = false
+  private readonly closing = new AbortController()
   /** told of every commit (and of a lost connection, when commits may have been missed) */
   private readonly onChange = new Set<() => void>()
 
@@ -45,7 +48,7 @@ export class LiveFeed {
 
   /** Connects now rather than at the first subscriber; retries in the background if it fails. */
   start(): void {
-    void this.connect().catch(() => undefined)
+    this.keepListening()
   }
 
   /** Subscribes; resolves once the feed is listening, so nothing committed after it is missed. */
@@ -55,37 +58,54 @@ export class LiveFeed {
     return () => this.listeners.delete(listener)
   }
 
-  private connect(): Promise<void> {
-    if (this.client || this.closed) return Promise.resolve()
-    this.connecting ??= (async () => {
-      const retry = () => {
-        this.attempts++
-        if (!this.closed)
-          setTimeout(() => void this.connect().catch(() => undefined), backoff(this.attempts)).unref()
-      }
-      const onLoaded = (payload: string | undefined) => {
-        for (const fn of this.onChange) fn()
-        if (payload) this.queue = this.queue.then(() => this.deliver(payload))
-      }
-      const onLost = (error: Error) => {
-        this.log?.warn({ err: String(error) }, 'live feed connection lost; reconnecting')
-        this.client = undefined
-        for (const fn of this.onChange) fn()
-        retry()
-      }
-      try {
-        this.client = await listenLoaded(this.pool, onLoaded, onLost)
-      } catch (error) {
-        retry()
-        throw error
-      }
-      this.attempts = 0
-      // Commits made while not listening were not seen.
-      for (const fn of this.onChange) fn()
-    })().finally(() => {
-      this.connecting = undefined
+  /**
+   * Resolves once listening. While the loop waits between tries, fails at once with the last
+   * try's error (a subscriber is not held through an outage); otherwise follows the try in progress.
+   */
+  private async connect(): Promise<void> {
+    if (this.client || this.closing.signal.aborted) return
+    this.keepListening()
+    if (!this.trying) throw this.lastError
+    await this.trying
+  }
+
+  /** Tries to LISTEN until it does, with the one `retry` (so the backoff), or until closed. */
+  private keepListening(): void {
+    if (this.loop || this.client || this.closing.signal.aborted) return
+    const once = () => {
+      this.trying = this.listen().finally(() => {
+        this.trying = undefined
+      })
+      return this.trying
+    }
+    this.loop = retry(once, {
+      signal: this.closing.signal,
+      onRetry: ({ error }) => {
+        this.lastError = error
+      },
     })
-    return this.connecting
+      .catch(() => undefined)
+      .finally(() => {
+        this.loop = undefined
+        // A connection lost before this loop had ended is listened for again.
+        if (!this.client) this.keepListening()
+      })
+  }
+
+  private async listen(): Promise<void> {
+    const onLoaded = (payload: string | undefined) => {
+      for (const fn of this.onChange) fn()
+      if (payload) this.queue = this.queue.then(() => this.deliver(payload))
+    }
+    const onLost = (error: Error) => {
+      this.log?.warn({ err: String(error) }, 'live feed connection lost; reconnecting')
+      this.client = undefined
+      for (const fn of this.onChange) fn()
+      this.keepListening()
+    }
+    this.client = await listenLoaded(this.pool, onLoaded, onLost)
+    // Commits made while not listening were not seen.
+    for (const fn of this.onChange) fn()
   }
 
   private async deliver(payload: string): Promise<void> {
@@ -99,9 +119,9 @@ export class LiveFeed {
   }
 
   async close(): Promise<void> {
-    this.closed = true
+    this.closing.abort()
     this.listeners.clear()
-    await this.connecting?.catch(() => undefined)
+    await this.loop
     await this.client?.close()
     this.client = undefined
   }

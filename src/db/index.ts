@@ -1,18 +1,9 @@
 /**
- * PostgreSQL: the servers and the schema here (the embedded primary and its standby, pools,
- * migrations, maintenance, roles); every statement the ETL, the API and the CLI run in queries/.
+ * PostgreSQL data access: pools, migrations, maintenance, and in queries/ every statement the
+ * ETL, the API, the CLI and the embedded servers' start-up run (the servers are services/).
  */
-export {
-  DATABASE,
-  type EmbeddedDatabase,
-  freePort,
-  startEmbeddedPostgres,
-  stopOrphan as stopOrphanPostgres,
-} from './embedded.ts'
 export { type MaintenanceSummary, maintain, PARTITION_DAYS_AHEAD } from './maintain.ts'
 export { migrate, readMigrations } from './migrate.ts'
 export { createPool, inTransaction, type Pool, transaction, withClient } from './pool.ts'
 export * from './queries/index.ts'
-export { provisionRoleLogins, ROLES, type Role, type RoleUrls } from './roles.ts'
-export { startStandby } from './standby.ts'
 export { biColumn } from './views.ts'

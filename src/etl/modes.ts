@@ -3,7 +3,7 @@ import type { Config } from '../config/index.ts'
 import type { Pool } from '../db/index.ts'
 import { classify } from '../errors/index.ts'
 import type { Logger } from '../shared/log.ts'
-import { backoff, sleep } from '../shared/time.ts'
+import { retry } from '../shared/retry.ts'
 import { RunRecord } from './runs.ts'
 import { EtlWorker, type RunSummary } from './worker.ts'
 
@@ -24,36 +24,31 @@ export async function runBounded(
   const worker = new EtlWorker(config, pool, log, { bounded: true, topics })
   const record = await RunRecord.start(pool, log, mode)
   const giveUpAt = Date.now() + config.etlRetryForSec * 1000
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const summary = await worker.run(signal)
-      await record.finish({
-        rows: summary.loaded,
-        deadLetters: summary.rejected,
-        error: summary.status === 'aborted' ? 'aborted by a signal before the end' : undefined,
-      })
-      return summary
-    } catch (error) {
-      const e = classify(error, config.kafkaUsername)
-      if (!e.canRetry || signal?.aborted || Date.now() >= giveUpAt) {
-        const { loaded, rejected } = worker.counts()
-        await record.finish({ rows: loaded, deadLetters: rejected, error: `${e.code}: ${e.message}` })
-        throw e
-      }
-      const delay = backoff(attempt)
-      worker.retries++
-      log.warn(
-        {
-          code: e.code,
-          waitingFor: e.code === 'KAFKA_UNREACHABLE' ? 'Kafka' : 'PostgreSQL',
-          retryInMs: delay,
-          attempt,
-          err: e.message,
-        },
-        `waiting for ${e.code === 'KAFKA_UNREACHABLE' ? 'Kafka' : 'PostgreSQL'}`,
-      )
-      await sleep(delay, signal)
-    }
+  try {
+    const summary = await retry(() => worker.run(signal), {
+      signal,
+      stop: (error) => !classify(error, config.kafkaUsername).canRetry || Date.now() >= giveUpAt,
+      onRetry: ({ error, attempt, delayMs }) => {
+        const e = classify(error, config.kafkaUsername)
+        const waitingFor = e.code === 'KAFKA_UNREACHABLE' ? 'Kafka' : 'PostgreSQL'
+        worker.retries++
+        log.warn(
+          { code: e.code, waitingFor, retryInMs: delayMs, attempt, err: e.message },
+          `waiting for ${waitingFor}`,
+        )
+      },
+    })
+    await record.finish({
+      rows: summary.loaded,
+      deadLetters: summary.rejected,
+      error: summary.status === 'aborted' ? 'aborted by a signal before the end' : undefined,
+    })
+    return summary
+  } catch (error) {
+    const e = classify(error, config.kafkaUsername)
+    const { loaded, rejected } = worker.counts()
+    await record.finish({ rows: loaded, deadLetters: rejected, error: `${e.code}: ${e.message}` })
+    throw e
   }
 }
 
@@ -62,7 +57,6 @@ export async function runBounded(
  * with what it waits for, and the worker starts again after a jittered exponential backoff.
  */
 export async function follow(config: Config, pool: Pool, log: Logger, signal: AbortSignal): Promise<void> {
-  let attempt = 0
   const record = await RunRecord.start(pool, log, 'continuous')
   const total = { loaded: 0, rejected: 0 }
   let worker: EtlWorker | undefined
@@ -74,33 +68,39 @@ export async function follow(config: Config, pool: Pool, log: Logger, signal: Ab
     const c = current()
     void record.progress(c.rows, c.deadLetters)
   }, 5000)
-  while (!signal.aborted) {
+  const once = async () => {
     try {
-      worker = new EtlWorker(config, pool, log, {
-        bounded: false,
-        topics: allTopics(config.topicPrefix),
-      })
+      worker = new EtlWorker(config, pool, log, { bounded: false, topics: allTopics(config.topicPrefix) })
       log.info({ group: config.etlGroupId }, 'ETL following the station topics')
       await worker.run(signal)
-      attempt = 0
-    } catch (error) {
-      const e = classify(error, config.kafkaUsername)
-      // A refused login or a missing ACL does not mend by itself: stop, saying which user.
-      if (e.code === 'KAFKA_AUTH') {
-        clearInterval(progress)
-        await record.finish({ ...current(), error: `${e.code}: ${e.message}` })
-        throw e
-      }
-      attempt++
-      const delay = backoff(attempt)
-      log.error({ code: e.code, err: e.message, retryInMs: delay, attempt }, 'ETL failed; retrying')
-      await sleep(delay, signal)
     } finally {
       const c = worker?.counts() ?? { loaded: 0, rejected: 0 }
       total.loaded += c.loaded
       total.rejected += c.rejected
       worker = undefined
     }
+  }
+  try {
+    // A worker that returns before the signal (none does today) is started again at once.
+    while (!signal.aborted) {
+      await retry(once, {
+        signal,
+        // A refused login or a missing ACL does not mend by itself: stop, saying which user.
+        stop: (error) => classify(error, config.kafkaUsername).code === 'KAFKA_AUTH',
+        onRetry: ({ error, attempt, delayMs }) => {
+          const e = classify(error, config.kafkaUsername)
+          log.error({ code: e.code, err: e.message, retryInMs: delayMs, attempt }, 'ETL failed; retrying')
+        },
+      })
+    }
+  } catch (error) {
+    const e = classify(error, config.kafkaUsername)
+    if (e.code === 'KAFKA_AUTH') {
+      clearInterval(progress)
+      await record.finish({ ...current(), error: `${e.code}: ${e.message}` })
+      throw e
+    }
+    // Any other failure ends here only because the signal aborted during the wait.
   }
   clearInterval(progress)
   await record.finish(current())

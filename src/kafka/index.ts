@@ -1,13 +1,6 @@
+/** Being a Kafka client: the clients, the consumer, topics, the users' credentials and ACLs (the brokers themselves are services/). */
 export { type AclScope, componentGrants, grantComponentAcls } from './acls.ts'
-export {
-  type EmbeddedBroker,
-  newClusterId,
-  setScramCredentials,
-  startEmbeddedKafka,
-  stopOrphan as stopOrphanBroker,
-} from './broker.ts'
 export { brokerList, connection, createAdmin, createConsumer, createProducer } from './clients.ts'
-export { KafkaCluster, type NodeState, nodePorts } from './cluster.ts'
 export { EvfConsumer, type UndecodableBatch } from './consumer.ts'
 export {
   KAFKA_USERS,
@@ -20,5 +13,5 @@ export {
   readKafkaSecrets,
   scramLogin,
 } from './credentials.ts'
-export { brokerTls, exportedCaFile, type KafkaTls, makeDevKeystore } from './tls.ts'
+export { setScramCredentials } from './scram.ts'
 export { ensureTopics } from './topics.ts'

@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { Logger } from './log.ts'
 import { stopChild } from './process.ts'
-import { backoff, sleep } from './time.ts'
+import { retry } from './retry.ts'
 
 /**
  * What the supervisor does when a child exits on its own (not stopped by `stopAll`):
@@ -43,6 +43,12 @@ export interface ChildSpec {
   /** what the restart log line says the child is, and the fields it carries */
   label?: string
   logFields?: Record<string, unknown>
+  /** where its lines go instead of `<logsDir>/<name>.log` (a Kafka node's `logs/stdout.log`) */
+  logFile?: string
+  /** told of each spawn, the restarts included (a Kafka node writes its pid file, waits until it answers) */
+  onSpawn?: (child: ChildProcess) => void
+  /** told of each exit of its own, before the policy acts (not of one `stopAll` or the signal caused) */
+  onExit?: (code: number | null, signal: NodeJS.Signals | null) => void
 }
 
 export interface SupervisorOptions {
@@ -85,12 +91,17 @@ export class Supervisor {
   async start(spec: ChildSpec): Promise<ChildProcess> {
     const slot: Slot = { spec, tail: [], restarts: 0 }
     if (spec.output !== 'inherit') {
-      if (!this.opts.logsDir) throw new Error(`${spec.name}: a logged child needs the supervisor's logsDir`)
-      await mkdir(this.opts.logsDir, { recursive: true })
-      slot.file = createWriteStream(join(this.opts.logsDir, `${spec.name}.log`), { flags: 'a' })
+      const logsDir = spec.logFile ? dirname(spec.logFile) : this.opts.logsDir
+      if (!logsDir) throw new Error(`${spec.name}: a logged child needs the supervisor's logsDir`)
+      await mkdir(logsDir, { recursive: true })
+      slot.file = createWriteStream(spec.logFile ?? join(logsDir, `${spec.name}.log`), { flags: 'a' })
     }
     this.slots.push(slot)
-    return this.spawn(slot)
+    const child = this.spawn(slot)
+    const { restart } = spec
+    if (restart.kind === 'stop') void this.exited(slot, child).then(({ code }) => this.reportExit(slot, code))
+    else void this.keepRunning(slot, child, restart.healthyAfterMs)
+    return child
   }
 
   /**
@@ -125,14 +136,71 @@ export class Supervisor {
     })
     slot.process = child
     if (slot.file) this.collectLines(slot, child)
-    const startedAt = Date.now()
-    child.once('error', (error) => {
-      this.opts.log.error({ component: spec.name, err: error.message }, `cannot run ${spec.name}`)
-      // A program that could not be spawned emits no 'exit': it is handled as one that died.
-      if (child.pid === undefined) void this.onExit(slot, child, null, 0)
-    })
-    child.once('exit', (code) => void this.onExit(slot, child, code, Date.now() - startedAt))
+    spec.onSpawn?.(child)
     return child
+  }
+
+  /** Resolves when `child` exits; a program that could not be spawned counts as one that died. */
+  private exited(slot: Slot, child: ChildProcess): Promise<ChildExit> {
+    return new Promise<ChildExit>((resolve) => {
+      child.once('error', (error) => {
+        this.opts.log.error({ component: slot.spec.name, err: error.message }, `cannot run ${slot.spec.name}`)
+        // A program that could not be spawned emits no 'exit'.
+        if (child.pid === undefined) resolve({ child, code: null, signal: null })
+      })
+      child.once('exit', (code, signal) => resolve({ child, code, signal }))
+    }).then((exit) => {
+      if (!this.stopping) slot.spec.onExit?.(exit.code, exit.signal)
+      return exit
+    })
+  }
+
+  /** The `stop` policy: an exit of its own is reported, never restarted. */
+  private reportExit(slot: Slot, code: number | null): void {
+    if (this.stopping) return
+    const { spec } = slot
+    if (code === 0) {
+      const finished = JSON.stringify({ level: 30, time: Date.now(), msg: 'finished' })
+      this.opts.print?.(spec.name, finished)
+      return
+    }
+    this.opts.log.error(
+      { component: spec.name, exitCode: code, lastLines: slot.tail.slice(-5) },
+      `${spec.name} exited unexpectedly`,
+    )
+    this.opts.onFailure?.(spec.name, code)
+  }
+
+  /**
+   * The `backoff` policy: every exit is a failed try of the one `retry`, which starts the child
+   * again after `backoff(attempt)`; a run longer than `healthyAfterMs` starts the count over.
+   * Ends only when the supervisor stops.
+   */
+  private async keepRunning(slot: Slot, first: ChildProcess, healthyAfterMs: number): Promise<void> {
+    let next: ChildProcess | undefined = first
+    const run = async (): Promise<never> => {
+      const child = next ?? this.spawn(slot)
+      next = undefined
+      throw new ChildExited(await this.exited(slot, child))
+    }
+    const { spec } = slot
+    await retry(run, {
+      signal: this.stopped.signal,
+      healthyAfterMs,
+      onRetry: ({ error, delayMs }) => {
+        const { child, code, signal } = (error as ChildExited).exit
+        this.opts.log.error(
+          {
+            ...(spec.logFields ?? { component: spec.name }),
+            pid: child.pid,
+            exitCode: code,
+            signal,
+            restartInMs: delayMs,
+          },
+          `${spec.label ?? spec.name} exited; starting it again`,
+        )
+      },
+    }).catch(() => undefined)
   }
 
   private collectLines(slot: Slot, child: ChildProcess): void {
@@ -146,38 +214,18 @@ export class Supervisor {
       })
     }
   }
+}
 
-  private async onExit(slot: Slot, child: ChildProcess, code: number | null, ranMs: number): Promise<void> {
-    if (this.stopping) return
-    const { spec } = slot
-    if (spec.restart.kind === 'stop') {
-      if (code === 0) {
-        const finished = JSON.stringify({ level: 30, time: Date.now(), msg: 'finished' })
-        this.opts.print?.(spec.name, finished)
-        return
-      }
-      this.opts.log.error(
-        { component: spec.name, exitCode: code, lastLines: slot.tail.slice(-5) },
-        `${spec.name} exited unexpectedly`,
-      )
-      this.opts.onFailure?.(spec.name, code)
-      return
-    }
-    // A child that ran for a while before it died starts again at once; a crash loop backs off.
-    slot.restarts = ranMs > spec.restart.healthyAfterMs ? 1 : slot.restarts + 1
-    const delay = backoff(slot.restarts)
-    this.opts.log.error(
-      {
-        ...(spec.logFields ?? { component: spec.name }),
-        pid: child.pid,
-        exitCode: code,
-        signal: child.signalCode,
-        restartInMs: delay,
-      },
-      `${spec.label ?? spec.name} exited; starting it again`,
-    )
-    await sleep(delay, this.stopped.signal)
-    if (!this.stopping) this.spawn(slot)
+interface ChildExit {
+  child: ChildProcess
+  code: number | null
+  signal: NodeJS.Signals | null
+}
+
+/** A supervised child that exited: a failed try, for `retry`. */
+class ChildExited extends Error {
+  constructor(readonly exit: ChildExit) {
+    super(`exited with ${exit.code ?? exit.signal}`)
   }
 }
 

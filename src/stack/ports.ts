@@ -1,9 +1,8 @@
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { type Config, type SettingKey, settings } from '../config/index.ts'
-import { stopOrphanPostgres } from '../db/index.ts'
 import { PipelineError } from '../errors/index.ts'
-import { nodePorts, stopOrphanBroker } from '../kafka/index.ts'
+import { brokerOrphan, nodePorts, postgresOrphan, stopOrphan } from '../services/index.ts'
 import type { Logger } from '../shared/log.ts'
 
 /** A port `stack up` will listen on, who listens there, and the setting that moves it. */
@@ -50,7 +49,7 @@ export function portsToBind(config: Config): PortToBind[] {
  * (their pid files) are stopped first, as their own start would.
  */
 export async function checkPorts(config: Config, log: Logger): Promise<void> {
-  if (!config.databaseUrl) await stopOrphanPostgres(join(config.dataDir, 'postgres'), log)
+  if (!config.databaseUrl) await stopOrphan(postgresOrphan(join(config.dataDir, 'postgres')), log)
   if (!config.kafkaBrokers) await stopOrphanBrokers(config, log)
   const seen = new Map<number, PortToBind>()
   for (const p of portsToBind(config)) {
@@ -93,5 +92,5 @@ async function stopOrphanBrokers(config: Config, log: Logger): Promise<void> {
     config.kafkaNodes > 1
       ? Array.from({ length: config.kafkaNodes }, (_, k) => join(home, `node-${k + 1}`))
       : [home]
-  for (const dir of homes) await stopOrphanBroker(join(dir, 'broker.pid'), log)
+  for (const dir of homes) await stopOrphan(brokerOrphan(join(dir, 'broker.pid')), log)
 }

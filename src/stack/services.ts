@@ -1,19 +1,23 @@
 import { join } from 'node:path'
 import { allTopics } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
-import { createPool, kafkaNodesRecorder, migrate, startEmbeddedPostgres, startStandby } from '../db/index.ts'
+import { createPool, kafkaNodesRecorder, migrate } from '../db/index.ts'
 import {
-  brokerTls,
   createAdmin,
   ensureTopics,
   grantComponentAcls,
-  KafkaCluster,
   type KafkaSettings,
-  type KafkaTls,
   type KafkaUser,
   scramLogin,
-  startEmbeddedKafka,
 } from '../kafka/index.ts'
+import {
+  brokerTls,
+  KafkaCluster,
+  type KafkaTls,
+  startEmbeddedKafka,
+  startEmbeddedPostgres,
+  startStandby,
+} from '../services/index.ts'
 import type { Logger } from '../shared/log.ts'
 
 export interface Services {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { freePort } from '../../src/db/index.ts'
 import { errorCodes } from '../../src/errors/index.ts'
+import { freePort } from '../../src/services/index.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
 import { cli, collect, count, envOf, isolatedConfig, log } from '../helpers.ts'
 

@@ -11,18 +11,15 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import { Kafka, logLevel } from 'kafkajs'
-import { freePort } from '../../src/db/index.ts'
 import { kafkaCodes } from '../../src/errors/index.ts'
 import {
   brokerList,
-  brokerTls,
   createAdmin,
-  exportedCaFile,
   type KafkaSettings,
   readKafkaSecrets,
   scramLogin,
-  startEmbeddedKafka,
 } from '../../src/kafka/index.ts'
+import { brokerTls, exportedCaFile, freePort, startEmbeddedKafka } from '../../src/services/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
 import { childPids } from '../../src/shared/process.ts'
 import { cli, collect, log, waitFor } from '../helpers.ts'

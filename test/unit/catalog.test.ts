@@ -91,7 +91,7 @@ describe('the plant simulator', () => {
 
 describe('Kafka cluster ids', () => {
   it('are 22 URL-safe base64 characters that never start with "-" (the storage tool would read an option)', async () => {
-    const { newClusterId } = await import('../../src/kafka/index.ts')
+    const { newClusterId } = await import('../../src/services/index.ts')
     for (let i = 0; i < 2000; i++) {
       const id = newClusterId()
       assert.match(id, /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/)

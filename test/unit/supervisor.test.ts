@@ -162,3 +162,26 @@ describe('cron', () => {
     assert.equal(most, 1)
   })
 })
+
+describe('Supervisor hooks (a Kafka cluster node)', () => {
+  it('tells of each spawn and each exit of its own, and writes the lines to the logFile given', async (t) => {
+    const { supervisor, logsDir } = await supervised(t)
+    const spawned: number[] = []
+    const exits: (number | null)[] = []
+    const logFile = join(logsDir, 'node-2', 'logs', 'stdout.log')
+    await supervisor.start({
+      ...node('kafka-node-2', 'console.log("up"); process.exit(4)', restartWithBackoff(60_000), 'quiet'),
+      logFile,
+      onSpawn: (child) => spawned.push(child.pid!),
+      onExit: (code) => exits.push(code),
+    })
+    await until('a restart and its exit', () => exits.length >= 2 && spawned.length >= 2)
+    assert.ok(new Set(spawned).size >= 2, 'a new process each time')
+    assert.deepEqual(exits.slice(0, 2), [4, 4])
+    assert.match(await readFile(logFile, 'utf8'), /^up$/m)
+    await supervisor.stopAll({ graceMs: 1000 })
+    const count = exits.length
+    await sleep(700)
+    assert.equal(exits.length, count, 'an exit stopAll caused is not told')
+  })
+})

@@ -60,6 +60,13 @@ export { type ReplicaLag, replicaLag } from './replica.ts'
 export { type Aggregate, mergeRollups, type Rollups } from './rollups.ts'
 export { finishRun, insertRun, type RunMode, type RunOutcome, updateRunCounts } from './runs.ts'
 export {
+  dataDirectory,
+  ensureReplicationRole,
+  ensureReplicationSlot,
+  lowLevelBackup,
+  setRolePassword,
+} from './servers.ts'
+export {
   BUCKET_SECONDS,
   type Bucket,
   type QualityCounts,

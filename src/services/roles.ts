@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
+import { setRolePassword } from '../db/index.ts'
 
 /**
  * The database roles of least privilege, created (without login) by migration 0003:
@@ -36,14 +37,7 @@ export async function provisionRoleLogins(adminUrl: string, dataDir: string): Pr
   const client = new pg.Client({ connectionString: adminUrl })
   await client.connect()
   try {
-    for (const role of ROLES) {
-      // ALTER ROLE takes no parameters: the password is quoted as a literal by the server.
-      const { rows } = await client.query<{ sql: string }>(
-        `SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', $1::text, $2::text) AS sql`,
-        [role, secret[role]],
-      )
-      await client.query(rows[0]!.sql)
-    }
+    for (const role of ROLES) await setRolePassword(client, role, secret[role])
   } finally {
     await client.end()
   }

@@ -1,15 +1,13 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chownSync, existsSync, fchownSync, openSync, readFileSync, writeFileSync } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import pg from 'pg'
-import { PipelineError } from '../errors/index.ts'
+import { ensureDatabase, setRolePassword } from '../db/index.ts'
 import { mkdirPrivate } from '../shared/fs.ts'
 import type { Logger } from '../shared/log.ts'
-import { alive, stopChild, stopPid } from '../shared/process.ts'
-import { sleep } from '../shared/time.ts'
+import { freePort, type Orphan, type Readiness, startServer } from './server.ts'
 
 export interface EmbeddedDatabase {
   url: string
@@ -21,24 +19,9 @@ const USER = 'postgres'
 /** What the embedded package's clusters were made with before the password was generated. */
 const LEGACY_PASSWORD = 'postgres'
 export const DATABASE = 'evf'
-/** The roles the pipeline's components log in as (db/roles.ts): the only ones pg_hba lets in. */
+/** The roles the pipeline's components log in as (roles.ts): the only ones pg_hba lets in. */
 const COMPONENT_ROLES = ['evf_etl', 'evf_api', 'evf_bi']
 export const REPLICATION_ROLE = 'evf_replication'
-
-/** A port the kernel says is free now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address()
-      srv.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      )
-    })
-  })
-}
 
 const HOOKED = [
   'SIGINT',
@@ -86,25 +69,70 @@ export async function startEmbeddedPostgres(opts: {
   const logFile = join(opts.dataDir, 'logs', 'postgres.log')
   const port = opts.port || (await freePort())
   await mkdir(join(opts.dataDir, 'logs'), { recursive: true })
-  await stopOrphan(databaseDir, opts.log)
-  const fresh = !existsSync(join(databaseDir, 'PG_VERSION'))
   const { password, stored } = superuserPassword(opts.dataDir)
-  // Stored before initdb: a cluster never exists whose password is not on disk.
-  if (fresh && !stored) storePassword(opts.dataDir, password)
-  if (fresh) await initialiseCluster(databaseDir, port, password, opts.log)
-  // A cluster made before passwords were generated still has the package's default.
-  const legacy = !fresh && !stored
-  await writeHba(databaseDir)
-  const child = await spawnServer(databaseDir, port, logFile)
-  await untilReady(child, port, legacy ? LEGACY_PASSWORD : password, databaseDir, logFile)
+  let legacy = false
+  const server = await startServer({
+    orphan: postgresOrphan(databaseDir),
+    prepare: async () => {
+      const fresh = !existsSync(join(databaseDir, 'PG_VERSION'))
+      // Stored before initdb: a cluster never exists whose password is not on disk.
+      if (fresh && !stored) storePassword(opts.dataDir, password)
+      if (fresh) await initialiseCluster(databaseDir, port, password, opts.log)
+      // A cluster made before passwords were generated still has the package's default.
+      legacy = !fresh && !stored
+      await writeHba(databaseDir)
+    },
+    spawn: () => spawnServer(databaseDir, port, logFile),
+    writePidFile: false,
+    ready: answering(port, () => (legacy ? LEGACY_PASSWORD : password), databaseDir, logFile),
+    stopping: POSTGRES_STOP,
+    log: opts.log,
+  })
   if (legacy) await rotateLegacyPassword(port, password, opts.dataDir, opts.log)
   return {
     url: `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`,
     port,
-    // SIGINT is PostgreSQL's "fast" shutdown: open transactions roll back, the cluster is clean.
-    stop: () => stopChild(child, 60_000, 'SIGINT'),
+    stop: server.stop,
   }
 }
+
+/** SIGINT is PostgreSQL's "fast" shutdown: open transactions roll back, the cluster is clean. */
+export const POSTGRES_STOP = { signal: 'SIGINT', graceMs: 60_000 } as const
+
+/**
+ * A server left running by a stack that was killed (SIGKILL, a closed terminal) still holds the
+ * cluster: stopped (fast shutdown) before ours starts.
+ */
+export const postgresOrphan = (databaseDir: string): Orphan => ({
+  pidFile: join(databaseDir, 'postmaster.pid'),
+  message: 'stopping a PostgreSQL server left running by an earlier stack',
+  signal: 'SIGINT',
+  graceMs: 10_000,
+  fields: { databaseDir },
+})
+
+/**
+ * Ready once the superuser logs in (up to 60 s), the pipeline's database created on the way; a
+ * server that exits or never answers fails start-up with the last lines of its log.
+ */
+export const answering = (
+  port: number,
+  password: () => string,
+  databaseDir: string,
+  logFile: string,
+): Readiness => ({
+  probe: () => {
+    const url = new URL(`postgres://127.0.0.1:${port}/postgres`)
+    url.username = USER
+    url.password = password()
+    return ensureDatabase(url.toString(), DATABASE)
+  },
+  timeoutMs: 60_000,
+  intervalMs: 200,
+  logFile,
+  tailLines: 15,
+  failure: ({ error }) => `PostgreSQL did not start from ${databaseDir} on port ${port} (${String(error)}).`,
+})
 
 /**
  * The superuser's password: generated once per data directory into `secrets/postgres` (0600),
@@ -132,12 +160,7 @@ async function rotateLegacyPassword(port: number, password: string, dataDir: str
   })
   await client.connect()
   try {
-    // ALTER ROLE takes no parameters: the password is quoted as a literal by the server.
-    const { rows } = await client.query<{ sql: string }>(
-      `SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text) AS sql`,
-      [USER, password],
-    )
-    await client.query(rows[0]!.sql)
+    await setRolePassword(client, USER, password, false)
   } finally {
     await client.end()
   }
@@ -157,7 +180,7 @@ export async function writeHba(databaseDir: string): Promise<void> {
       '# Written by evf at every start (docs/security.md): SCRAM, loopback, the pipeline’s roles only.',
       `host all ${USER} 127.0.0.1/32 scram-sha-256`,
       `host all ${COMPONENT_ROLES.join(',')} 127.0.0.1/32 scram-sha-256`,
-      // A hot standby (db/standby.ts) streams WAL as this role.
+      // A hot standby (standby.ts) streams WAL as this role.
       `host replication ${REPLICATION_ROLE} 127.0.0.1/32 scram-sha-256`,
       'host all all 0.0.0.0/0 reject',
       'host all all ::/0 reject',
@@ -210,57 +233,6 @@ export async function spawnServer(databaseDir: string, port: number, logFile: st
   return spawn(postgres, args, { ...ids, detached: true, stdio: ['ignore', out, out] })
 }
 
-/**
- * Waits (up to 60 s) until the server answers, creating the pipeline's database on the way; a
- * server that exits or never answers fails start-up with the last lines of its log.
- */
-export async function untilReady(
-  child: ChildProcess,
-  port: number,
-  password: string,
-  databaseDir: string,
-  logFile: string,
-) {
-  let exited: number | null = null
-  child.once('exit', (code) => {
-    exited = code ?? -1
-  })
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    const probe = new pg.Client({
-      host: '127.0.0.1',
-      port,
-      user: USER,
-      password,
-      database: 'postgres',
-    })
-    try {
-      await probe.connect()
-      const { rowCount } = await probe.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE])
-      if (!rowCount) await probe.query(`CREATE DATABASE ${DATABASE}`)
-      await probe.end()
-      return
-    } catch (error) {
-      await probe.end().catch(() => undefined)
-      if (exited === null && Date.now() < deadline) {
-        await sleep(200)
-        continue
-      }
-      child.kill('SIGKILL')
-      const tail = (await readFile(logFile, 'utf8').catch(() => ''))
-        .trimEnd()
-        .split('\n')
-        .slice(-15)
-        .join('\n')
-      throw new PipelineError(
-        'SERVICE_START_FAILED',
-        `PostgreSQL did not start from ${databaseDir} on port ${port} (${String(error)}).\nLast lines of ${logFile}:\n${tail}`,
-        { cause: error },
-      )
-    }
-  }
-}
-
 /** As root, the uid/gid of the `postgres` user the server must run as (created if missing). */
 export function serverUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined
@@ -271,17 +243,4 @@ export function serverUser(): { uid: number; gid: number } | undefined {
     execFileSync('useradd', ['--system', '--user-group', '--no-create-home', 'postgres'])
     return { uid: id('-u'), gid: id('-g') }
   }
-}
-
-/**
- * A server left running by a stack that was killed (SIGKILL, a closed terminal) still holds the
- * cluster: stop it (fast shutdown) before starting ours.
- */
-export async function stopOrphan(databaseDir: string, log: Logger): Promise<void> {
-  const pidFile = join(databaseDir, 'postmaster.pid')
-  if (!existsSync(pidFile)) return
-  const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0])
-  if (!pid || !alive(pid)) return
-  log.warn({ pid, databaseDir }, 'stopping a PostgreSQL server left running by an earlier stack')
-  await stopPid(pid, 'SIGINT', 10_000)
 }

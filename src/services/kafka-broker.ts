@@ -1,17 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { pbkdf2Sync, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { createWriteStream, existsSync } from 'node:fs'
-import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { connect } from 'node:net'
+import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { alterUserScramCredentialsV0, Connection, ScramMechanisms } from '@platformatic/kafka'
 import { PipelineError } from '../errors/index.ts'
+import { type KafkaSecrets, kafkaSecrets, setScramCredentials } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { kafkaLibsDir } from '../shared/paths.ts'
-import { alive, runToolOk, stopChild, stopPid } from '../shared/process.ts'
-import { sleep } from '../shared/time.ts'
-import { KAFKA_USERS, type KafkaSecrets, type KafkaUser, kafkaSecrets } from './credentials.ts'
-import type { KafkaTls } from './tls.ts'
+import { runToolOk } from '../shared/process.ts'
+import { retry } from '../shared/retry.ts'
+import type { KafkaTls } from './kafka-tls.ts'
+import { type Orphan, portAnswers, type Readiness, startServer } from './server.ts'
 
 export interface EmbeddedBroker {
   brokers: string
@@ -55,33 +54,53 @@ export async function startEmbeddedKafka(opts: BrokerOptions): Promise<EmbeddedB
   await writeFile(log4jFile, LOG4J)
   const javaArgs = javaArgsFor(opts.heapMb, log4jFile, logsDir)
   await formatOnce(javaArgs, propsFile, logDir, secrets, opts.log)
-  const pidFile = join(home, 'broker.pid')
-  await stopOrphan(pidFile, opts.log)
-  if (await portAnswers(opts.port)) {
-    throw new PipelineError(
-      'SERVICE_START_FAILED',
-      `port ${opts.port} is already in use: stop what listens there, set EVF_KAFKA_PORT, or point KAFKA_BROKERS at that broker`,
-    )
-  }
-  const child = spawnBroker(javaArgs, propsFile, logsDir)
-  await writeFile(pidFile, String(child.pid))
-  await untilAnswers(child, opts.port, join(logsDir, 'server.log'), opts.timeoutMs ?? 90_000)
+  const server = await startServer({
+    orphan: brokerOrphan(join(home, 'broker.pid')),
+    prepare: async () => {
+      if (await portAnswers(opts.port)) {
+        throw new PipelineError(
+          'SERVICE_START_FAILED',
+          `port ${opts.port} is already in use: stop what listens there, set EVF_KAFKA_PORT, or point KAFKA_BROKERS at that broker`,
+        )
+      }
+    },
+    spawn: () => spawnBroker(javaArgs, propsFile, logsDir),
+    writePidFile: true,
+    ready: answering(opts.port, join(logsDir, 'server.log'), opts.timeoutMs ?? 90_000),
+    stopping: BROKER_STOP,
+    log: opts.log,
+  })
   try {
     await provisionUsers([opts.controllerPort], secrets)
   } catch (error) {
-    await stopChild(child, 30_000)
+    await server.stop()
     throw error
   }
-  return {
-    brokers: `127.0.0.1:${opts.port}`,
-    process: child,
-    secrets,
-    stop: async () => {
-      await stopChild(child, 30_000)
-      await rm(pidFile, { force: true })
-    },
-  }
+  return { brokers: `127.0.0.1:${opts.port}`, process: server.process, secrets, stop: server.stop }
 }
+
+/** A broker's clean stop: SIGTERM, SIGKILL after 30 s. */
+export const BROKER_STOP = { signal: 'SIGTERM', graceMs: 30_000 } as const
+
+/** A broker left running by a stack that was killed still holds the log dirs: stopped first. */
+export const brokerOrphan = (pidFile: string): Orphan => ({
+  pidFile,
+  message: 'stopping a Kafka broker left running by an earlier stack',
+  ...BROKER_STOP,
+})
+
+/** A broker is ready when its client port answers; one that exits or never answers fails with its log's tail. */
+export const answering = (port: number, serverLog: string, timeoutMs: number): Readiness => ({
+  probe: async () => {
+    if (!(await portAnswers(port))) throw new Error(`nothing answers on 127.0.0.1:${port}`)
+  },
+  timeoutMs,
+  intervalMs: 250,
+  logFile: serverLog,
+  tailLines: 30,
+  failure: ({ exited }) =>
+    `Kafka broker ${exited !== null ? `exited with code ${exited}` : 'did not answer in time'} on 127.0.0.1:${port}.`,
+})
 
 /** The JVM's arguments for a node: heap, GC, its log4j file and logs folder, the jars. */
 export function javaArgsFor(heapMb: number, log4jFile: string, logsDir: string): string[] {
@@ -138,35 +157,6 @@ export function spawnBroker(javaArgs: string[], propsFile: string, logsDir: stri
   return child
 }
 
-/** Waits until the broker's port answers; one that exits or never answers fails with its log's tail. */
-export async function untilAnswers(child: ChildProcess, port: number, serverLog: string, timeoutMs: number) {
-  let exited: number | null = null
-  child.once('exit', (code) => {
-    exited = code ?? -1
-  })
-  const deadline = Date.now() + timeoutMs
-  while (!(await portAnswers(port))) {
-    if (exited !== null || Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new PipelineError(
-        'SERVICE_START_FAILED',
-        `Kafka broker ${exited !== null ? `exited with code ${exited}` : 'did not answer in time'} on 127.0.0.1:${port}.\n` +
-          `Last lines of ${serverLog}:\n${await tailOf(serverLog, 30)}`,
-      )
-    }
-    await sleep(250)
-  }
-}
-
-/** A broker left running by a stack that was killed still holds the log dirs: stop it first. */
-export async function stopOrphan(pidFile: string, log: Logger): Promise<void> {
-  if (!existsSync(pidFile)) return
-  const pid = Number(await readFile(pidFile, 'utf8'))
-  if (!pid || !alive(pid)) return
-  log.warn({ pid }, 'stopping a Kafka broker left running by an earlier stack')
-  await stopPid(pid, 'SIGTERM', 30_000)
-}
-
 /**
  * 16 random bytes, URL-safe base64 without padding, as Kafka's own cluster ids. One starting with
  * "-" would be read as an option by the storage tool's argument parser (1 start in 64 failed
@@ -187,63 +177,22 @@ export function newClusterId(): string {
  * (the storage tool's `--add-scram` would put them there, and print them).
  */
 export async function provisionUsers(controllerPorts: number[], secrets: KafkaSecrets): Promise<void> {
-  let lastError: unknown
-  // The controller may still be electing itself when the broker's port first answers.
-  for (let attempt = 1; attempt <= 20; attempt++) {
-    try {
-      // Any controller of the quorum: the one asked forwards to the active one, or says who it is.
+  // The controller may still be electing itself when the broker's port first answers: 20 tries,
+  // 0.5 s apart. Any controller of the quorum: the one asked forwards to the active one, or says
+  // who it is.
+  await retry(
+    (attempt) => {
       const port = controllerPorts[attempt % controllerPorts.length]!
-      return await setScramCredentials(`127.0.0.1:${port}`, secrets.controller, secrets)
-    } catch (error) {
-      lastError = error instanceof Error ? error.message : error
-    }
-    await sleep(500)
-  }
-  throw new PipelineError(
-    'SERVICE_START_FAILED',
-    `cannot set the Kafka users' credentials: ${String(lastError)}`,
-  )
-}
-
-/**
- * Sets (or replaces) the SCRAM-SHA-512 credentials of `KAFKA_USERS` with `passwords`, once,
- * through the KRaft controller listener at `controller` (`host:port`) as the user `controller`.
- * The salted passwords are computed here: no password crosses a command line. Used by
- * `provisionUsers` and by the containers' `kafka-init`.
- */
-export async function setScramCredentials(
-  controller: string,
-  controllerPassword: string,
-  passwords: Readonly<Record<KafkaUser, string>>,
-): Promise<void> {
-  const upsertions = KAFKA_USERS.map((name) => {
-    const salt = randomBytes(32)
-    const saltedPassword = pbkdf2Sync(passwords[name], salt, SCRAM_ITERATIONS, 64, 'sha512')
-    return {
-      name,
-      mechanism: ScramMechanisms.SCRAM_SHA_512,
-      iterations: SCRAM_ITERATIONS,
-      salt,
-      saltedPassword,
-    }
+      return setScramCredentials(`127.0.0.1:${port}`, secrets.controller, secrets)
+    },
+    { stop: (_, attempt) => attempt >= 20, delayMs: () => 500 },
+  ).catch((error: unknown) => {
+    throw new PipelineError(
+      'SERVICE_START_FAILED',
+      `cannot set the Kafka users' credentials: ${error instanceof Error ? error.message : String(error)}`,
+    )
   })
-  const split = controller.lastIndexOf(':')
-  const conn = new Connection('evf-provision-users', {
-    sasl: { mechanism: 'PLAIN', username: 'controller', password: controllerPassword },
-  })
-  try {
-    await conn.connect(controller.slice(0, split), Number(controller.slice(split + 1)))
-    const { results } = await alterUserScramCredentialsV0.api.async(conn, [], upsertions)
-    const failed = results.filter((r) => r.errorCode !== 0)
-    if (failed.length > 0)
-      throw new Error(failed.map((r) => `${r.user}: ${r.errorMessage ?? r.errorCode}`).join('; '))
-  } finally {
-    await conn.close().catch(() => undefined)
-  }
 }
-
-/** Kafka's minimum for SCRAM-SHA-512; each client login costs the broker this many rounds. */
-const SCRAM_ITERATIONS = 4096
 
 /**
  * The listeners, SASL, TLS and authorizer lines of a node (docs/security.md, "Kafka"). The client
@@ -334,21 +283,3 @@ rootLogger.appenderRef.file.ref = file
 logger.state.name = state.change.logger
 logger.state.level = WARN
 `
-
-export function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port }, () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.on('error', () => resolve(false))
-  })
-}
-
-async function tailOf(file: string, lines: number): Promise<string> {
-  try {
-    return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n')
-  } catch {
-    return '(no log written)'
-  }
-}

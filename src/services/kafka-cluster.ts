@@ -1,24 +1,23 @@
 import type { ChildProcess } from 'node:child_process'
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { stopChild } from '../shared/process.ts'
-import { backoff, sleep } from '../shared/time.ts'
+import { type KafkaSecrets, kafkaSecrets } from '../kafka/index.ts'
+import { type ChildSpec, restartWithBackoff, Supervisor, stopOnExit } from '../shared/supervisor.ts'
 import {
+  answering,
+  BROKER_STOP,
   type BrokerOptions,
+  brokerOrphan,
   type EmbeddedBroker,
   formatOnce,
   javaArgsFor,
   LOG4J,
   newClusterId,
-  portAnswers,
   provisionUsers,
   requireJars,
   securityProperties,
-  spawnBroker,
-  stopOrphan,
-  untilAnswers,
-} from './broker.ts'
-import { type KafkaSecrets, kafkaSecrets } from './credentials.ts'
+} from './kafka-broker.ts'
+import { portAnswers, stopOrphan, untilReady } from './server.ts'
 
 /** Where node `i` (1-based) of a cluster listens: the single node's ports, then every second one. */
 export const nodePorts = (opts: { port: number; controllerPort: number }, i: number) => ({
@@ -39,19 +38,23 @@ export interface NodeState {
  * A KRaft cluster of `nodes` combined broker+controller nodes on this host, from the same jars,
  * each in `<dataDir>/kafka/node-<i>` on its own ports, forming a quorum of all of them. Topics
  * default to replication factor `nodes` (at most 3) with `min.insync.replicas=2` and unclean
- * leader election off. A node that dies is logged and started again with backoff
- * (`restartNodes`): losing one of three stops nothing.
+ * leader election off. The nodes run under the shared `Supervisor`: with `restartNodes`, its
+ * `backoff` policy starts a node that died again (losing one of three stops nothing); without,
+ * a dead node stays down until `startNode`.
  */
 export class KafkaCluster {
   private readonly children = new Map<number, ChildProcess>()
   private readonly states = new Map<number, NodeState>()
-  private stopping = false
+  private readonly supervisor: Supervisor
+  /** nodes `startNode` is starting (its spawn is not a restart), and their wait until they answer */
+  private readonly starting = new Map<number, Promise<void> | undefined>()
   readonly secrets: KafkaSecrets
   /** told of every node that starts or dies (the stack records them for /ready and /metrics) */
   onChange: (nodes: NodeState[]) => void = () => undefined
 
   constructor(private readonly opts: BrokerOptions & { nodes: number; restartNodes: boolean }) {
     this.secrets = kafkaSecrets(opts.dataDir)
+    this.supervisor = new Supervisor({ log: opts.log })
   }
 
   get brokers(): string {
@@ -127,16 +130,51 @@ export class KafkaCluster {
 
   /** Starts node `i` and waits until it answers; with `restartNodes`, a death starts it again. */
   async startNode(i: number): Promise<void> {
+    await stopOrphan(brokerOrphan(join(this.home(i), 'broker.pid')), this.opts.log)
+    this.starting.set(i, undefined)
+    await this.supervisor.start(this.nodeSpec(i))
+    const started = this.starting.get(i)
+    this.starting.delete(i)
+    await started
+  }
+
+  /** Node `i` as a child of the supervisor, its output in `logs/stdout.log`. */
+  private nodeSpec(i: number): ChildSpec {
+    const home = this.home(i)
+    return {
+      name: `kafka-node-${i}`,
+      command: 'java',
+      args: [...this.java(i), 'kafka.Kafka', join(home, 'server.properties')],
+      env: {},
+      restart: this.opts.restartNodes ? restartWithBackoff() : stopOnExit,
+      output: 'quiet',
+      logFile: join(home, 'logs', 'stdout.log'),
+      group: true,
+      label: `Kafka node ${i}`,
+      logFields: { node: i },
+      onSpawn: (child) => this.spawned(i, child),
+      onExit: (code, signal) => this.died(i, code ?? signal),
+    }
+  }
+
+  /** Each spawn of node `i`: its pid file, then its state once it answers. */
+  private spawned(i: number, child: ChildProcess): void {
+    this.children.set(i, child)
+    const restart = !this.starting.has(i)
+    const up = this.whenUp(i, child, restart)
+    if (!restart) return void this.starting.set(i, up)
+    // A restart that fails was killed: the supervisor's policy tries again.
+    up.catch((error: unknown) =>
+      this.opts.log.error({ node: i, err: String(error) }, `Kafka node ${i} did not start again`),
+    )
+  }
+
+  private async whenUp(i: number, child: ChildProcess, restart: boolean): Promise<void> {
     const home = this.home(i)
     const { port } = nodePorts(this.opts, i)
-    const pidFile = join(home, 'broker.pid')
-    await stopOrphan(pidFile, this.opts.log)
-    const child = spawnBroker(this.java(i), join(home, 'server.properties'), join(home, 'logs'))
-    this.children.set(i, child)
-    await writeFile(pidFile, String(child.pid))
+    await writeFile(join(home, 'broker.pid'), String(child.pid))
+    await untilReady(child, answering(port, join(home, 'logs', 'server.log'), this.opts.timeoutMs ?? 120_000))
     const previous = this.states.get(i)
-    child.once('exit', (code, signal) => void this.died(i, child, code ?? signal))
-    await untilAnswers(child, port, join(home, 'logs', 'server.log'), this.opts.timeoutMs ?? 120_000)
     this.states.set(i, {
       id: i,
       address: `127.0.0.1:${port}`,
@@ -145,6 +183,7 @@ export class KafkaCluster {
       restarts: previous ? previous.restarts + 1 : 0,
     })
     this.onChange(this.nodes())
+    if (restart) this.opts.log.warn({ node: i }, `Kafka node ${i} started again`)
   }
 
   /** Kills node `i` as a crash would (SIGKILL); tests use it to lose a broker. */
@@ -152,8 +191,8 @@ export class KafkaCluster {
     this.children.get(i)?.kill('SIGKILL')
   }
 
-  private async died(i: number, child: ChildProcess, how: number | string | null): Promise<void> {
-    if (this.stopping || this.children.get(i) !== child) return
+  /** Told by the supervisor of a node that exited by itself (never of one `stop` stopped). */
+  private died(i: number, how: number | string | null): void {
     const state = this.states.get(i)
     if (state) Object.assign(state, { up: false, since: new Date() })
     this.onChange(this.nodes())
@@ -161,28 +200,11 @@ export class KafkaCluster {
       { node: i, exit: how, restart: this.opts.restartNodes },
       `Kafka node ${i} died; the cluster goes on with the others`,
     )
-    if (!this.opts.restartNodes) return
-    for (let attempt = 0; !this.stopping; attempt++) {
-      await sleep(backoff(attempt))
-      if (this.stopping) return
-      try {
-        await this.startNode(i)
-        this.opts.log.warn({ node: i, attempt: attempt + 1 }, `Kafka node ${i} started again`)
-        return
-      } catch (error) {
-        this.opts.log.error({ node: i, err: String(error) }, `Kafka node ${i} did not start again`)
-      }
-    }
   }
 
   async stop(): Promise<void> {
-    this.stopping = true
-    await Promise.all(
-      [...this.children].map(async ([i, child]) => {
-        await stopChild(child, 30_000)
-        await rm(join(this.home(i), 'broker.pid'), { force: true })
-      }),
-    )
+    await this.supervisor.stopAll({ graceMs: BROKER_STOP.graceMs, parallel: true })
+    await Promise.all(this.ids().map((i) => rm(join(this.home(i), 'broker.pid'), { force: true })))
   }
 
   /** Whether node `i`'s client port answers now. */

@@ -4,19 +4,20 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { chmod, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
 import pg from 'pg'
+import { dataDirectory, ensureReplicationRole, ensureReplicationSlot, lowLevelBackup } from '../db/index.ts'
 import { mkdirPrivate } from '../shared/fs.ts'
 import type { Logger } from '../shared/log.ts'
-import { stopChild } from '../shared/process.ts'
 import {
+  answering,
   type EmbeddedDatabase,
-  freePort,
+  POSTGRES_STOP,
+  postgresOrphan,
   REPLICATION_ROLE,
   serverUser,
   spawnServer,
-  stopOrphan,
-  untilReady,
   writeHba,
-} from './embedded.ts'
+} from './postgres.ts'
+import { freePort, startServer } from './server.ts'
 
 const SLOT = 'evf_standby'
 
@@ -38,19 +39,26 @@ export async function startStandby(opts: {
   const primary = new URL(opts.primaryUrl)
   await mkdir(join(opts.dataDir, 'logs'), { recursive: true })
   const password = replicationPassword(opts.dataDir)
-  // A standby left running by a stack that was killed still holds its directory.
-  await stopOrphan(dir, opts.log)
-  await prepareReplication(opts.primaryUrl, password)
-  if (!existsSync(join(dir, 'PG_VERSION'))) await cloneFromPrimary(opts.primaryUrl, dir, opts.log)
-  // Where the primary is may change between starts (a free port): said again at every start.
-  await writeStandbyConf(dir, Number(primary.port), password)
-  await writeHba(dir)
   const port = opts.port || (await freePort())
-  const child = await spawnServer(dir, port, logFile)
-  await untilReady(child, port, decodeURIComponent(primary.password), dir, logFile)
+  const server = await startServer({
+    // A standby left running by a stack that was killed still holds its directory.
+    orphan: postgresOrphan(dir),
+    prepare: async () => {
+      await prepareReplication(opts.primaryUrl, password)
+      if (!existsSync(join(dir, 'PG_VERSION'))) await cloneFromPrimary(opts.primaryUrl, dir, opts.log)
+      // Where the primary is may change between starts (a free port): said again at every start.
+      await writeStandbyConf(dir, Number(primary.port), password)
+      await writeHba(dir)
+    },
+    spawn: () => spawnServer(dir, port, logFile),
+    writePidFile: false,
+    ready: answering(port, () => decodeURIComponent(primary.password), dir, logFile),
+    stopping: POSTGRES_STOP,
+    log: opts.log,
+  })
   const url = new URL(opts.primaryUrl)
   url.port = String(port)
-  return { url: url.toString(), port, stop: () => stopChild(child, 60_000, 'SIGINT') }
+  return { url: url.toString(), port, stop: server.stop }
 }
 
 /** The replication role's password: generated once per data directory (secrets/, 0600). */
@@ -68,19 +76,9 @@ async function prepareReplication(primaryUrl: string, password: string): Promise
   const admin = new pg.Client({ connectionString: primaryUrl })
   await admin.connect()
   try {
-    const { rows } = await admin.query<{ sql: string }>(
-      `SELECT format(CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = $1)
-                     THEN 'ALTER ROLE %I WITH REPLICATION LOGIN PASSWORD %L'
-                     ELSE 'CREATE ROLE %I WITH REPLICATION LOGIN PASSWORD %L' END, $1::text, $2::text) AS sql`,
-      [REPLICATION_ROLE, password],
-    )
-    await admin.query(rows[0]!.sql)
+    await ensureReplicationRole(admin, REPLICATION_ROLE, password)
     // Reserved now, so the WAL written during the copy is kept until the standby streams it.
-    await admin.query(
-      `SELECT pg_create_physical_replication_slot($1, true)
-       WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = $1)`,
-      [SLOT],
-    )
+    await ensureReplicationSlot(admin, SLOT)
   } finally {
     await admin.end()
   }
@@ -113,8 +111,7 @@ async function cloneFromPrimary(primaryUrl: string, dir: string, log: Logger): P
   const t0 = performance.now()
   const admin = new pg.Client({ connectionString: primaryUrl })
   await admin.connect()
-  const source = (await admin.query<{ d: string }>("SELECT current_setting('data_directory') AS d")).rows[0]!
-    .d
+  const source = await dataDirectory(admin)
   await rm(dir, { recursive: true, force: true })
   const keep = (path: string) => {
     const parts = relative(source, path).split(sep)
@@ -127,14 +124,11 @@ async function cloneFromPrimary(primaryUrl: string, dir: string, log: Logger): P
     return !SKIPPED_FILES.has(name) && !name.startsWith('pgsql_tmp')
   }
   try {
-    // Start, copy and stop in one session: the backup belongs to it.
-    await admin.query(`SELECT pg_backup_start('evf-standby', fast => true)`)
-    await cp(source, dir, { recursive: true, filter: keep })
-    const { rows } = await admin.query<{ labelfile: string; spcmapfile: string | null }>(
-      'SELECT labelfile, spcmapfile FROM pg_backup_stop(wait_for_archive => false)',
+    const backup = await lowLevelBackup(admin, 'evf-standby', () =>
+      cp(source, dir, { recursive: true, filter: keep }),
     )
-    await writeFile(join(dir, 'backup_label'), rows[0]!.labelfile)
-    if (rows[0]!.spcmapfile) await writeFile(join(dir, 'tablespace_map'), rows[0]!.spcmapfile)
+    await writeFile(join(dir, 'backup_label'), backup.labelfile)
+    if (backup.spcmapfile) await writeFile(join(dir, 'tablespace_map'), backup.spcmapfile)
   } finally {
     await admin.end()
   }

@@ -1,6 +1,6 @@
 /**
  * PostgreSQL: the servers and the schema here (the embedded primary and its standby, pools,
- * migrations, maintenance, roles); every statement the ETL, the API and the CLI run in queries/.
+ * the migrator, maintenance, roles); every SQL statement, theirs included, in queries/.
  */
 export {
   DATABASE,
@@ -15,4 +15,3 @@ export { createPool, inTransaction, type Pool, transaction, withClient } from '.
 export * from './queries/index.ts'
 export { provisionRoleLogins, ROLES, type Role, type RoleUrls } from './roles.ts'
 export { startStandby } from './standby.ts'
-export { biColumn } from './views.ts'

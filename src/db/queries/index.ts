@@ -1,6 +1,7 @@
 /**
  * Every SQL statement the ETL, the API and the CLI run, each once, as a named, typed function,
- * grouped by what it reads or writes. Nothing outside db/ writes SQL.
+ * grouped by what it reads or writes, the migrator's and maintenance's included. Nothing else
+ * writes SQL but pool.ts's BEGIN/COMMIT and the embedded servers' own set-up.
  */
 export {
   type BlockedPartition,
@@ -9,6 +10,7 @@ export {
   type Skipped,
   skipBlocked,
 } from './blocked.ts'
+export { biColumn } from './catalog.ts'
 export { ensureDatabase } from './databases.ts'
 export {
   type DeadLetterFilter,

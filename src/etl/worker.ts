@@ -10,6 +10,7 @@ import {
   type Pool,
   readPositions,
   recordLogEnds,
+  type SensorRow,
   withClient,
 } from '../db/index.ts'
 import { coerceError, PipelineError } from '../errors/index.ts'
@@ -18,7 +19,7 @@ import type { Logger } from '../shared/log.ts'
 import { BatchReader } from './batch.ts'
 import { HeldPartitions } from './held.ts'
 import { RollupBuilder } from './rollups.ts'
-import { type LoadRow, transformRecord, validationPolicy } from './transform.ts'
+import { transformRecord, validationPolicy } from './transform.ts'
 
 const EARLIEST = -2n
 const IDLE_MS = 500
@@ -361,7 +362,7 @@ export class EtlWorker {
     const now = Date.now()
     const processedAt = new Date(now).toISOString()
     const policy = validationPolicy(this.config, now)
-    const rows: LoadRow[] = []
+    const rows: SensorRow[] = []
     const deadLetters: NewDeadLetter[] = []
     const last = new Map<string, bigint>()
     const counts = new Map<string, { loaded: number; rejected: number }>()

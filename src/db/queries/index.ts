@@ -35,7 +35,6 @@ export {
   loadBatch,
   type NewDeadLetter,
   type OffsetAdvance,
-  type RawMessage,
   type SensorRow,
 } from './load.ts'
 export {

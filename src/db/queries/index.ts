@@ -77,18 +77,14 @@ export {
   totals,
 } from './status.ts'
 export {
-  CREDENTIAL,
   consumeLogin,
-  issueToken,
+  insertToken,
   listTokens,
-  newLoginToken,
-  type Refusal,
+  type NewToken,
+  revokeLogins,
   revokeToken,
-  SCOPES,
-  type Scope,
   type TokenInfo,
-  type TokenKind,
+  type TokenRow,
+  tokenById,
   touchTokens,
-  type Verified,
-  verifyToken,
 } from './tokens.ts'

@@ -11,7 +11,7 @@ export {
 } from './embedded.ts'
 export { type MaintenanceSummary, maintain, PARTITION_DAYS_AHEAD } from './maintain.ts'
 export { migrate, readMigrations } from './migrate.ts'
-export { createPool, inTransaction, type Pool, transaction, withClient } from './pool.ts'
+export { createPool, inTransaction, type Pool, withClient } from './pool.ts'
 export * from './queries/index.ts'
 export { provisionRoleLogins, ROLES, type Role, type RoleUrls } from './roles.ts'
 export { startStandby } from './standby.ts'

@@ -2,9 +2,9 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type pg from 'pg'
 import { migrationsDir } from '../shared/paths.ts'
-import { transaction } from './pool.ts'
 import { applyCatalog } from './queries/catalog.ts'
 import { appliedVersions, applyMigration, lockMigrations, unlockMigrations } from './queries/migrations.ts'
+import { transaction } from './queries/transaction.ts'
 
 export interface Migration {
   version: number

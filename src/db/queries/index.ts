@@ -1,7 +1,7 @@
 /**
  * Every SQL statement the ETL, the API and the CLI run, each once, as a named, typed function,
  * grouped by what it reads or writes, the migrator's and maintenance's included. Nothing else
- * writes SQL but pool.ts's BEGIN/COMMIT and the embedded servers' own set-up.
+ * writes SQL but the embedded servers' own set-up.
  */
 export {
   type BlockedPartition,
@@ -88,3 +88,4 @@ export {
   tokenById,
   touchTokens,
 } from './tokens.ts'
+export { transaction } from './transaction.ts'

@@ -8,9 +8,9 @@ import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import type { SourceRecord, StationName } from '../../catalog/index.ts'
 import { PipelineError } from '../../errors/index.ts'
-import { transaction } from '../pool.ts'
 import { encodeLoaded, LOADED_CHANNEL } from './loaded.ts'
 import { mergeRollups, type Rollups } from './rollups.ts'
+import { transaction } from './transaction.ts'
 
 /** A row for `sensor_data`, of a station of the catalog. */
 export interface SensorRow {

@@ -38,21 +38,19 @@ export async function migrate(pool: pg.Pool): Promise<number[]> {
     const applied: number[] = []
     for (const m of migrations) {
       if (done.has(m.version)) continue
-      try {
-        await transaction(client, () => applyMigration(client, m))
-      } catch (error) {
-        throw new Error(`migration ${m.version} (${m.name}) failed: ${(error as Error).message}`, {
-          cause: error,
-        })
-      }
+      await transaction(client, () =>
+        applyMigration(client, m).catch((error: Error) => {
+          throw new Error(`migration ${m.version} (${m.name}) failed: ${error.message}`, { cause: error })
+        }),
+      )
       applied.push(m.version)
     }
     // The repeatable step: the catalog's table and the BI views, re-derived from src/catalog.
-    try {
-      await transaction(client, () => applyCatalog(client))
-    } catch (error) {
-      throw new Error(`applying the catalog's views failed: ${(error as Error).message}`, { cause: error })
-    }
+    await transaction(client, () =>
+      applyCatalog(client).catch((error: Error) => {
+        throw new Error(`applying the catalog's views failed: ${error.message}`, { cause: error })
+      }),
+    )
     return applied
   } finally {
     await unlockMigrations(client)

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { fileURLToPath } from 'node:url'
 import { Command, Option } from 'commander'
+// tokens.ts on its own, not api/index.ts: the scopes must not load the API server into every command.
+import { SCOPES, type Scope } from './api/tokens.ts'
 import { allTopics } from './catalog/index.ts'
 import { type Config, configToEnv, flagFor, loadConfig, type SettingKey, settings } from './config/index.ts'
-import { SCOPES, type Scope } from './db/index.ts'
 import { classify, errorCodes, PipelineError } from './errors/index.ts'
 import { createLogger, type Logger } from './shared/log.ts'
 import { watchParent } from './shared/process.ts'
@@ -353,7 +354,10 @@ withSettings(
   DB,
 ).action(async (o: { name: string; scope: Scope[]; json?: boolean }, cmd: Command) => {
   const config = configOf(cmd, ['database'])
-  const { createPool, issueToken } = await import('./db/index.ts')
+  const [{ createPool }, { issueToken }] = await Promise.all([
+    import('./db/index.ts'),
+    import('./api/tokens.ts'),
+  ])
   const pool = createPool(config.databaseUrl, { max: 1 })
   try {
     const scopes = [...new Set(o.scope)]
@@ -412,13 +416,14 @@ withSettings(
   [...DB, 'apiHost', 'apiPort', 'apiTlsCert'],
 ).action(async (_o, cmd: Command) => {
   const config = configOf(cmd, ['database'])
-  const [{ createPool, newLoginToken }, { apiBase }] = await Promise.all([
+  const [{ createPool }, { newLoginUrl }, { apiBase }] = await Promise.all([
     import('./db/index.ts'),
+    import('./api/tokens.ts'),
     import('./shared/http.ts'),
   ])
   const pool = createPool(config.databaseUrl, { max: 1 })
   try {
-    process.stdout.write(`${apiBase(config)}/login?token=${await newLoginToken(pool)}\n`)
+    process.stdout.write(`${await newLoginUrl(pool, apiBase(config))}\n`)
   } finally {
     await pool.end()
   }

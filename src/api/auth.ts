@@ -2,18 +2,9 @@ import { createHash } from 'node:crypto'
 import cookie from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import {
-  consumeLogin,
-  issueToken,
-  newLoginToken,
-  type Pool,
-  type Refusal,
-  type Scope,
-  touchTokens,
-  type Verified,
-  verifyToken,
-} from '../db/index.ts'
+import { consumeLogin, type Pool, touchTokens } from '../db/index.ts'
 import { asProblem, problem, sendProblem } from './problems.ts'
+import { issueToken, type Refusal, type Scope, type Verified, verifyToken } from './tokens.ts'
 import type { Api } from './types.ts'
 
 declare module 'fastify' {
@@ -277,9 +268,4 @@ class FailureLimiter {
     if (this.perMinute === 0 || recent === undefined) return false
     return recent.filter((t) => t > Date.now() - 60_000).length >= this.perMinute
   }
-}
-
-/** A one-time dashboard login URL (what `npm start` prints, and `evf login-url`). */
-export async function newLoginUrl(pool: Pool, base: string): Promise<string> {
-  return `${base}/login?token=${await newLoginToken(pool)}`
 }

@@ -1,5 +1,6 @@
 import { type Field, type StationName, stationNames, stations } from './stations.ts'
 
+export type { SensorMessage, SourceRecord } from './message.ts'
 export type { EnumField, Field, NumericField, Station, StationName } from './stations.ts'
 export { stationNames, stations } from './stations.ts'
 

@@ -4,6 +4,5 @@
  */
 export { type MaintenanceSummary, maintain, PARTITION_DAYS_AHEAD } from './maintain.ts'
 export { migrate, readMigrations } from './migrate.ts'
-export { createPool, inTransaction, type Pool, transaction, withClient } from './pool.ts'
+export { createPool, inTransaction, type Pool, withClient } from './pool.ts'
 export * from './queries/index.ts'
-export { biColumn } from './views.ts'

@@ -1,4 +1,12 @@
 import type pg from 'pg'
+import {
+  ANALYZED_TABLES,
+  analyzeTables,
+  deleteMinuteRollupsBefore,
+  dropPartitionsBefore,
+  ensurePartitionsAhead,
+  pruneCommits,
+} from './queries/maintenance.ts'
 
 export interface MaintenanceSummary {
   /** daily partitions created ahead of time */
@@ -18,36 +26,24 @@ export const PARTITION_DAYS_AHEAD = 7
  * Keeps the storage in shape between loads: creates the coming days' partitions, drops whole
  * partitions older than `retentionDays` (0 keeps everything) with their minute rollups, and
  * refreshes the planner's statistics. The built-in scheduler and the Airflow DAG's
- * `refresh_summaries` task run it (`evf db maintain`).
+ * `refresh_summaries` task run it (`evf db maintain`). The statements are in queries/maintenance.ts.
  */
 export async function maintain(pool: pg.Pool, retentionDays: number): Promise<MaintenanceSummary> {
   const t0 = Date.now()
-  const { rows: made } = await pool.query<{ n: number }>(
-    `SELECT sensor_data_ensure_partitions(now() - interval '1 day', now() + make_interval(days => $1)) AS n`,
-    [PARTITION_DAYS_AHEAD],
-  )
+  const partitionsCreated = await ensurePartitionsAhead(pool, PARTITION_DAYS_AHEAD)
   let dropped: string[] = []
   let rollupRowsDeleted = 0
   if (retentionDays > 0) {
-    // Whole UTC days only: a partition goes when all of its day is older than the cutoff.
-    const cutoff = `date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - make_interval(days => $1)`
-    const { rows } = await pool.query<{ name: string }>(
-      `SELECT sensor_data_drop_partitions_before(${cutoff}) AS name`,
-      [retentionDays],
-    )
-    dropped = rows.map((r) => r.name)
-    const deleted = await pool.query(`DELETE FROM rollup_1m WHERE bucket < ${cutoff}`, [retentionDays])
-    rollupRowsDeleted = deleted.rowCount ?? 0
+    dropped = await dropPartitionsBefore(pool, retentionDays)
+    rollupRowsDeleted = await deleteMinuteRollupsBefore(pool, retentionDays)
   }
-  // The commits feed only the current ingest rate: the last hour is plenty.
-  await pool.query(`DELETE FROM etl_commits WHERE committed_at < now() - interval '1 hour'`)
-  const analyzed = ['sensor_data', 'rollup_1m', 'rollup_1h', 'dead_letters', 'etl_offsets']
-  for (const table of analyzed) await pool.query(`ANALYZE ${table}`)
+  await pruneCommits(pool)
+  await analyzeTables(pool)
   return {
-    partitionsCreated: made[0]?.n ?? 0,
+    partitionsCreated,
     partitionsDropped: dropped,
     rollupRowsDeleted,
-    analyzed,
+    analyzed: [...ANALYZED_TABLES],
     durationMs: Date.now() - t0,
   }
 }

@@ -2,7 +2,9 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type pg from 'pg'
 import { migrationsDir } from '../shared/paths.ts'
-import { applyCatalog } from './views.ts'
+import { applyCatalog } from './queries/catalog.ts'
+import { appliedVersions, applyMigration, lockMigrations, unlockMigrations } from './queries/migrations.ts'
+import { transaction } from './queries/transaction.ts'
 
 export interface Migration {
   version: number
@@ -22,54 +24,36 @@ export async function readMigrations(dir = migrationsDir): Promise<Migration[]> 
   )
 }
 
-// Any constant works; it only has to be the same for every migrator of this schema.
-const MIGRATION_LOCK = 727_001
-
 /**
  * Applies the migrations not yet applied, each in its own transaction, under an advisory lock so
  * two processes starting at once do not race, then re-applies the catalog's views. Returns the
- * versions it applied.
+ * versions it applied. The statements are in queries/migrations.ts and queries/catalog.ts.
  */
 export async function migrate(pool: pg.Pool): Promise<number[]> {
   const migrations = await readMigrations()
   const client = await pool.connect()
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
-    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
-      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
-    const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations')
-    const done = new Set(rows.map((r) => r.version))
+    await lockMigrations(client)
+    const done = await appliedVersions(client)
     const applied: number[] = []
     for (const m of migrations) {
       if (done.has(m.version)) continue
-      await client.query('BEGIN')
-      try {
-        await client.query(m.sql)
-        await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
-          m.version,
-          m.name,
-        ])
-        await client.query('COMMIT')
-      } catch (error) {
-        await client.query('ROLLBACK')
-        throw new Error(`migration ${m.version} (${m.name}) failed: ${(error as Error).message}`, {
-          cause: error,
-        })
-      }
+      await transaction(client, () =>
+        applyMigration(client, m).catch((error: Error) => {
+          throw new Error(`migration ${m.version} (${m.name}) failed: ${error.message}`, { cause: error })
+        }),
+      )
       applied.push(m.version)
     }
     // The repeatable step: the catalog's table and the BI views, re-derived from src/catalog.
-    await client.query('BEGIN')
-    try {
-      await applyCatalog(client)
-      await client.query('COMMIT')
-    } catch (error) {
-      await client.query('ROLLBACK')
-      throw new Error(`applying the catalog's views failed: ${(error as Error).message}`, { cause: error })
-    }
+    await transaction(client, () =>
+      applyCatalog(client).catch((error: Error) => {
+        throw new Error(`applying the catalog's views failed: ${error.message}`, { cause: error })
+      }),
+    )
     return applied
   } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined)
+    await unlockMigrations(client)
     client.release()
   }
 }

@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { classify } from '../errors/index.ts'
+import { transaction } from './queries/transaction.ts'
 
 // int8 (ids, Kafka offsets, counts) as JS numbers: exact below 2^53, which a plant's row ids and
 // offsets stay far below. Code that needs the full range casts to text in SQL.
@@ -50,19 +51,6 @@ export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) =
   } finally {
     client.off('error', onError)
     client.release(broken)
-  }
-}
-
-/** Runs `fn` in a transaction on `client`: committed if it returns, rolled back if it throws. */
-export async function transaction<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN')
-  try {
-    const result = await fn()
-    await client.query('COMMIT')
-    return result
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined)
-    throw error
   }
 }
 

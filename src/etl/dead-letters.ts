@@ -8,9 +8,10 @@ import {
   mergeRollups,
   type Pool,
   recordStillRejected,
+  type SensorRow,
 } from '../db/index.ts'
 import { RollupBuilder } from './rollups.ts'
-import { type LoadRow, type ReasonCode, transformRecord, validationPolicy } from './transform.ts'
+import { type ReasonCode, transformRecord, validationPolicy } from './transform.ts'
 
 export interface RetrySummary {
   selected: number
@@ -19,7 +20,7 @@ export interface RetrySummary {
 }
 
 /** A dead letter that passes today's rules: the row it becomes. */
-interface Passing extends LoadRow {
+interface Passing extends SensorRow {
   id: number
   reading: Readonly<Record<string, unknown>>
 }

@@ -1,11 +1,9 @@
 export { type RetrySummary, retryDeadLetters } from './dead-letters.ts'
 export { follow, runBounded } from './modes.ts'
 export {
-  type LoadRow,
   type ReasonCode,
   reasonCodes,
   round,
-  type SourceRecord,
   transformRecord,
   type ValidationPolicy,
   validationPolicy,

@@ -2,21 +2,14 @@ import {
   type EnumField,
   isStationName,
   type NumericField,
+  type SourceRecord,
   type StationName,
   stationForTopic,
   stations,
 } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
-import type { RawMessage, SensorRow } from '../db/index.ts'
+import type { SensorRow } from '../db/index.ts'
 import { scanStructure } from './validate.ts'
-
-/** A Kafka record as the ETL sees it, before any parsing (and as a dead letter keeps it). */
-export type SourceRecord = RawMessage
-
-/** A row for `sensor_data`, of a station of the catalog. */
-export interface LoadRow extends SensorRow {
-  station: StationName
-}
 
 /**
  * Why a message was dead-lettered: a closed set, documented in docs/etl.md (a test checks).
@@ -63,7 +56,7 @@ export interface Rejection {
 
 export type TransformResult =
   /** `reading`: the transformed reading, parsed, for the rollups (not kept with the row) */
-  { ok: true; row: LoadRow; reading: Readonly<Record<string, unknown>> } | Rejected
+  { ok: true; row: SensorRow; reading: Readonly<Record<string, unknown>> } | Rejected
 
 type Rejected = { ok: false; rejection: Rejection }
 

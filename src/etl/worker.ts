@@ -1,24 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import type { Message, MessagesStream } from '@platformatic/kafka'
 import type { Config } from '../config/index.ts'
-import {
-  initOffsets,
-  type LoadBatch,
-  loadBatch,
-  type NewDeadLetter,
-  type OffsetAdvance,
-  type Pool,
-  readPositions,
-  recordLogEnds,
-  withClient,
-} from '../db/index.ts'
+import { initOffsets, loadBatch, type Pool, readPositions, recordLogEnds, withClient } from '../db/index.ts'
 import { coerceError, PipelineError } from '../errors/index.ts'
 import { createAdmin, createConsumer, type EvfConsumer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { BatchReader } from './batch.ts'
 import { HeldPartitions } from './held.ts'
-import { RollupBuilder } from './rollups.ts'
-import { type LoadRow, transformRecord, validationPolicy } from './transform.ts'
+import { type Cursor, type PreparedBatch, pastUnread, prepareBatch, tp } from './prepare.ts'
 
 const EARLIEST = -2n
 const IDLE_MS = 500
@@ -63,18 +52,6 @@ export interface WorkerOptions {
 
 type Msg = Message<Buffer, Buffer, Buffer, Buffer>
 
-/** A batch ready to load, and what it adds to each partition's counts once committed. */
-interface PreparedBatch extends LoadBatch {
-  counts: Map<string, { loaded: number; rejected: number }>
-}
-const tp = (topic: string, partition: number) => `${topic}:${partition}`
-
-/**
- * One ETL worker: consume ▸ transform ▸ load, exactly once. Positions live in PostgreSQL and
- * advance in the transaction that writes the rows; Kafka's own group offsets are not used. A
- * bounded run uses a consumer group of its own, so it always owns all of its topics' partitions;
- * continuous workers share `etlGroupId` and split the partitions between them.
- */
 /** While the Kafka client retries by itself, it is said at most this often. */
 const RETRY_SAID_EVERY_MS = 5000
 
@@ -98,6 +75,13 @@ function sayWhileKafkaRetries(consumer: EvfConsumer, log: Logger): void {
   })
 }
 
+/**
+ * One ETL worker: consume ▸ transform ▸ load, exactly once; what a batch holds is decided in
+ * prepare.ts. Positions live in PostgreSQL and advance in the transaction that writes the rows;
+ * Kafka's own group offsets are not used. A bounded run uses a consumer group of its own, so it
+ * always owns all of its topics' partitions; continuous workers share `etlGroupId` and split the
+ * partitions between them.
+ */
 export class EtlWorker {
   /** committed positions: the next offset to load, per `topic:partition`, as PostgreSQL holds it */
   private readonly positions = new Map<string, bigint>()
@@ -340,7 +324,10 @@ export class EtlWorker {
         const batch = this.done(this.ahead)
           ? []
           : await reader.next(etlBatchSize, etlLingerMs, IDLE_MS, signal)
-        const prepared = batch.length > 0 ? this.transform(batch) : this.pastUnread(consumer)
+        const prepared =
+          batch.length > 0
+            ? prepareBatch(batch, this.cursor(), this.config, this.log)
+            : pastUnread(this.cursor(), (topic, partition) => this.fetchedTo(consumer, topic, partition))
         if ((await settle()) === 'fenced') return 'fenced'
         if (this.held?.released) return 'released'
         if (prepared) {
@@ -355,74 +342,15 @@ export class EtlWorker {
     }
   }
 
-  /** Validates and transforms a batch, and says how it moves each partition's offset. */
-  private transform(batch: Msg[]): PreparedBatch | undefined {
-    if (batch.length === 0) return undefined
-    const now = Date.now()
-    const processedAt = new Date(now).toISOString()
-    const policy = validationPolicy(this.config, now)
-    const rows: LoadRow[] = []
-    const deadLetters: NewDeadLetter[] = []
-    const last = new Map<string, bigint>()
-    const counts = new Map<string, { loaded: number; rejected: number }>()
-    const rollups = new RollupBuilder()
-    for (const m of batch) {
-      const key = tp(m.topic, m.partition)
-      const position = this.ahead.get(key)
-      // Already loaded (a re-delivery after a re-seek), or past this bounded run's end.
-      if (position === undefined || m.offset < position) continue
-      if (this.end && m.offset >= (this.end.get(key) ?? 0n)) continue
-      if (m.offset <= (last.get(key) ?? -1n)) continue
-      last.set(key, m.offset)
-      let c = counts.get(key)
-      if (!c) {
-        c = { loaded: 0, rejected: 0 }
-        counts.set(key, c)
-      }
-      const result = transformRecord(m, policy, processedAt)
-      if (result.ok) {
-        rows.push(result.row)
-        rollups.add(result.row.station, result.row.timestamp, result.reading)
-        c.loaded++
-      } else {
-        deadLetters.push({ record: m, rejection: result.rejection })
-        c.rejected++
-        this.log.warn(
-          { topic: m.topic, partition: m.partition, offset: m.offset, ...result.rejection },
-          'dead-lettered',
-        )
-      }
-    }
-    if (last.size === 0) return undefined
-    const advances: OffsetAdvance[] = [...last].map(([key, lastOffset]) => {
-      const s = this.summary.get(key)!
-      return { topic: s.topic, partition: s.partition, expected: this.ahead.get(key)!, next: lastOffset + 1n }
-    })
-    for (const a of advances) this.ahead.set(tp(a.topic, a.partition), a.next)
-    return { rows, rollups: rollups.build(), deadLetters, advances, counts }
+  /** Where this worker stands, for preparing the next batch (prepare.ts), which moves `ahead`. */
+  private cursor(): Cursor {
+    return { ahead: this.ahead, end: this.end, partitions: this.summary }
   }
 
-  /**
-   * Positions past what the fetches brought but no message carried: a transaction's commit or
-   * abort marker, an aborted transaction's records. Called when the stream's buffer is empty, so
-   * every message below each partition's `fetchedTo` has been read and its position is past it
-   * (within a bounded run's end). Without this, a read-committed worker stays one offset short of
-   * the log end after a transaction: a bounded run never ends, and the lag never reaches 0.
-   */
-  private pastUnread(consumer: EvfConsumer): PreparedBatch | undefined {
-    const advances: OffsetAdvance[] = []
-    for (const [key, ahead] of this.ahead) {
-      const s = this.summary.get(key)
-      const id = s && this.topicIds.get(s.topic)
-      let to = id && consumer.fetchedTo.get(`${id}:${s.partition}`)
-      if (!s || !to) continue
-      const end = this.end?.get(key)
-      if (end !== undefined && to > end) to = end
-      if (to > ahead) advances.push({ topic: s.topic, partition: s.partition, expected: ahead, next: to })
-    }
-    if (advances.length === 0) return undefined
-    for (const a of advances) this.ahead.set(tp(a.topic, a.partition), a.next)
-    return { rows: [], rollups: new RollupBuilder().build(), deadLetters: [], advances, counts: new Map() }
+  /** Where the consumer's last fetch of a partition ended, as `pastUnread` asks. */
+  private fetchedTo(consumer: EvfConsumer, topic: string, partition: number): bigint | undefined {
+    const id = this.topicIds.get(topic)
+    return id ? consumer.fetchedTo.get(`${id}:${partition}`) : undefined
   }
 
   private async commit(batch: PreparedBatch): Promise<void> {

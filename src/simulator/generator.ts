@@ -1,4 +1,10 @@
-import { inspection, type NumericField, type StationName, stations } from '../catalog/index.ts'
+import {
+  inspection,
+  type NumericField,
+  type SensorMessage,
+  type StationName,
+  stations,
+} from '../catalog/index.ts'
 
 /** Mulberry32: a small, fast, seedable PRNG — same seed, same plant. */
 export function prng(seed: number): () => number {
@@ -16,16 +22,6 @@ function gaussian(rand: () => number): number {
   const u = 1 - rand()
   const v = rand()
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v)
-}
-
-/** A reading as it goes on the wire: the reference shape plus our optional extras. */
-export interface Reading {
-  station: StationName
-  timestamp: number
-  sensor_id: string
-  line: string
-  seq: number
-  [field: string]: string | number
 }
 
 interface SensorState {
@@ -66,12 +62,12 @@ export class PlantSimulator {
   }
 
   /** One reading of every sensor, stamped `nowMs`. */
-  tick(nowMs: number): Reading[] {
+  tick(nowMs: number): SensorMessage[] {
     return this.sensors.map((s) => this.read(s, nowMs))
   }
 
-  read(sensor: SensorState, nowMs: number): Reading {
-    const reading: Reading = {
+  read(sensor: SensorState, nowMs: number): SensorMessage {
+    const reading: SensorMessage = {
       station: sensor.station,
       timestamp: nowMs / 1000,
       sensor_id: sensor.id,
@@ -105,7 +101,7 @@ export class PlantSimulator {
     return field.kind === 'integer' ? Math.round(value) : Number(value.toFixed(field.precision + 3))
   }
 
-  private correlateQuality(reading: Reading): void {
+  private correlateQuality(reading: SensorMessage): void {
     const result = reading.inspection_result
     const base = Math.max(0, Math.round(Math.abs(gaussian(this.rand)) * 0.8))
     reading.defect_count =

@@ -1,2 +1,2 @@
-export { PlantSimulator, prng, type Reading } from './generator.ts'
+export { PlantSimulator, prng } from './generator.ts'
 export { runSimulator, type SimulatorSummary, toMessage } from './run.ts'

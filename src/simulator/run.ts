@@ -1,11 +1,11 @@
 import type { Producer } from '@platformatic/kafka'
-import { allTopics, topicFor } from '../catalog/index.ts'
+import { allTopics, type SensorMessage, topicFor } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
 import { classify } from '../errors/index.ts'
 import { createAdmin, createProducer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { sleep } from '../shared/time.ts'
-import { PlantSimulator, type Reading } from './generator.ts'
+import { PlantSimulator } from './generator.ts'
 
 export interface SimulatorSummary {
   produced: number
@@ -15,7 +15,7 @@ export interface SimulatorSummary {
 const SEND_CHUNK = 2000
 
 /** A reading as a Kafka message keyed by its sensor (the client's partitioner picks its partition). */
-export function toMessage(reading: Reading, prefix: string) {
+export function toMessage(reading: SensorMessage, prefix: string) {
   return {
     topic: topicFor(reading.station, prefix),
     key: Buffer.from(reading.sensor_id),
@@ -152,7 +152,7 @@ async function produceCount(
   // Readings are stamped as if paced by the interval, ending now: a backfill of recent history.
   const ticks = Math.ceil(total / plant.sensors.length)
   let t = Date.now() - ticks * config.simIntervalMs
-  let buffer: Reading[] = []
+  let buffer: SensorMessage[] = []
   while (produced < total && !signal?.aborted) {
     while (buffer.length < SEND_CHUNK && produced + buffer.length < total) {
       buffer.push(...plant.tick(t).slice(0, total - produced - buffer.length))

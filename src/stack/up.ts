@@ -1,5 +1,7 @@
+// tokens.ts on its own, not api/index.ts: minting a login must not load the API server into `stack up`.
+import { newLoginUrl } from '../api/tokens.ts'
 import { type Config, configToEnv } from '../config/index.ts'
-import { createPool, newLoginToken } from '../db/index.ts'
+import { createPool } from '../db/index.ts'
 import { kafkaEnv } from '../kafka/index.ts'
 import { airflow, builtin, type Orchestrator, startMaintenance } from '../orchestrator/index.ts'
 import { provisionRoleLogins } from '../services/index.ts'
@@ -138,7 +140,7 @@ async function startComponents(
 async function dashboardLogin(databaseUrl: string, base: string): Promise<string> {
   const pool = createPool(databaseUrl, { max: 1 })
   try {
-    return `${base}/login?token=${await newLoginToken(pool)}  (one-time login link; \`evf login-url\` makes another)`
+    return `${await newLoginUrl(pool, base)}  (one-time login link; \`evf login-url\` makes another)`
   } finally {
     await pool.end()
   }

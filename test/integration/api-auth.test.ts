@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { promisify } from 'node:util'
-import { newLoginUrl } from '../../src/api/auth.ts'
-import { buildApp } from '../../src/api/index.ts'
+import { buildApp, newLoginUrl } from '../../src/api/index.ts'
 import { freePort } from '../../src/services/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
 import { isolatedConfig, waitFor } from '../helpers.ts'
@@ -57,7 +56,7 @@ describe('API authentication', () => {
     assert.match(forbidden.json().detail, /needs scope "export"; this credential has read/)
     assert.equal((await get('/metrics', bearer)).statusCode, 403, '/metrics has its own scope')
     assert.equal((await get('/dead-letters', bearer)).statusCode, 403, 'dead letters are pipeline internals')
-    const { issueToken } = await import('../../src/db/index.ts')
+    const { issueToken } = await import('../../src/api/index.ts')
     const admin = await issueToken(pool, 'api', 'operator', ['admin'])
     rememberSecret(admin.token)
     const dead = await get('/dead-letters', `Bearer ${admin.token}`)
@@ -116,7 +115,7 @@ describe('API authentication', () => {
       assert.equal(res.json().code, 'UNAUTHENTICATED')
     }
     // A known id with a wrong secret is refused the same way as an unknown id.
-    const { issueToken } = await import('../../src/db/index.ts')
+    const { issueToken } = await import('../../src/api/index.ts')
     const { id } = await issueToken(pool, 'api', 'probe', ['read'])
     const wrong = await app.inject({
       url: '/sensor-data',
@@ -152,7 +151,7 @@ describe('API authentication', () => {
       config: { apiRateLimit: 0, apiAuthFailures: 20 },
     })
     t.after(() => app.close())
-    const { issueToken } = await import('../../src/db/index.ts')
+    const { issueToken } = await import('../../src/api/index.ts')
     const good = await issueToken(pool, 'api', 'good', ['read'])
     const session = await issueToken(pool, 'session', 'a dashboard', ['read'], new Date(Date.now() + 60_000))
     for (const s of [good.token, session.token]) rememberSecret(s)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
-import { issueToken } from '../../src/db/index.ts'
+import { issueToken } from '../../src/api/index.ts'
 import { freePort } from '../../src/services/index.ts'
 import { heapFlags, SEMI_SPACE_MB } from '../../src/shared/supervisor.ts'
 import { cli, isolatedConfig } from '../helpers.ts'

@@ -3,9 +3,9 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import { Type } from 'typebox'
 import { kafkaNodes, type Pool, type Totals, totals } from '../../db/index.ts'
 import type { ResponseCache } from '../cache.ts'
+import { pipelineStatus, type Status } from '../pipeline-status.ts'
 import { answers } from '../problems.ts'
 import type { Api } from '../types.ts'
-import { status } from './pipeline.ts'
 
 /** `/metrics` for Prometheus: the API's own (HTTP, cache, process) and the pipeline's, read from PostgreSQL. */
 export function metricsRoutes(
@@ -35,7 +35,7 @@ export function metricsRoutes(
   app.get('/metrics', { config: { scope: 'metrics' }, schema }, async (_req, reply) => {
     const [stored, s, nodes] = await Promise.all([
       totals(pool),
-      status(pool, new Date(Date.now() - 60_000), new Date(), stallSec, replica),
+      pipelineStatus(pool, new Date(Date.now() - 60_000), new Date(), stallSec, replica),
       kafkaNodes(pool),
     ])
     update(stored, s)
@@ -124,7 +124,7 @@ function pipelineMetrics(registry: Registry) {
     'evf_etl_last_run_success',
     '1 if the last ETL run succeeded or is running, 0 if it failed',
   )
-  return (stored: Totals, s: Awaited<ReturnType<typeof status>>): void => {
+  return (stored: Totals, s: Status): void => {
     rowsLoaded.reset()
     for (const r of stored.loaded) rowsLoaded.set({ station: r.station }, Number(r.n))
     deadLetters.reset()

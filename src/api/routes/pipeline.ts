@@ -1,43 +1,9 @@
-import {
-  type Activity,
-  activity,
-  type EtlHealth,
-  etlHealth,
-  kafkaNodes,
-  type Pool,
-  type ReplicaLag,
-  replicaLag,
-} from '../../db/index.ts'
+import type { Pool } from '../../db/index.ts'
 import { windowOf } from '../params.ts'
+import { CURRENT_RATE_SEC, pipelineStatus } from '../pipeline-status.ts'
 import { answers } from '../problems.ts'
 import { PipelineStatus, WindowQuery } from '../schemas.ts'
 import type { Api } from '../types.ts'
-
-/** The current ingest rate is over the commits of the last this many seconds. */
-export const CURRENT_RATE_SEC = 10
-
-interface Status extends Activity {
-  etl: EtlHealth
-  /** the standby the API reads from, when there is one */
-  replica: ReplicaLag | null
-  kafka: PipelineStatus['kafka']
-}
-
-export async function status(
-  pool: Pool,
-  from: Date,
-  to: Date,
-  stallSec: number,
-  replica?: Pool,
-): Promise<Status> {
-  const [done, etl, lag, nodes] = await Promise.all([
-    activity(pool, from, to, CURRENT_RATE_SEC),
-    etlHealth(pool, stallSec),
-    replica ? replicaLag(replica) : null,
-    kafkaNodes(pool),
-  ])
-  return { ...done, etl, replica: lag, kafka: nodes }
-}
 
 /** `/pipeline/status` for people and the dashboard (`/metrics`, for Prometheus, is in metrics.ts). */
 export function pipelineRoutes(app: Api, pool: Pool, stallSec: number, replica?: Pool): void {
@@ -56,7 +22,7 @@ export function pipelineRoutes(app: Api, pool: Pool, stallSec: number, replica?:
     },
     async (req) => {
       const { from, to } = windowOf(req.query, 15 * 60_000)
-      const s = await status(pool, from, to, stallSec, replica)
+      const s = await pipelineStatus(pool, from, to, stallSec, replica)
       const last = s.etl.last_commit_at
       const rows = s.ingested
       return {

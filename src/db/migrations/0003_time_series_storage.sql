@@ -1,7 +1,7 @@
 -- Storage for a plant's history: sensor_data becomes a table range-partitioned by reading time
 -- (one partition per UTC day, created ahead), rollups at 1 minute and 1 hour kept by the ETL in
 -- its load transaction, ETL run and lag bookkeeping, and least-privilege roles.
--- The BI views (schema bi) are generated from the station catalog by src/db/views.ts and
+-- The BI views (schema bi) are generated from the station catalog by src/db/queries/catalog.ts and
 -- re-created after every migration run, so they follow the catalog.
 
 -- 1. Partitioned sensor_data, same columns. A partitioned table's unique keys must contain the
@@ -199,7 +199,7 @@ GRANT SELECT ON schema_migrations, catalog_fields TO evf_etl, evf_api;
 GRANT EXECUTE ON FUNCTION sensor_data_ensure_partitions(timestamptz, timestamptz) TO evf_etl;
 -- API: reads everything it serves, writes nothing.
 GRANT SELECT ON sensor_data, dead_letters, etl_offsets, rollup_1m, rollup_1h, etl_runs TO evf_api;
--- BI: the views of schema bi only (granted by src/db/views.ts, which creates them).
+-- BI: the views of schema bi only (granted by src/db/queries/catalog.ts, which creates them).
 REVOKE EXECUTE ON FUNCTION sensor_data_drop_partitions_before(timestamptz) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION rollups_rebuild(timestamptz, timestamptz) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION sensor_data_ensure_partitions(timestamptz, timestamptz) FROM PUBLIC;

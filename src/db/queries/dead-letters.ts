@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import type { SourceRecord } from '../../catalog/index.ts'
 import type { Pool } from '../pool.ts'
 import { ensurePartitions, type SensorRow } from './load.ts'
 
@@ -66,14 +67,9 @@ export async function listDeadLetters(pool: Pool, filter: DeadLetterFilter = {})
   return rows.map(({ message_key, ...row }) => ({ ...row, key: keyText(message_key) }))
 }
 
-/** A dead letter as the re-drive reads it: its coordinates and raw bytes. */
-export interface StoredDeadLetter {
+/** A dead letter as the re-drive reads it: the record it keeps, and its id. */
+export interface StoredDeadLetter extends SourceRecord {
   id: number
-  topic: string
-  partition: number
-  offset: bigint
-  key: Buffer | null
-  value: Buffer | null
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Every SQL statement the ETL, the API and the CLI run, each once, as a named, typed function,
- * grouped by what it reads or writes. Nothing outside db/ writes SQL.
+ * grouped by what it reads or writes, the migrator's and maintenance's included. Nothing else
+ * writes SQL but the embedded servers' own set-up.
  */
 export {
   type BlockedPartition,
@@ -9,6 +10,7 @@ export {
   type Skipped,
   skipBlocked,
 } from './blocked.ts'
+export { biColumn } from './catalog.ts'
 export { ensureDatabase } from './databases.ts'
 export {
   type DeadLetterFilter,
@@ -33,7 +35,6 @@ export {
   loadBatch,
   type NewDeadLetter,
   type OffsetAdvance,
-  type RawMessage,
   type SensorRow,
 } from './load.ts'
 export {
@@ -83,18 +84,15 @@ export {
   totals,
 } from './status.ts'
 export {
-  CREDENTIAL,
   consumeLogin,
-  issueToken,
+  insertToken,
   listTokens,
-  newLoginToken,
-  type Refusal,
+  type NewToken,
+  revokeLogins,
   revokeToken,
-  SCOPES,
-  type Scope,
   type TokenInfo,
-  type TokenKind,
+  type TokenRow,
+  tokenById,
   touchTokens,
-  type Verified,
-  verifyToken,
 } from './tokens.ts'
+export { transaction } from './transaction.ts'

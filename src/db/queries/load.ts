@@ -6,14 +6,15 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
+import type { SourceRecord, StationName } from '../../catalog/index.ts'
 import { PipelineError } from '../../errors/index.ts'
-import { transaction } from '../pool.ts'
 import { encodeLoaded, LOADED_CHANNEL } from './loaded.ts'
 import { mergeRollups, type Rollups } from './rollups.ts'
+import { transaction } from './transaction.ts'
 
-/** A row for `sensor_data`. */
+/** A row for `sensor_data`, of a station of the catalog. */
 export interface SensorRow {
-  station: string
+  station: StationName
   /** the transformed reading, serialised: what `data` holds */
   data: string
   /** reading time, epoch seconds */
@@ -23,19 +24,9 @@ export interface SensorRow {
   offset: bigint
 }
 
-/** A Kafka message as it was read: its coordinates and raw bytes. */
-export interface RawMessage {
-  topic: string
-  partition: number
-  offset: bigint
-  key: Buffer | null | undefined
-  value: Buffer | null | undefined
-  headers?: Map<Buffer, Buffer> | undefined
-}
-
 /** A message the ETL rejected, with its raw bytes, and why. */
 export interface NewDeadLetter {
-  record: RawMessage
+  record: SourceRecord
   rejection: { reasonCode: string; reason: string }
 }
 

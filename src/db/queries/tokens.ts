@@ -1,95 +1,48 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Pool } from '../pool.ts'
 
 /**
- * API credentials (migration 0005): `evf_<id>_<secret>`. The id (12 alphanumerics) finds the row;
- * the secret (32 random bytes, base64url) is kept only as its SHA-256 and compared in constant
- * time. Scopes: `read` (readings, stats, stream, dashboard), `export`, `admin` (pipeline internals,
- * dead letters, any future write), `metrics` (Prometheus).
+ * `api_tokens` (migration 0005): the rows behind API credentials. What a credential looks like,
+ * its scopes and how its secret is hashed and checked are the API's (api/tokens.ts); here are
+ * only the statements. Kinds and scopes are text here, held to their lists by the table's CHECKs.
  */
-export const SCOPES = ['read', 'export', 'admin', 'metrics'] as const
-export type Scope = (typeof SCOPES)[number]
-export type TokenKind = 'api' | 'login' | 'session'
 
-const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
-/** The shape of a credential; anything else is refused before a query. */
-export const CREDENTIAL = /^evf_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$/
-
-function newId(): string {
-  // 62 does not divide 256: bytes ≥ 248 are drawn again so every character is equally likely.
-  let id = ''
-  while (id.length < 12) {
-    for (const b of randomBytes(16)) if (b < 248 && id.length < 12) id += ALPHANUMERIC[b % 62]
-  }
-  return id
-}
-
-const sha256 = (text: string) => createHash('sha256').update(text).digest()
-
-export interface Issued {
+/** A credential's row as it is inserted: the secret only as its hash. */
+export interface NewToken {
   id: string
-  token: string
+  kind: string
+  name: string
+  secretHash: Buffer
+  scopes: readonly string[]
+  expiresAt: Date | null
 }
 
-/** A new credential of `kind`: its row is inserted, and the token is returned once, never stored. */
-export async function issueToken(
-  pool: Pool,
-  kind: TokenKind,
-  name: string,
-  scopes: readonly Scope[],
-  expiresAt: Date | null = null,
-): Promise<Issued> {
-  const id = newId()
-  const secret = randomBytes(32).toString('base64url')
+export async function insertToken(pool: Pool, t: NewToken): Promise<void> {
   await pool.query(
     'INSERT INTO api_tokens (id, kind, name, secret_hash, scopes, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
-    [id, kind, name, sha256(secret), scopes, expiresAt],
+    [t.id, t.kind, t.name, t.secretHash, t.scopes, t.expiresAt],
   )
-  return { id, token: `evf_${id}_${secret}` }
 }
 
-export interface Verified {
-  id: string
-  kind: TokenKind
+/** A credential's row as verification reads it: revoked and expired decided by the database clock. */
+export interface TokenRow {
+  kind: string
   name: string
-  scopes: Scope[]
+  secret_hash: Buffer
+  scopes: string[]
+  revoked: boolean
+  expired: boolean
 }
 
-export type Refusal = 'malformed' | 'unknown' | 'revoked' | 'expired' | 'wrong kind'
-
-/** Checks a presented credential of one of `kinds`: who it is, or why it is refused. */
-export async function verifyToken(
-  pool: Pool,
-  token: string,
-  kinds: readonly TokenKind[],
-): Promise<Verified | Refusal> {
-  const m = CREDENTIAL.exec(token)
-  if (!m) return 'malformed'
-  const [, id, secret] = m as unknown as [string, string, string]
-  const { rows } = await pool.query<{
-    kind: TokenKind
-    name: string
-    secret_hash: Buffer
-    scopes: Scope[]
-    revoked: boolean
-    expired: boolean
-  }>(
+/** The credential of this id, if there is one. */
+export async function tokenById(pool: Pool, id: string): Promise<TokenRow | undefined> {
+  const { rows } = await pool.query<TokenRow>(
     `SELECT kind, name, secret_hash, scopes, revoked_at IS NOT NULL AS revoked,
             coalesce(expires_at <= now(), false) AS expired
      FROM api_tokens WHERE id = $1`,
     [id],
   )
-  const row = rows[0]
-  // An unknown id is compared against a dummy hash, so that both paths take the same time.
-  const expected = row?.secret_hash ?? DUMMY
-  const equal = timingSafeEqual(sha256(secret), expected)
-  if (!row || !equal) return 'unknown'
-  if (row.revoked) return 'revoked'
-  if (row.expired) return 'expired'
-  if (!kinds.includes(row.kind)) return 'wrong kind'
-  return { id, kind: row.kind, name: row.name, scopes: row.scopes }
+  return rows[0]
 }
-const DUMMY = Buffer.alloc(32)
 
 /** Marks credentials used now (the API batches these, at most once a minute per credential). */
 export async function touchTokens(pool: Pool, ids: string[]): Promise<void> {
@@ -105,20 +58,15 @@ export async function consumeLogin(pool: Pool, id: string): Promise<boolean> {
   return rowCount === 1
 }
 
-/**
- * A one-time dashboard login token with the scopes a person at the dashboard needs (`read`,
- * `export`), valid 7 days. Earlier unredeemed login tokens are revoked: only the newest link works.
- */
-export async function newLoginToken(pool: Pool): Promise<string> {
+/** Revokes every login token not yet redeemed. */
+export async function revokeLogins(pool: Pool): Promise<void> {
   await pool.query("UPDATE api_tokens SET revoked_at = now() WHERE kind = 'login' AND revoked_at IS NULL")
-  const expires = new Date(Date.now() + 7 * 86_400_000)
-  return (await issueToken(pool, 'login', 'dashboard login', ['read', 'export'], expires)).token
 }
 
 export interface TokenInfo {
   id: string
   name: string
-  scopes: Scope[]
+  scopes: string[]
   created_at: Date
   last_used_at: Date | null
   revoked_at: Date | null

@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { type Field, fieldEntries, inspection, stationNames, stations } from '../catalog/index.ts'
+import { type Field, fieldEntries, inspection, stationNames, stations } from '../../catalog/index.ts'
 
 /**
  * What the catalog puts in the database, re-applied after every migration run (a "repeatable"

@@ -1,0 +1,35 @@
+import type { StationName } from './stations.ts'
+
+/**
+ * The message format, the contract between whoever produces readings and the ETL: one JSON
+ * object per Kafka message on topic `sensor.<station>`, keyed by its sensor (docs/etl.md). It
+ * lives with the catalog because the catalog already says what each station's message holds and
+ * is the one module the simulator, the ETL and the db all import; the ETL validates against both.
+ */
+
+/**
+ * A reading as the simulator sends it (a message's value): the reference shape
+ * (`station`, `timestamp` in epoch seconds, the station's measurements) plus our extras, which
+ * the ETL accepts without (a message in the reference shape from any Kafka client passes).
+ */
+export interface SensorMessage {
+  station: StationName
+  timestamp: number
+  sensor_id: string
+  line: string
+  seq: number
+  [field: string]: string | number
+}
+
+/**
+ * A Kafka record as the ETL reads it, before any parsing: its coordinates and raw bytes. A
+ * dead letter keeps it as it was.
+ */
+export interface SourceRecord {
+  topic: string
+  partition: number
+  offset: bigint
+  key: Buffer | null | undefined
+  value: Buffer | null | undefined
+  headers?: Map<Buffer, Buffer> | undefined
+}

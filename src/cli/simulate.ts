@@ -1,0 +1,15 @@
+import type { Command } from 'commander'
+import { createLogger } from '../shared/log.ts'
+import { configOf, SETTINGS, untilSignal, withSettings } from './options.ts'
+
+export function simulateCommand(program: Command): void {
+  withSettings(
+    program.command('simulate').description('produce sensor readings to Kafka'),
+    SETTINGS.SIM,
+  ).action(async (_o, cmd: Command) => {
+    const config = await configOf(cmd, ['kafka'], 'simulator')
+    const { runSimulator } = await import('../simulator/index.ts')
+    const summary = await runSimulator(config, createLogger('simulator', config.logLevel), untilSignal())
+    if (config.simCount > 0) process.stdout.write(`${JSON.stringify(summary)}\n`)
+  })
+}

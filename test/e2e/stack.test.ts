@@ -1,3 +1,4 @@
+// @alone: the whole stack (Kafka, PostgreSQL, every stage) started as a user would, with its own timings
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { rm } from 'node:fs/promises'

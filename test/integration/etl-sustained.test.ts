@@ -1,3 +1,4 @@
+// @alone: it measures commit gaps and fairness under 10,000 readings/s; a neighbour's CPU would be its failure
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Kafka, logLevel } from 'kafkajs'

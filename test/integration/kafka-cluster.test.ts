@@ -1,3 +1,4 @@
+// @alone: three more Kafka JVMs under load, and timed outages; on 2 cores it needs the machine
 /**
  * Beyond one machine (issue 14): a 3-node KRaft cluster, replication factor 3 and
  * min.insync.replicas=2, loses the broker that leads the most partitions while the simulator

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { freePort, issueToken } from '../../src/db/index.ts'
 import { heapFlags, SEMI_SPACE_MB } from '../../src/shared/supervisor.ts'
-import { cli, isolatedConfig } from '../helpers.ts'
+import { cli, isolatedConfig, sleep } from '../helpers.ts'
 import { rememberSecret } from '../secrets.ts'
 
 const ROWS = 1_000_000
@@ -69,7 +69,7 @@ describe('/export at scale', () => {
         )
       )
         break
-      await new Promise((r) => setTimeout(r, 100))
+      await sleep(100)
     }
     // An export token, as a script would hold one.
     const { token } = await issueToken(pool, 'api', 'export-memory', ['export'])

@@ -93,11 +93,19 @@ export async function produceRaw(config: Config, messages: RawMessage[]): Promis
   }
 }
 
-/** Runs the built CLI (`dist/cli.js`, built by `npm test`'s setup step) as a user would. */
-export function cli(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): ChildProcess {
+/**
+ * The built CLI (`dist/cli.js`, built by `npm test`'s setup step) run as a user would: the one
+ * way tests start `evf`. `cleanEnv` gives it only PATH and `env`, not the test's environment.
+ */
+export function cli(
+  args: string[],
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+  { cleanEnv = false }: { cleanEnv?: boolean } = {},
+): ChildProcess {
   return spawn(process.execPath, [...nodeArgs, `${repoRoot}dist/cli.js`, ...args], {
     cwd: repoRoot,
-    env: { ...process.env, ...env },
+    env: cleanEnv ? { PATH: process.env.PATH ?? '', ...env } : { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
 }
@@ -110,6 +118,17 @@ export function collect(
   child.stdout?.on('data', (d) => (stdout += d))
   child.stderr?.on('data', (d) => (stderr += d))
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })))
+}
+
+/** `evf <args>` to its end: its stdout, or an error with its stderr if it exits non-zero. */
+export async function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  opts: { cleanEnv?: boolean } = {},
+): Promise<string> {
+  const r = await collect(cli(args, env, [], opts))
+  if (r.code !== 0) throw new Error(`evf ${args.join(' ')} exited with ${r.code}: ${r.stderr.slice(-2000)}`)
+  return r.stdout
 }
 
 /** The environment that points a CLI child at this test's Kafka (with its login), database and topics. */
@@ -128,14 +147,32 @@ export async function count(pool: Pool, sql: string, params: unknown[] = []): Pr
   return Number(rows[0]?.n ?? 0)
 }
 
-/** Polls `fn` every 100 ms until it is true; fails the test after `timeoutMs`, naming `what`. */
-export async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Polls `fn` (every `everyMs`, 100 by default) until it gives a value other than false or
+ * undefined, and returns it; after `timeoutMs` fails the test, naming `what` (and `detail()`,
+ * e.g. a child's output). With `retryErrors`, a throw counts as "not yet" (a server still
+ * starting).
+ */
+export async function waitFor<T>(
+  what: string,
+  fn: () => T | false | undefined | Promise<T | false | undefined>,
+  timeoutMs: number,
+  opts: { everyMs?: number; retryErrors?: boolean; detail?: () => string } = {},
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await fn()) return
-    await new Promise((r) => setTimeout(r, 100))
+  for (;;) {
+    const v = await (opts.retryErrors
+      ? Promise.resolve()
+          .then(fn)
+          .catch(() => undefined)
+      : fn())
+    if (v !== false && v !== undefined) return v
+    if (Date.now() >= deadline)
+      throw new Error(`timed out waiting for ${what}${opts.detail ? `; output:\n${opts.detail()}` : ''}`)
+    await sleep(opts.everyMs ?? 100)
   }
-  throw new Error(`timed out waiting for ${what}`)
 }
 
 /** SIGKILL to a CLI child and the processes it started (`etl follow`'s workers), as a crash would. */

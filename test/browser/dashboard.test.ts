@@ -1,3 +1,4 @@
+// @alone: Chromium and a timed ingest rate (within 10 % of a known rate)
 import assert from 'node:assert/strict'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'

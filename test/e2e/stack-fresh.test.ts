@@ -1,3 +1,4 @@
+// @alone: three Kafka nodes, a primary and a standby started as root on a fresh data directory
 /**
  * A first start on a fresh clone (issue 19, defect 2): as root, PostgreSQL runs as the `postgres`
  * user, which must be able to enter the data directory. A 3-node Kafka cluster makes its secrets

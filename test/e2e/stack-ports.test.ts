@@ -1,3 +1,4 @@
+// @alone: it holds free ports busy on purpose; a neighbour picking one of them would change what it tests
 /**
  * A busy port is refused before anything starts (issue 19, defect 4). With something on the API's
  * port, `stack up` used to start PostgreSQL and Kafka, lose the API to EADDRINUSE, and end on an

@@ -1,3 +1,4 @@
+// @alone: the whole stack (Kafka, PostgreSQL, every stage) started as a user would, with its own timings
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
@@ -6,6 +7,7 @@ import { describe, it } from 'node:test'
 import { readKafkaSecrets } from '../../src/kafka/index.ts'
 import { freePort } from '../../src/services/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
+import { waitFor } from '../helpers.ts'
 import { rememberSecret } from '../secrets.ts'
 import { type GroupChild, killGroup, startInGroup } from './group.ts'
 
@@ -31,21 +33,6 @@ function npmStart(apiPort: number, kafkaPort: number, controllerPort: number): G
   )
 }
 
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  timeoutMs: number,
-  output: () => string,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined) return v
-    await new Promise((r) => setTimeout(r, 500))
-  }
-  assert.fail(`timed out waiting for ${what}; output:\n${output().slice(-4000)}`)
-}
-
 async function ctrlC(stack: ReturnType<typeof npmStart>): Promise<void> {
   killGroup(stack.child.pid, 'SIGINT')
   const timer = setTimeout(() => killGroup(stack.child.pid, 'SIGKILL'), 90_000)
@@ -63,11 +50,11 @@ describe('npm start', () => {
       killGroup(stack.child.pid, 'SIGKILL')
     })
 
-    await until(
+    await waitFor(
       'the stack banner',
       async () => (stack.output().includes('pipeline is up') ? true : undefined),
       180_000,
-      stack.output,
+      { everyMs: 500, retryErrors: true, detail: () => stack.output().slice(-4000) },
     )
     // The banner's dashboard link logs in once, as a person's browser would: it sets the session cookie.
     // The stack's Kafka users (generated at its first start) must not be in any log either.
@@ -81,7 +68,7 @@ describe('npm start', () => {
     rememberSecret(cookie.split('=')[1]!)
     assert.equal((await fetch(url)).status, 401, 'nothing is served without a credential')
     const get = (u: string) => fetch(u, { headers: { cookie } })
-    const rows = await until(
+    const rows = await waitFor(
       'a fresh reading of each station',
       async () => {
         const body = (await (await get(url)).json()) as { station: string; data: { timestamp: number } }[]
@@ -90,7 +77,7 @@ describe('npm start', () => {
         return stations.size === 4 && Date.now() / 1000 - newest < 30 ? body : undefined
       },
       30_000,
-      stack.output,
+      { everyMs: 500, retryErrors: true, detail: () => stack.output().slice(-4000) },
     )
     assert.ok(rows.length >= 4)
 
@@ -107,11 +94,11 @@ describe('npm start', () => {
     t.after(() => {
       killGroup(again.child.pid, 'SIGKILL')
     })
-    await until(
+    await waitFor(
       'the second banner',
       async () => (again.output().includes('pipeline is up') ? true : undefined),
       180_000,
-      again.output,
+      { everyMs: 500, retryErrors: true, detail: () => again.output().slice(-4000) },
     )
     const first = rows[rows.length - 1]!
     // The session lives in PostgreSQL: the same cookie still works after the restart.

@@ -1,27 +1,17 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, stat } from 'node:fs/promises'
 import { request } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { promisify } from 'node:util'
 import { buildApp, newLoginUrl } from '../../src/api/index.ts'
 import { freePort } from '../../src/services/index.ts'
-import { repoRoot } from '../../src/shared/paths.ts'
-import { isolatedConfig, waitFor } from '../helpers.ts'
+import { cli, collect, isolatedConfig, runCli, waitFor } from '../helpers.ts'
 import { rememberSecret } from '../secrets.ts'
 
-const run = promisify(execFile)
-const cli = join(repoRoot, 'dist/cli.js')
-
 /** `evf …` against this test's database, as an operator would run it. */
-async function evf(databaseUrl: string, ...args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, [cli, ...args], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, EVF_LOG_LEVEL: 'warn' },
-  })
-  return stdout
-}
+const evf = (databaseUrl: string, ...args: string[]): Promise<string> =>
+  runCli(args, { DATABASE_URL: databaseUrl, EVF_LOG_LEVEL: 'warn' })
 
 describe('API authentication', () => {
   it('needs a token with the route’s scope: none → 401, wrong scope → 403, revoked → 401', async (t) => {
@@ -212,18 +202,14 @@ describe('API authentication', () => {
   })
 
   it('refuses to start without auth on an address other machines reach', async () => {
-    const failed = await run(process.execPath, [cli, 'api'], {
-      env: {
-        ...process.env,
+    const failed = await collect(
+      cli(['api'], {
         DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
         EVF_API_AUTH: 'off',
         EVF_API_HOST: '0.0.0.0',
-      },
-    }).then(
-      () => undefined,
-      (e: { code: number; stderr: string }) => e,
+      }),
     )
-    assert.ok(failed, 'evf api must not start')
+    assert.notEqual(failed.code, 0, 'evf api must not start')
     assert.match(failed.stderr, /apiAuth = "off" with apiHost = "0\.0\.0\.0".*loopback/)
   })
 
@@ -235,17 +221,13 @@ describe('API authentication', () => {
     await evf(config.databaseUrl, 'tls', 'self-signed', '--cert', cert, '--key', key)
     assert.equal((await stat(key)).mode & 0o777, 0o600)
     const port = await freePort()
-    const { spawn } = await import('node:child_process')
-    const api = spawn(process.execPath, [cli, 'api'], {
-      env: {
-        ...process.env,
-        DATABASE_URL: config.databaseUrl,
-        EVF_API_PORT: String(port),
-        EVF_API_TLS_CERT: cert,
-        EVF_API_TLS_KEY: key,
-      },
-      stdio: 'ignore',
+    const api = cli(['api'], {
+      DATABASE_URL: config.databaseUrl,
+      EVF_API_PORT: String(port),
+      EVF_API_TLS_CERT: cert,
+      EVF_API_TLS_KEY: key,
     })
+    void collect(api) // read its output, or a full pipe would hold it
     t.after(() => api.kill('SIGTERM'))
     const ca = await readFile(cert)
     const get = () =>

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test'
 import { buildApp } from '../../src/api/index.ts'
 import { runBounded } from '../../src/etl/index.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
-import { count, isolatedConfig, log, produceRaw } from '../helpers.ts'
+import { count, isolatedConfig, log, produceRaw, sleep } from '../helpers.ts'
 
 interface Point {
   t: string
@@ -260,8 +260,7 @@ describe('the HTTP API: statistics, pipeline, export, live stream, hardening', (
     t.after(() => app.close())
     await app.ready()
     const get = () => app.inject({ url: '/sensor-data?limit=1000' })
-    for (let i = 0; i < 50 && (await get()).headers['x-cache'] !== 'hit'; i++)
-      await new Promise((r) => setTimeout(r, 100))
+    for (let i = 0; i < 50 && (await get()).headers['x-cache'] !== 'hit'; i++) await sleep(100)
     const cached = await get()
     assert.equal(cached.headers['x-cache'], 'hit')
     assert.deepEqual(cached.json(), [])
@@ -269,7 +268,7 @@ describe('the HTTP API: statistics, pipeline, export, live stream, hardening', (
     await runBounded(config, pool, log)
     let fresh = await get()
     for (let i = 0; i < 50 && fresh.json().length === 0; i++) {
-      await new Promise((r) => setTimeout(r, 100))
+      await sleep(100)
       fresh = await get()
     }
     assert.equal(fresh.json().length, 20, 'the commit emptied the cache')

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { errorCodes } from '../../src/errors/index.ts'
 import { freePort } from '../../src/services/index.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
-import { cli, collect, count, envOf, isolatedConfig, log } from '../helpers.ts'
+import { cli, collect, count, envOf, isolatedConfig, log, sleep } from '../helpers.ts'
 
 describe('etl run exit codes', () => {
   it('exits 3 when Kafka is unreachable, 4 when PostgreSQL is, 2 on a bad setting', async (t) => {
@@ -37,8 +37,7 @@ describe('etl run exit codes', () => {
     await runSimulator(config, log)
     const child = cli(['etl', 'run'], { ...envOf(config), EVF_ETL_BATCH_SIZE: '1000' })
     const done = collect(child)
-    while ((await count(pool, 'SELECT count(*) AS n FROM sensor_data')) < 5000)
-      await new Promise((r) => setTimeout(r, 20))
+    while ((await count(pool, 'SELECT count(*) AS n FROM sensor_data')) < 5000) await sleep(20)
     child.kill('SIGTERM')
     const result = await done
     assert.equal(result.code, errorCodes.ABORTED.exitCode, result.stderr)

@@ -6,7 +6,7 @@ import type { Config } from '../../src/config/index.ts'
 import type { Pool } from '../../src/db/index.ts'
 import { createProducer } from '../../src/kafka/index.ts'
 import { PlantSimulator, toMessage } from '../../src/simulator/index.ts'
-import { cli, collect, count, envOf, isolatedConfig, killTree, waitFor } from '../helpers.ts'
+import { cli, collect, count, envOf, isolatedConfig, killTree, sleep, waitFor } from '../helpers.ts'
 
 const INVALID = [
   '{"station": "paint", "timest',
@@ -97,7 +97,7 @@ describe('the ETL under faults', () => {
       if (kills < 12) {
         // A random moment: sometimes before the first batch, mostly in the middle of loading
         // (short enough that a fast load is still killed a dozen times before it is done).
-        await new Promise((r) => setTimeout(r, 200 + Math.random() * 1000))
+        await sleep(200 + Math.random() * 1000)
         if (child.exitCode === null) {
           child.kill('SIGKILL')
           kills++
@@ -157,7 +157,7 @@ describe('the ETL under faults', () => {
       120_000,
     )
     // Give a straggler time to double something, if it could.
-    await new Promise((r) => setTimeout(r, 2000))
+    await sleep(2000)
     for (const w of workers.slice(1)) w.kill('SIGTERM')
     await Promise.all(
       workers.slice(1).map((w) => (w.exitCode === null ? new Promise((r) => w.once('exit', r)) : null)),

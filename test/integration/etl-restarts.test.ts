@@ -10,7 +10,7 @@ import { freePort, startEmbeddedKafka, startEmbeddedPostgres } from '../../src/s
 import { repoRoot } from '../../src/shared/paths.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
 import { startServices } from '../../src/stack/index.ts'
-import { cli, collect, count, envOf, log } from '../helpers.ts'
+import { cli, collect, count, envOf, log, sleep } from '../helpers.ts'
 import { rememberSecret } from '../secrets.ts'
 
 /**
@@ -50,14 +50,14 @@ describe('the ETL when a service restarts mid-run', () => {
       const deadline = Date.now() + 30_000
       while ((await count(pool, 'SELECT count(*) AS n FROM sensor_data').catch(() => 0)) <= before + 1000) {
         assert.ok(Date.now() < deadline, 'the run started loading')
-        await new Promise((r) => setTimeout(r, 50))
+        await sleep(50)
       }
       if (service === 'kafka') {
         const pid = Number(readFileSync(join(dataDir, 'kafka', 'broker.pid'), 'utf8'))
         process.kill(pid, 'SIGKILL')
         // 8 s down: the Kafka client (2.x) rides it out with its own retries, which the worker says
         // (`waiting for Kafka: the client retries`); its own retry loop may not be needed.
-        await new Promise((r) => setTimeout(r, 8000))
+        await sleep(8000)
         const broker = await startEmbeddedKafka({
           dataDir,
           port: kafkaPort,
@@ -73,7 +73,7 @@ describe('the ETL when a service restarts mid-run', () => {
       } else {
         const pid = Number(readFileSync(join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0])
         process.kill(pid, 'SIGKILL')
-        await new Promise((r) => setTimeout(r, 3000))
+        await sleep(3000)
         const db = await startEmbeddedPostgres({ dataDir, port: dbPort, log })
         const previous = stopKafka
         stopKafka = async () => {

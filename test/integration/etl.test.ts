@@ -4,7 +4,7 @@ import { buildApp } from '../../src/api/index.ts'
 import { stations, topicFor } from '../../src/catalog/index.ts'
 import { runBounded } from '../../src/etl/index.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
-import { cli, collect, count, envOf, isolatedConfig, log, produceRaw } from '../helpers.ts'
+import { cli, collect, count, envOf, isolatedConfig, log, produceRaw, sleep } from '../helpers.ts'
 
 describe('the ETL against the real broker and database', () => {
   it('loads N produced readings as exactly N rows, rounded and stamped, served in the reference shape', async (t) => {
@@ -134,7 +134,7 @@ describe('the ETL against the real broker and database', () => {
           Date.now() < deadline &&
           (await count(pool, 'SELECT count(*) AS n FROM sensor_data')) <= before
         ) {
-          await new Promise((r) => setTimeout(r, 20))
+          await sleep(20)
         }
         child.kill('SIGKILL')
         kills++

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test'
 import { issueToken } from '../../src/api/index.ts'
 import { freePort } from '../../src/services/index.ts'
 import { heapFlags, SEMI_SPACE_MB } from '../../src/shared/supervisor.ts'
-import { cli, isolatedConfig } from '../helpers.ts'
+import { cli, isolatedConfig, sleep } from '../helpers.ts'
 import { rememberSecret } from '../secrets.ts'
 
 const ROWS = 1_000_000
@@ -70,7 +70,7 @@ describe('/export at scale', () => {
         )
       )
         break
-      await new Promise((r) => setTimeout(r, 100))
+      await sleep(100)
     }
     // An export token, as a script would hold one.
     const { token } = await issueToken(pool, 'api', 'export-memory', ['export'])

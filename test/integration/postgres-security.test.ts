@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -28,8 +29,10 @@ describe('the embedded PostgreSQL', () => {
   it('uses SCRAM for every role, listens on loopback, and lets in only the pipeline’s roles', async (t) => {
     const admin = new pg.Client({ connectionString: serverUrl().toString() })
     await admin.connect()
+    // Roles belong to the server, which other test files share at the same time: a name of its own.
+    const mallory = `mallory_${randomUUID().slice(0, 8)}`
     t.after(async () => {
-      await admin.query('DROP ROLE IF EXISTS mallory')
+      await admin.query(`DROP ROLE IF EXISTS ${mallory}`)
       await admin.end()
     })
 
@@ -56,8 +59,7 @@ describe('the embedded PostgreSQL', () => {
     await assert.rejects(connect('postgres', 'postgres'), /password authentication failed/)
 
     // A role that is not the pipeline's is refused by pg_hba even with the right password.
-    await admin.query(`DROP ROLE IF EXISTS mallory`)
-    await admin.query(`CREATE ROLE mallory LOGIN PASSWORD 'mallory-password-1234'`)
-    await assert.rejects(connect('mallory', 'mallory-password-1234'), /pg_hba\.conf rejects/)
+    await admin.query(`CREATE ROLE ${mallory} LOGIN PASSWORD 'mallory-password-1234'`)
+    await assert.rejects(connect(mallory, 'mallory-password-1234'), /pg_hba\.conf rejects/)
   })
 })

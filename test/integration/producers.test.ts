@@ -15,7 +15,7 @@ import type { Pool } from '../../src/db/index.ts'
 import type { RunSummary } from '../../src/etl/index.ts'
 import { createAdmin, createConsumer } from '../../src/kafka/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
-import { cli, collect, count, envOf, isolatedConfig, killTree, waitFor } from '../helpers.ts'
+import { cli, collect, count, envOf, isolatedConfig, killTree, sleep, waitFor } from '../helpers.ts'
 
 const python = join(repoRoot, '.cache/producers/venv/bin/python')
 const script = join(repoRoot, 'test/producers/produce.py')
@@ -298,7 +298,7 @@ describe('messages from an independent producer (librdkafka) load exactly once',
       30_000,
     )
     // Longer than etlStallSec plus the watchdog's look every ~2 s: a stall would be logged by now.
-    await new Promise((r) => setTimeout(r, 10_000))
+    await sleep(10_000)
     follow.kill('SIGTERM')
     const guard = setTimeout(() => killTree(follow), 15_000)
     const { stderr } = await exited

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
 import { describe, it } from 'node:test'
 import { BatchReader } from '../../src/etl/batch.ts'
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+import { sleep } from '../helpers.ts'
 
 /**
  * A source shaped like the Kafka client's consumer stream: each `_read` starts one asynchronous

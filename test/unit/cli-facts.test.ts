@@ -1,23 +1,10 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { promisify } from 'node:util'
 import { allTopics, stationNames, stations } from '../../src/catalog/index.ts'
-import { repoRoot } from '../../src/shared/paths.ts'
+import { runCli } from '../helpers.ts'
 
-/** `evf <args>` from the source tree (under tsx), with `env` on top of a clean environment. */
-const evf = async (args: string[], env: Record<string, string> = {}) =>
-  (
-    await promisify(execFile)(
-      process.execPath,
-      ['--import', 'tsx', join(repoRoot, 'src', 'cli.ts'), ...args],
-      {
-        cwd: repoRoot,
-        env: { PATH: process.env.PATH ?? '', ...env },
-      },
-    )
-  ).stdout
+/** `evf <args>` with `env` on top of a clean environment. */
+const evf = (args: string[], env: Record<string, string> = {}) => runCli(args, env, { cleanEnv: true })
 
 describe('what evf tells other programs', () => {
   it('`evf catalog --json`: the catalog’s stations, their measurements and topics under the prefix', async () => {

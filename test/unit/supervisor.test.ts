@@ -13,7 +13,7 @@ import {
   type SupervisorOptions,
   stopOnExit,
 } from '../../src/shared/supervisor.ts'
-import { sleep } from '../../src/shared/time.ts'
+import { sleep, waitFor } from '../helpers.ts'
 
 /** A supervisor whose log lines (parsed) and printed lines are kept for the test to read. */
 async function supervised(t: TestContext, opts: Partial<SupervisorOptions> = {}) {
@@ -46,10 +46,9 @@ const node = (name: string, script: string, restart: RestartPolicy, output: Chil
   output,
 })
 
-const until = async (what: string, fn: () => boolean, timeoutMs = 10_000) => {
-  for (const deadline = Date.now() + timeoutMs; !fn(); await sleep(20))
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-}
+/** Waits on the supervisor's own state, looked at every 20 ms. */
+const until = (what: string, fn: () => boolean, timeoutMs = 10_000) =>
+  waitFor(what, fn, timeoutMs, { everyMs: 20 })
 const FOREVER = 'setInterval(() => {}, 1000)'
 
 describe('Supervisor', () => {

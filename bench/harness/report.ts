@@ -43,8 +43,8 @@ export const times = (figure: number, baseline: number): string => {
 }
 
 /**
- * Prints a benchmark's result on stdout and, unless `noRecord` (a trial run), appends it to
- * docs/benchmarks-history.md as a dated section with the machine it ran on.
+ * Prints a benchmark's result on stdout and, unless `noRecord` or BENCH_NO_RECORD=1 (a trial
+ * run), appends it to docs/benchmarks-history.md as a dated section with the machine it ran on.
  */
 export function publish(
   title: string,
@@ -52,7 +52,7 @@ export function publish(
   opts: { noRecord?: boolean; leading?: string } = {},
 ): void {
   process.stdout.write(`${opts.leading ?? ''}${body}\n`)
-  if (opts.noRecord) return
+  if (opts.noRecord || process.env.BENCH_NO_RECORD === '1') return
   const when = new Date().toISOString().replace('T', ' ').slice(0, 16)
   appendFileSync(historyFile, `\n### ${title} — ${when} UTC\n\nMachine: ${machine()}\n\n${body.trim()}\n`)
   progress(

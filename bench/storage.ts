@@ -9,11 +9,18 @@
  *   npm run bench:storage -- --rows 3000000   (the default; --rows 10000 is a short trial)
  */
 import { parseArgs } from 'node:util'
-import { freePort, startEmbeddedPostgres } from '../src/db/embedded.ts'
 import { createPool, migrate } from '../src/db/index.ts'
-import { createLogger } from '../src/shared/log.ts'
 import { insertChunks } from './api-data.ts'
-import { benchDir, progress, publish, table, times } from './harness/index.ts'
+import {
+  benchDir,
+  onCleanup,
+  progress,
+  publish,
+  runBench,
+  startPostgres,
+  table,
+  times,
+} from './harness/index.ts'
 
 const { values } = parseArgs({
   options: { rows: { type: 'string', default: process.env.BENCH_ROWS ?? '3000000' } },
@@ -21,10 +28,10 @@ const { values } = parseArgs({
 const rows = Number(values.rows)
 if (!Number.isInteger(rows) || rows < 10_000) throw new Error('--rows must be an integer ≥ 10000')
 
-const dataDir = benchDir('bench-storage', true)
-const db = await startEmbeddedPostgres({ dataDir, port: await freePort(), log: createLogger('pg', 'warn') })
-const pool = createPool(db.url, { max: 2, statementTimeoutMs: 0 })
-try {
+await runBench(async () => {
+  const db = await startPostgres(benchDir('bench-storage'))
+  const pool = createPool(db.url, { max: 2, statementTimeoutMs: 0 })
+  onCleanup('the bench pool', () => pool.end())
   await migrate(pool)
   const endMs = Date.now()
   const spanMs = 7 * 86_400_000
@@ -149,7 +156,4 @@ try {
     `Load of ${loadRows.toLocaleString('en')} rows: ${Math.round(bare)} ms with the keys and (station, id) only, ${Math.round(indexed)} ms adding (station, reading_time) and the BRIN (${(indexed / bare).toFixed(2)}×).`,
   ].join('\n')
   publish('bench:storage — indexes for time windows', out)
-} finally {
-  await pool.end()
-  await db.stop()
-}
+})

@@ -1,48 +1,15 @@
 /**
- * bench:api's database: a fresh PostgreSQL cluster under .cache/bench-api/db, migrated, and
- * `rows` readings generated in SQL over the last 7 days (bench/api-data.ts): chunks generated
- * side by side into staging tables and moved into sensor_data in order, secondary indexes built
+ * bench:api's database, a fresh cluster (harness/services.ts), migrated and filled with `rows`
+ * readings generated in SQL over the last 7 days (bench/api-data.ts): chunks generated side by side into staging tables and moved into sensor_data in order, secondary indexes built
  * after the load, then rollups (when the schema has them), VACUUM and ANALYZE, as a long-running
  * database would be.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
 import { migrate, type Pool } from '../src/db/index.ts'
-import { startEmbeddedPostgres } from '../src/services/index.ts'
-import { createLogger } from '../src/shared/log.ts'
-import { alive, stopPid } from '../src/shared/process.ts'
 import { insertChunks } from './api-data.ts'
-import { cacheDir, checkInterrupted, onCleanup } from './api-run.ts'
-import { fmt, progress, seconds } from './lib.ts'
+import { checkInterrupted, fmt, progress, seconds } from './harness/index.ts'
 
 export const DAY_MS = 86_400_000
 const SPAN_MS = 7 * DAY_MS
-const dataDir = join(cacheDir, 'db')
-const pidFile = join(dataDir, 'postgres', 'postmaster.pid')
-
-async function stopByPidFile(why?: string): Promise<void> {
-  if (!existsSync(pidFile)) return
-  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0])
-  if (!pid || !alive(pid)) return
-  if (why) progress(`stopping PostgreSQL ${pid} ${why}…`)
-  await stopPid(pid, 'SIGINT', 10_000)
-}
-
-/** A fresh cluster (an earlier run's is stopped and removed), stopped by cleanup. */
-export async function startDatabase() {
-  // A cluster left running by a killed earlier run still holds the directory: stop it first.
-  await stopByPidFile('left running by an earlier run')
-  rmSync(dataDir, { recursive: true, force: true })
-  const t0 = performance.now()
-  progress(`PostgreSQL: initialising a fresh cluster in ${dataDir}…`)
-  // Until the server is up, a signal stops it through its pid file.
-  const early = onCleanup('PostgreSQL', () => stopByPidFile())
-  const db = await startEmbeddedPostgres({ dataDir, port: 0, log: createLogger('bench', 'warn') })
-  early.run = () => db.stop()
-  const postmaster = Number(readFileSync(pidFile, 'utf8').split('\n')[0])
-  progress(`PostgreSQL: up on port ${db.port} (pid ${postmaster}) in ${seconds(t0)}`)
-  return { ...db, postmaster }
-}
 
 async function functionsPresent(pool: Pool, names: string[]): Promise<Set<string>> {
   const { rows } = await pool.query<{ proname: string }>(

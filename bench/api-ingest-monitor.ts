@@ -6,7 +6,7 @@
  */
 import type { Consumer } from '@platformatic/kafka'
 import type { Pool } from '../src/db/index.ts'
-import { fmt, progress } from './lib.ts'
+import { fmt, progress } from './harness/index.ts'
 
 /** One moment of the ingest, on PostgreSQL's clock. */
 export interface Snapshot {

@@ -12,31 +12,35 @@
  * The rates achieved in each measured window are measured, not assumed (bench/api-ingest-monitor.ts).
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { allTopics, stationNames } from '../src/catalog/index.ts'
 import { type Config, configToEnv, loadConfig } from '../src/config/index.ts'
 import { createPool } from '../src/db/index.ts'
-import { createAdmin, createConsumer, ensureTopics, scramLogin } from '../src/kafka/index.ts'
-import { startEmbeddedKafka } from '../src/services/index.ts'
-import { createLogger } from '../src/shared/log.ts'
+import { createConsumer } from '../src/kafka/index.ts'
 import { kafkaLibsDir } from '../src/shared/paths.ts'
-import { alive, stopPid } from '../src/shared/process.ts'
 import { heapFlags, SEMI_SPACE_MB } from '../src/shared/supervisor.ts'
+import { sleep } from '../src/shared/time.ts'
 import { describeSpan, IngestMonitor, type Snapshot, type SpanStats } from './api-ingest-monitor.ts'
-import { type LoadOptions, type Measurement, measure, waitQuiet } from './api-measure.ts'
 import { SENSOR_DATA } from './api-report.ts'
 import {
   assertRunning,
-  cacheDir,
+  benchDir,
   checkInterrupted,
   cleanupNow,
   distCli,
+  fmt,
+  type LoadOptions,
+  type Measurement,
+  measure,
   onCleanup,
+  progress,
+  type Server,
+  seconds,
   startChild,
-} from './api-run.ts'
-import type { Server } from './api-servers.ts'
-import { fmt, progress, seconds } from './lib.ts'
+  startKafka,
+  waitQuiet,
+} from './harness/index.ts'
 
 export const KAFKA_PORT = 39092
 export const KAFKA_CONTROLLER_PORT = 39093
@@ -56,7 +60,8 @@ export interface IngestRun {
   exits: string[]
 }
 
-const kafkaHome = join(cacheDir, 'kafka')
+const cacheDir = benchDir('bench-api')
+const logDir = join(cacheDir, 'logs')
 
 /** Fails fast, before the long data load, when the ingest could not start. */
 export function checkIngestPrerequisites(): void {
@@ -71,54 +76,16 @@ export function checkIngestPrerequisites(): void {
   }
 }
 
-/** A broker left running by a killed earlier run holds the ports and the log dirs: stop it. */
-async function stopOrphanBroker(): Promise<void> {
-  const pidFile = join(kafkaHome, 'broker.pid')
-  if (!existsSync(pidFile)) return
-  const pid = Number(readFileSync(pidFile, 'utf8'))
-  if (!pid || !alive(pid)) return
-  let cmdline = ''
-  try {
-    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-  } catch {
-    return
-  }
-  if (!cmdline.includes('kafka.Kafka')) return
-  progress(`stopping Kafka broker ${pid} left running by an earlier run…`)
-  await stopPid(pid, 'SIGTERM', 30_000)
-}
-
 /** The broker, fresh (no topics, no offsets: the database's etl_offsets is empty too). */
-async function startKafka(base: Config) {
-  await stopOrphanBroker()
-  rmSync(kafkaHome, { recursive: true, force: true })
-  const t0 = performance.now()
-  progress(`Kafka: starting a broker on 127.0.0.1:${KAFKA_PORT} (data in ${kafkaHome})…`)
-  const early = onCleanup('Kafka', () => stopOrphanBroker())
-  const broker = await startEmbeddedKafka({
-    dataDir: cacheDir,
+async function startIngestKafka(base: Config) {
+  const kafka = await startKafka(cacheDir, {
     port: KAFKA_PORT,
     controllerPort: KAFKA_CONTROLLER_PORT,
     heapMb: base.kafkaHeapMb,
     partitions: base.topicPartitions,
-    log: createLogger('bench', 'warn'),
+    topicPrefix: base.topicPrefix,
   })
-  early.run = () => broker.stop()
-  const config = { ...base, ...scramLogin(broker.brokers, 'admin', broker.secrets.admin) }
-  // Created here, once: the simulator and the ETL would both try at start.
-  const admin = createAdmin(config, 'bench-api-admin')
-  try {
-    await ensureTopics(
-      admin,
-      allTopics(config.topicPrefix),
-      config.topicPartitions,
-      createLogger('bench', 'warn'),
-    )
-  } finally {
-    await admin.close()
-  }
-  progress(`Kafka: up (pid ${broker.process.pid}) in ${seconds(t0)}`)
-  return { config, pid: broker.process.pid!, stop: early }
+  return { config: { ...base, ...kafka.login }, pid: kafka.pids[0]!, stop: kafka.stop }
 }
 
 /** Sensors per station for `rate` readings/s at one reading per sensor every SIM_INTERVAL_MS. */
@@ -132,9 +99,12 @@ function startPipeline(config: Config) {
     'etl',
     process.execPath,
     [...heapFlags(config.etlHeapMb, SEMI_SPACE_MB), distCli, 'etl', 'follow'],
-    { env },
+    { env, logFile: join(logDir, 'etl.log') },
   )
-  const sim = startChild('simulator', process.execPath, [distCli, 'simulate'], { env })
+  const sim = startChild('simulator', process.execPath, [distCli, 'simulate'], {
+    env,
+    logFile: join(logDir, 'simulator.log'),
+  })
   progress(
     `ingest: etl follow (pid ${etl.child.pid}) and simulate (pid ${sim.child.pid}, ` +
       `${stationNames.length} stations × ${config.simSensorsPerStation} sensors every ${config.simIntervalMs} ms)`,
@@ -161,14 +131,14 @@ async function settle(
     checkInterrupted()
     assertPipeline(p)
     if (performance.now() - t0 > 120_000) throw new Error('the ETL committed nothing within 120 s')
-    await new Promise((r) => setTimeout(r, 500))
+    await sleep(500)
     s = await monitor.snapshot()
   }
   const first = s
   progress(`ingest: the ETL's first commit after ${seconds(t0)}; settling (lag under ${fmt(rate)})…`)
   const t1 = performance.now()
   for (;;) {
-    await new Promise((r) => setTimeout(r, 1000))
+    await sleep(1000)
     checkInterrupted()
     assertPipeline(p)
     s = await monitor.snapshot()
@@ -203,7 +173,7 @@ export async function runIngest(ctx: IngestContext): Promise<IngestRun> {
     },
     {},
   )
-  const kafka = await startKafka(base)
+  const kafka = await startIngestKafka(base)
   const config = kafka.config
   const nominal = (stationNames.length * config.simSensorsPerStation * 1000) / config.simIntervalMs
   const out: IngestRun = { rate, nominal, runs: [], exits: [] }
@@ -238,7 +208,7 @@ export async function runIngest(ctx: IngestContext): Promise<IngestRun> {
     await cleanupNow(pipeline.sim.stop)
     await cleanupNow(pipeline.etl.stop)
     await cleanupNow(closeMonitor)
-    await cleanupNow(kafka.stop)
+    await kafka.stop()
   }
   return out
 }

@@ -2,6 +2,7 @@
  * `npm run bench:api`: our API against the reference FastAPI app, on the same database.
  *
  *  1. starts its own PostgreSQL (a fresh cluster under .cache/bench-api/db) and migrates it;
+ *     (a short trial: `--rows 100000 --duration 2 --warmup 1 --ingest-rate 0 --no-record`)
  *  2. generates `--rows` readings (default 10,000,000; or BENCH_ROWS) in SQL over the last 7
  *     days, shaped as the ETL writes them (bench/api-db.ts, bench/api-data.ts), then rollups,
  *     VACUUM and ANALYZE, as a long-running database would be;
@@ -10,25 +11,40 @@
  *  5. drives each endpoint with autocannon (`--connections`, `--duration`), after a warm-up,
  *     sampling the server's RSS and the CPU of the server, PostgreSQL, the load generator and
  *     everything else on the machine (waiting first for the machine to be quiet) —
- *     bench/api-measure.ts;
+ *     bench/harness/http-load.ts;
  *  6. under ingest (`--ingest-rate`, default 10,000 readings/s; 0 skips it): Kafka, the paced
  *     simulator and `etl follow` load the same database while `/sensor-data?limit=100` is
  *     measured on ours, then on FastAPI; reports the rates the ETL achieved in each window and
  *     our cache's hit rate (bench/api-ingest.ts);
  *  7. prints tables, the ours ÷ FastAPI ratios and the issue's targets (PASS/MISS — it never
- *     asserts), and appends them to docs/benchmarks.md (not with `--no-record`);
- *  8. stops everything it started, also on error and Ctrl-C (bench/api-run.ts).
+ *     asserts), and appends them to docs/benchmarks-history.md (not with `--no-record`);
+ *  8. stops everything it started, also on error and Ctrl-C (bench/harness/processes.ts).
  */
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createPool } from '../src/db/index.ts'
-import { DAY_MS, type LoadSummary, loadData, startDatabase } from './api-db.ts'
+import { DAY_MS, type LoadSummary, loadData } from './api-db.ts'
 import { checkIngestPrerequisites, type IngestRun, runIngest } from './api-ingest.ts'
-import { ingestReport } from './api-ingest-report.ts'
-import { type LoadOptions, type Measurement, measure } from './api-measure.ts'
-import { dataHead, report, SENSOR_DATA } from './api-report.ts'
-import { cleanup, cleanupNow, installSignalHandlers, onCleanup } from './api-run.ts'
-import { ensureDist, installBaseline, type Server, startBaseline, startOurApi } from './api-servers.ts'
-import { fmt, progress, record } from './lib.ts'
+import { dataHead, ingestReport, report, SENSOR_DATA } from './api-report.ts'
+import {
+  benchDir,
+  cleanupNow,
+  ensureDist,
+  fmt,
+  installBaseline,
+  type LoadOptions,
+  type Measurement,
+  measure,
+  onCleanup,
+  positiveInt as positive,
+  progress,
+  publish,
+  runBench,
+  type Server,
+  startBaseline,
+  startOurApi,
+  startPostgres,
+} from './harness/index.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -42,7 +58,7 @@ const { values: args } = parseArgs({
     'ingest-rate': { type: 'string', default: '10000' },
     // only the run under ingest (a trial of it: no idle runs)
     'ingest-only': { type: 'boolean', default: false },
-    // a trial run: print, do not append to docs/benchmarks.md
+    // a trial run: print, do not append to docs/benchmarks-history.md
     'no-record': { type: 'boolean', default: false },
     // measure dist/ as it is, even when src/ is newer (e.g. while src/ does not compile)
     'no-build': { type: 'boolean', default: false },
@@ -50,11 +66,7 @@ const { values: args } = parseArgs({
     'quiet-wait': { type: 'string', default: '120' },
   },
 })
-const positive = (name: string, v: string | undefined): number => {
-  const n = Number(v)
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${v}`)
-  return n
-}
+const logDir = join(benchDir('bench-api'), 'logs')
 const ROWS = positive('rows', args.rows)
 const CHUNK = positive('chunk', args.chunk)
 const LOADERS = positive('loaders', args.loaders)
@@ -112,7 +124,12 @@ async function idleRuns(
   for (const e of endpoints) results.push(await measure(at('ours', api, e), LOAD))
   // The same API with its response cache off: what each request costs when it reaches
   // PostgreSQL (the cache serves repeated reads between two ETL commits; here nothing commits).
-  const uncached = await startOurApi(db.url, { EVF_API_CACHE_MS: '0' }, 'api-no-cache')
+  const uncached = await startOurApi({
+    databaseUrl: db.url,
+    logDir,
+    env: { EVF_API_CACHE_MS: '0' },
+    name: 'api-no-cache',
+  })
   for (const e of endpoints.filter(([label]) => /^\/(sensor-data|stats\/)/.test(label)))
     results.push(await measure(at('ours, no cache', uncached, e), LOAD))
   await uncached.stop()
@@ -127,22 +144,18 @@ function output(meta: LoadSummary, distNote: string, idle: Measurement[], ingest
   else parts.push(`${dataHead(meta, distNote)}.`)
   if (ingest)
     parts.push(`#### Under ${fmt(ingest.rate)} readings/s of ingest\n\n${ingestReport(ingest, LOAD)}`)
-  const body = parts.join('\n\n')
-  process.stdout.write(`\n${body}\n`)
-  if (!args['no-record']) {
-    const runs = `${idle.length ? '' : 'under ingest only, '}${LOAD.connections} connections × ${LOAD.duration} s`
-    const rate = ingest ? `, ingest ${fmt(ingest.rate)} readings/s` : ''
-    record(`bench:api, ${fmt(ROWS)} readings, ${runs}${rate}`, body)
-    progress('appended to docs/benchmarks.md')
-  }
+  const runs = `${idle.length ? '' : 'under ingest only, '}${LOAD.connections} connections × ${LOAD.duration} s`
+  const rate = ingest ? `, ingest ${fmt(ingest.rate)} readings/s` : ''
+  publish(`bench:api, ${fmt(ROWS)} readings, ${runs}${rate}`, parts.join('\n\n'), {
+    noRecord: args['no-record'],
+    leading: '\n',
+  })
 }
 
-// ── main ──
-installSignalHandlers()
-try {
+await runBench(async () => {
   if (INGEST_RATE > 0) checkIngestPrerequisites()
   const distNote = ensureDist(args['no-build'])
-  const db = await startDatabase()
+  const db = await startPostgres(join(benchDir('bench-api'), 'db'))
   // A throw-away cluster: a commit need not wait for the disk; big sorts for the index builds.
   const loadUrl = `${db.url}?options=${encodeURIComponent('-c synchronous_commit=off -c maintenance_work_mem=512MB')}`
   const pool = createPool(loadUrl, { max: LOADERS + 2, statementTimeoutMs: 0, application: 'bench-api' })
@@ -150,11 +163,11 @@ try {
   const meta = await loadData(pool, { rows: ROWS, chunk: CHUNK, loaders: LOADERS })
   await cleanupNow(closePool)
 
-  const api = await startOurApi(db.url)
+  const api = await startOurApi({ databaseUrl: db.url, logDir })
   installBaseline()
   let baseline: Server | undefined
   const fastapi = async () => {
-    baseline ??= await startBaseline(db.url)
+    baseline ??= await startBaseline(db.url, logDir)
     return baseline
   }
   const idle = args['ingest-only'] ? [] : await idleRuns(db, api, fastapi)
@@ -170,9 +183,4 @@ try {
         })
       : undefined
   output(meta, distNote, idle, ingest)
-} catch (error) {
-  process.exitCode = 1
-  progress(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
-} finally {
-  await cleanup()
-}
+})

@@ -4,12 +4,11 @@
  *  - the limit: the same already-transformed rows loaded with PostgreSQL COPY into an identical
  *    table, no Kafka in the path;
  *  - the reference: one INSERT per message, each committed, as the reference DAG loads.
- * BENCH_ETL_MESSAGES (default 1,000,000) readings are produced first. Prints the rates, the
- * ratios and the ETL's peak RSS, and appends them to docs/benchmarks.md.
+ * BENCH_ETL_MESSAGES (default 1,000,000; 20,000 for a short trial, with
+ * BENCH_ETL_BASELINE_SAMPLE=2000) readings are produced first. Prints the rates, the ratios and
+ * the ETL's peak RSS, and appends them to docs/benchmarks-history.md.
  */
 import { spawn } from 'node:child_process'
-import { readFileSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { from as copyFrom } from 'pg-copy-streams'
@@ -20,18 +19,28 @@ import { transformRecord, validationPolicy } from '../src/etl/index.ts'
 import { createConsumer } from '../src/kafka/index.ts'
 import { freePort } from '../src/services/index.ts'
 import { createLogger } from '../src/shared/log.ts'
-import { repoRoot } from '../src/shared/paths.ts'
 import { runSimulator } from '../src/simulator/index.ts'
 import { startServices } from '../src/stack/index.ts'
-import { childPids, progress, record, table } from './lib.ts'
-
-const childrenOf = childPids
+import {
+  benchDir,
+  childPids,
+  distCli,
+  ensureDist,
+  fmt,
+  kb,
+  loadSpan,
+  peakMemory,
+  progress,
+  publish,
+  ratio,
+  table,
+} from './harness/index.ts'
 
 const N = Number(process.env.BENCH_ETL_MESSAGES ?? 1_000_000)
 const SAMPLE = Number(process.env.BENCH_ETL_BASELINE_SAMPLE ?? 20_000)
 const log = createLogger('bench', 'warn')
-const dataDir = join(repoRoot, '.cache', 'bench-etl')
-rmSync(dataDir, { recursive: true, force: true })
+ensureDist()
+const dataDir = benchDir('bench-etl', true)
 const base = loadConfig(
   {
     dataDir,
@@ -60,24 +69,18 @@ async function runEtl(workers: number) {
   const nodeArgs = (process.env.BENCH_ETL_NODE_ARGS ?? '').split(' ').filter(Boolean)
   const etl = spawn(
     process.execPath,
-    [...nodeArgs, join(repoRoot, 'dist/cli.js'), 'etl', 'run', '--etl-workers', String(workers)],
+    [...nodeArgs, distCli, 'etl', 'run', '--etl-workers', String(workers)],
     {
       env: { ...process.env, ...configToEnv(config) },
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   )
-  let peakKb = 0
-  const sampler = setInterval(() => {
-    try {
-      // The ETL and, with --etl-workers, its worker processes: the peak of any one of them.
-      for (const pid of [etl.pid!, ...childrenOf(etl.pid!)]) {
-        const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-        if (hwm) peakKb = Math.max(peakKb, Number(hwm[1]))
-      }
-    } catch {
-      // a process has exited
-    }
-  }, 100)
+  // The ETL and, with --etl-workers, its worker processes: the peak of any one of them.
+  const peak = peakMemory(
+    () => [etl.pid!, ...childPids(etl.pid!)],
+    (pid) => kb(`/proc/${pid}/status`, 'VmHWM'),
+    100,
+  )
   let out = ''
   etl.stdout.on('data', (d) => (out += d))
   const reporter = setInterval(async () => {
@@ -85,20 +88,13 @@ async function runEtl(workers: number) {
     progress(`ETL: ${rows[0].n.toLocaleString('en-US')} / ${N.toLocaleString('en-US')} rows`)
   }, 3000)
   const code = await new Promise((resolve) => etl.on('exit', resolve))
-  clearInterval(sampler)
+  const peakMb = peak.stop()
   clearInterval(reporter)
   if (code !== 0) throw new Error(`etl run exited ${code}`)
   const summary = JSON.parse(out) as RunSummaryLike
-  // From the first row to the last commit: the transactions' own timestamps (created_at = now()).
-  const span = await pool.query<{ rows: number; seconds: number; first_batch: number }>(
-    `SELECT count(*)::int AS rows, extract(epoch FROM max(created_at) - min(created_at))::float8 AS seconds,
-            (SELECT count(*)::int FROM sensor_data WHERE created_at = (SELECT min(created_at) FROM sensor_data)) AS first_batch
-     FROM sensor_data`,
-  )
-  const { rows, seconds, first_batch } = span.rows[0]!
-  if (rows !== N) throw new Error(`expected ${N} rows, found ${rows}`)
-  // The span starts at the first batch's commit, so that batch's rows are not counted in it.
-  return { workers, rate: (rows - first_batch) / seconds, peakMb: peakKb / 1024, summary }
+  const span = await loadSpan(pool)
+  if (span.rows !== N) throw new Error(`expected ${N} rows, found ${span.rows}`)
+  return { workers, rate: span.rate, peakMb, summary }
 }
 
 try {
@@ -183,26 +179,20 @@ try {
   await stream.close()
   await consumer.close()
 
-  const fmt = (x: number) => Math.round(x).toLocaleString('en-US')
   const result = table(
     ['what', 'rows/s', 'ETL (best) ÷ this', 'peak RSS per process'],
     [
       ...runs.map((r) => [
         `ETL: \`evf etl run --etl-workers ${r.workers}\`, batches of 5000, first row → last commit`,
         fmt(r.rate),
-        (etlRate / r.rate).toFixed(2),
+        ratio(etlRate, r.rate),
         `${r.peakMb.toFixed(0)} MB`,
       ]),
-      [
-        'limit: COPY of the same transformed rows, no Kafka',
-        fmt(copyRate),
-        (etlRate / copyRate).toFixed(2),
-        '',
-      ],
+      ['limit: COPY of the same transformed rows, no Kafka', fmt(copyRate), ratio(etlRate, copyRate), ''],
       [
         `reference: one INSERT + COMMIT per message (${fmt(SAMPLE)} sample)`,
         fmt(baselineRate),
-        (etlRate / baselineRate).toFixed(2),
+        ratio(etlRate, baselineRate),
         '',
       ],
     ],
@@ -213,8 +203,7 @@ try {
         `--etl-workers ${r.workers}: loaded ${fmt(r.summary.loaded)}, rejected ${fmt(r.summary.rejected)}, ${r.summary.batches} batches, ${(r.summary.durationMs / 1000).toFixed(1)} s including start-up.`,
     )
     .join(' ')
-  process.stdout.write(`${result}\n\n${extra}\n`)
-  record(`ETL load rate, ${fmt(N)} readings`, `${result}\n\n${extra}`)
+  publish(`ETL load rate, ${fmt(N)} readings`, `${result}\n\n${extra}`)
 } finally {
   await pool.end()
   await services.stop()

@@ -2,9 +2,11 @@
  * `npm run bench:kafka`: which Node Kafka client should the pipeline use? Produces N sensor
  * readings (idempotent, acks=all, batches of 1000) and consumes them back with each client, on
  * the same embedded broker in the same run. Prints messages/s and the ratio
- * @platformatic/kafka ÷ kafkajs, and appends them to docs/benchmarks.md.
+ * @platformatic/kafka ÷ kafkajs, and appends them to docs/benchmarks-history.md.
+ *
+ *   BENCH_MESSAGES=20000 npm run bench:kafka   (a short trial; default 200,000)
  */
-import { readFileSync, rmSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Consumer, ProduceAcks, Producer } from '@platformatic/kafka'
 import { Kafka, logLevel } from 'kafkajs'
@@ -13,18 +15,16 @@ import { connection, createAdmin } from '../src/kafka/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { repoRoot } from '../src/shared/paths.ts'
 import { PlantSimulator } from '../src/simulator/index.ts'
+import { startServices } from '../src/stack/index.ts'
+import { benchDir, fmt, progress, publish, ratio, table } from './harness/index.ts'
 
 /** The installed version of a package, as the table names it. */
 const version = (name: string): string =>
   JSON.parse(readFileSync(join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')).version
 
-import { startServices } from '../src/stack/index.ts'
-import { progress, record, table } from './lib.ts'
-
 const N = Number(process.env.BENCH_MESSAGES ?? 200_000)
 const BATCH = 1000
-const dataDir = join(repoRoot, '.cache', 'bench-kafka')
-rmSync(dataDir, { recursive: true, force: true })
+const dataDir = benchDir('bench-kafka', true)
 const config = loadConfig(
   { dataDir, kafkaPort: 39092, kafkaControllerPort: 39093, topicPrefix: 'bench.' },
   {},
@@ -132,17 +132,15 @@ try {
   const [kp, kc] = await kafkajs()
   progress(`@platformatic/kafka: ${N} messages…`)
   const [pp, pc] = await platformatic()
-  const fmt = (x: number) => Math.round(x).toLocaleString('en-US')
   const out = table(
     ['client', 'produce msg/s', 'consume msg/s'],
     [
       [`kafkajs ${version('kafkajs')} (baseline)`, fmt(kp), fmt(kc)],
       [`@platformatic/kafka ${version('@platformatic/kafka')}`, fmt(pp), fmt(pc)],
-      ['ratio platformatic ÷ kafkajs', (pp / kp).toFixed(2), (pc / kc).toFixed(2)],
+      ['ratio platformatic ÷ kafkajs', ratio(pp, kp), ratio(pc, kc)],
     ],
   )
-  process.stdout.write(`${out}\n`)
-  record(
+  publish(
     `Kafka clients, ${N.toLocaleString('en-US')} readings, batches of ${BATCH}, acks=all, idempotent`,
     out,
   )

@@ -6,7 +6,7 @@
  */
 import pg from 'pg'
 import { decodeLoaded, LOADED_CHANNEL, type Pool } from '../src/db/index.ts'
-import { progress } from './lib.ts'
+import { progress } from './harness/index.ts'
 
 /** Source ranges committed, column-wise (as the query takes them); `arrival` in epoch ms. */
 export interface Ranges {

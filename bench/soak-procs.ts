@@ -4,21 +4,10 @@
  * their peak RSS. A component is a process tree: the ETL with its worker processes, PostgreSQL
  * with its backends.
  */
-import { readFileSync } from 'node:fs'
-import { childPids } from './lib.ts'
-import { CLK_TCK } from './proc.ts'
+import { childPids, cmdline, kb, stat } from './harness/index.ts'
 
 export const COMPONENTS = ['etl', 'api', 'postgres', 'kafka', 'simulator', 'stack'] as const
 export type Component = (typeof COMPONENTS)[number]
-
-/** The argv of a process joined by spaces ('' when it is gone). */
-export function cmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim()
-  } catch {
-    return ''
-  }
-}
 
 /** Which component a process is, from its command line; undefined for anything else. */
 export function classify(cmd: string): Component | undefined {
@@ -30,36 +19,6 @@ export function classify(cmd: string): Component | undefined {
   if (/cli\.js\s+simulate\b/.test(cmd)) return 'simulator'
   if (/cli\.js\s+stack\s+up\b/.test(cmd)) return 'stack'
   return undefined
-}
-
-interface Stat {
-  /** utime + stime, seconds */
-  own: number
-  /** cutime + cstime: children it has waited for, seconds */
-  reaped: number
-  /** start time in clock ticks since boot: with the pid, identifies a process */
-  start: number
-}
-
-function stat(pid: number): Stat | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
-    const n = (i: number) => Number(f[i])
-    return { own: (n(11) + n(12)) / CLK_TCK, reaped: (n(13) + n(14)) / CLK_TCK, start: n(19) }
-  } catch {
-    return undefined
-  }
-}
-
-/** kB of one `Key:` line of a /proc file (0 when missing or gone). */
-function kb(file: string, key: string): number {
-  try {
-    const m = new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(readFileSync(file, 'utf8'))
-    return m ? Number(m[1]) : 0
-  } catch {
-    return 0
-  }
 }
 
 /**

@@ -3,7 +3,7 @@
  * Pure formatting: everything here is computed from a finished run's figures.
  */
 import { readFileSync } from 'node:fs'
-import { table } from './lib.ts'
+import { fmt, table } from './harness/index.ts'
 import type { PlotData } from './plot.ts'
 import type { LagSample } from './soak-lag.ts'
 import type { Gap, LatencyStats, Percentiles } from './soak-latency.ts'
@@ -54,12 +54,6 @@ export interface Results {
   stop?: { code: number | null; ms: number; leftovers: number }
 }
 
-export const fmt = (x: number, digits = 0): string =>
-  // + 0 turns a -0 (a slope of -0.01 rounded) into 0
-  (Number(x.toFixed(digits)) + 0).toLocaleString('en-US', {
-    minimumFractionDigits: digits,
-    maximumFractionDigits: digits,
-  })
 const ms = (x: number | null | undefined): string => (x === null || x === undefined ? '—' : `${fmt(x)} ms`)
 const secs = (x: number): string => `${fmt(x / 1000, 1)} s`
 const triple = (p: Percentiles) => `${ms(p.p50)} · ${ms(p.p99)} · ${ms(p.max)}`

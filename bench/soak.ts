@@ -14,7 +14,8 @@
  *     computes the latency reading → queryable in PostgreSQL (one query over the ranges; overall,
  *     and for the readings after the first `--warmup` of load, the ETL's start-up left out), stops
  *     the stack with SIGINT, plots lag and latency to a PNG, prints the results and the targets
- *     (PASS/MISS, never asserted) and appends them to docs/benchmarks.md unless `--no-record`.
+ *     (PASS/MISS, never asserted) and appends them to docs/benchmarks-history.md unless
+ *     `--no-record`. A short trial: `--rate 400 --duration 20s --warmup 5s --no-record`.
  *
  * `--ramp`: one stack run with `--simulator false`; each step (`--steps`, default
  * 2k,5k,10k,20k,50k,100k/s) runs `node dist/cli.js simulate` next to it for `--step-duration`
@@ -23,32 +24,35 @@
  * `stack up` as they are, e.g. `npm run bench:soak -- --rate 2000 -- --etl-workers 2`.
  * Everything started is stopped on success, error and Ctrl-C.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
-import { stationNames } from '../src/catalog/index.ts'
-import { createPool, type Pool } from '../src/db/index.ts'
+import { createPool } from '../src/db/index.ts'
 import { readKafkaSecrets, scramLogin } from '../src/kafka/index.ts'
 import { repoRoot } from '../src/shared/paths.ts'
-import { stopChild } from '../src/shared/process.ts'
-import { sleep } from '../src/shared/time.ts'
-import { progress, record } from './lib.ts'
+import {
+  benchDir,
+  checkPortsFree,
+  cleanup,
+  duration,
+  ensureDist,
+  fmt,
+  freshDataDir,
+  onCleanup,
+  positive,
+  progress,
+  publish,
+  runBench,
+  startStack,
+  stopStack,
+} from './harness/index.ts'
 import { renderPng, soakSvg } from './plot.ts'
 import { LagSampler } from './soak-lag.ts'
 import { CommitLog, commitGaps, latencyStats } from './soak-latency.ts'
+import { INTERVAL_MS, type Plan, phases, planFor, type Run } from './soak-phases.ts'
 import { ProcessMeter } from './soak-procs.ts'
-import { fmt, isSustained, logDigest, type Phase, plotData, type Results, reportBody } from './soak-report.ts'
-import {
-  checkPortsFree,
-  cleanEnv,
-  cli,
-  freshDataDir,
-  type RunningStack,
-  simulatorSummary,
-  startStack,
-  stopStack,
-} from './soak-stack.ts'
+import { logDigest, type Phase, plotData, type Results, reportBody } from './soak-report.ts'
 
 const { values: args, positionals: stackArgs } = parseArgs({
   allowPositionals: true,
@@ -62,88 +66,23 @@ const { values: args, positionals: stackArgs } = parseArgs({
     // readings of the simulator's first seconds, taken while the ETL may still be starting, are
     // left out of the steady-state latency (they stay in the overall figures)
     warmup: { type: 'string', default: '10s' },
-    // a trial run: print, do not append to docs/benchmarks.md (the plot goes to .cache/bench-soak)
+    // a trial run: print, do not append to docs/benchmarks-history.md (the plot goes to .cache/bench-soak)
     'no-record': { type: 'boolean', default: false },
   },
 })
 
-/** `300`, `300s`, `5m`, `1h`, `1m30s` → seconds */
-function seconds(name: string, v: string | undefined): number {
-  const parts = [...(v ?? '').matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)?/g)]
-  const joined = parts.map((p) => p[0]).join('')
-  if (!v || parts.length === 0 || joined !== v)
-    throw new Error(`--${name}: a duration like 300, 45s, 5m or 1h; got ${v}`)
-  const unit = { ms: 0.001, s: 1, m: 60, h: 3600 } as const
-  return parts.reduce((n, p) => n + Number(p[1]) * unit[(p[2] ?? 's') as keyof typeof unit], 0)
-}
-const positive = (name: string, v: string): number => {
-  const n = Number(v)
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${v}`)
-  return n
-}
-
 const RATE = positive('rate', args.rate)
-const DURATION_S = Math.round(seconds('duration', args.duration))
-const STEP_S = Math.round(seconds('step-duration', args['step-duration']))
-const DRAIN_MS = seconds('drain-timeout', args['drain-timeout']) * 1000
-const WARMUP_MS = seconds('warmup', args.warmup) * 1000
+const DURATION_S = Math.round(duration('duration', args.duration))
+const STEP_S = Math.round(duration('step-duration', args['step-duration']))
+const DRAIN_MS = duration('drain-timeout', args['drain-timeout']) * 1000
+const WARMUP_MS = duration('warmup', args.warmup) * 1000
 const STEPS = args.steps.split(',').map((s) => positive('steps', s.trim()))
-const INTERVAL_MS = 100
 const BUCKET_MS = 5000
 const PORTS = { kafka: 29092, controller: 29093, api: 28000 }
-const cacheDir = join(repoRoot, '.cache', 'bench-soak')
+const cacheDir = benchDir('bench-soak')
 const dataDir = join(cacheDir, 'data')
-
-interface Plan {
-  sensorsPerStation: number
-  offered: number
-}
-/** One reading per sensor per interval on every station: the nearest whole number of sensors. */
-function planFor(rate: number): Plan {
-  const stations = stationNames.length
-  const sensorsPerStation = Math.max(1, Math.round((rate * INTERVAL_MS) / (1000 * stations)))
-  return { sensorsPerStation, offered: (stations * sensorsPerStation * 1000) / INTERVAL_MS }
-}
-
-// ── cleanup: everything started is stopped, in reverse order, on success, error or a signal ──
-const cleanups: { name: string; run: () => Promise<void> }[] = []
-let interrupted = false
-let cleaning: Promise<void> | undefined
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    for (let c = cleanups.pop(); c; c = cleanups.pop()) {
-      progress(`stopping ${c.name}…`)
-      await c.run().catch((error: unknown) => progress(`stopping ${c.name} failed: ${String(error)}`))
-    }
-  })()
-  return cleaning
-}
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    interrupted = true
-    progress(`${sig}: stopping everything…`)
-    void cleanup().finally(() => process.exit(130))
-  })
-}
-
-interface Run {
-  stack: RunningStack
-  pool: Pool
-  listener: CommitLog
-  sampler: LagSampler
-  meter: ProcessMeter
-  t0: number
-}
-
-/** Throws when the bench was interrupted or the stack has exited. */
-function check(run: Run): void {
-  if (interrupted) throw new Error('interrupted')
-  const c = run.stack.child
-  if (c.exitCode !== null || c.signalCode !== null) {
-    const tail = readFileSync(run.stack.logFile, 'utf8').trimEnd().split('\n').slice(-15).join('\n')
-    throw new Error(`stack up exited (${c.exitCode ?? c.signalCode}) during the run:\n${tail}`)
-  }
-}
+const settings = { durationS: DURATION_S, stepS: STEP_S, steps: STEPS, drainMs: DRAIN_MS, dataDir, cacheDir }
+const { soakPhase, rampPhases, drain } = phases(settings)
 
 function stackFlags(plan: Plan): string[] {
   const flags = [
@@ -171,24 +110,20 @@ async function startRun(plan: Plan): Promise<Run> {
     dataDir,
     apiPort: PORTS.api,
     logFile: join(cacheDir, 'stack-up.log'),
-    interrupted: () => interrupted,
-    onStart: (child) => {
+    onStart: ({ child, stop }) => {
       meter = new ProcessMeter(child.pid!)
-      cleanups.push({ name: 'the stack', run: () => stopAndSweep(child, meter!) })
+      stop.run = () => stopAndSweep(child, meter!)
     },
     onEndpoints: async ({ databaseUrl, kafkaBrokers }) => {
       const pool = createPool(databaseUrl, { max: 2, statementTimeoutMs: 0, application: 'bench-soak' })
-      cleanups.push({ name: 'the bench’s PostgreSQL pool', run: () => pool.end() })
+      onCleanup('the bench’s PostgreSQL pool', () => pool.end())
       const listener = new CommitLog(databaseUrl)
       await listener.start()
-      cleanups.push({ name: 'the LISTEN client', run: () => listener.stop() })
+      onCleanup('the LISTEN client', () => listener.stop())
       const admin = readKafkaSecrets(dataDir)?.admin ?? ''
       const sampler = new LagSampler(scramLogin(kafkaBrokers, 'admin', admin), pool)
-      cleanups.push({
-        name: 'the lag sampler',
-        run: async () => {
-          await sampler.stop()
-        },
+      onCleanup('the lag sampler', async () => {
+        await sampler.stop()
       })
       const t0 = Date.now()
       lastProgress = t0
@@ -223,106 +158,6 @@ async function stopAndSweep(child: ChildProcess, meter: ProcessMeter): Promise<v
 }
 
 /** A phase's figures from the samples of its window (p99 comes later, from the latency query). */
-function phaseOf(run: Run, label: string, plan: Plan, from: number, to: number, produced: number): Phase {
-  // the second half: a simulator's first second (Node, the Kafka client, topics) produces nothing
-  const half = from + (to - from) / 2
-  const rates = run.sampler.rates(half, to)
-  const p = {
-    label,
-    ...plan,
-    from,
-    to,
-    produced,
-    producedRate: rates.produced,
-    loadedRate: rates.committed,
-    lagEnd: run.sampler.at(to)?.lag ?? 0,
-    slope: run.sampler.slope(half, to),
-    p99: null,
-  }
-  return { ...p, sustained: isSustained(p) }
-}
-
-async function soakPhase(run: Run, plan: Plan): Promise<Phase[]> {
-  const log = join(dataDir, 'logs', 'simulator.log')
-  progress(`offering ${fmt(plan.offered)} readings/s for ${DURATION_S} s (stack's simulator)…`)
-  const deadline = Date.now() + (DURATION_S + 120) * 1000
-  for (;;) {
-    check(run)
-    const s = simulatorSummary(log)
-    if (s) return [phaseOf(run, 'soak', plan, s.time - s.durationMs, s.time, s.produced)]
-    if (Date.now() > deadline) throw new Error(`the simulator did not stop within ${DURATION_S + 120} s`)
-    await sleep(500)
-  }
-}
-
-/** One ramp step: `evf simulate` next to the stack, as a user runs it, for STEP_S. */
-async function rampStep(run: Run, plan: Plan, i: number): Promise<Phase> {
-  const log = join(cacheDir, `simulator-step-${i + 1}.log`)
-  const out = openSync(log, 'w')
-  const child = spawn(
-    process.execPath,
-    [
-      // Next to the stack, as a user runs it: its broker and the `simulator` login come from its data dir.
-      ...[cli, 'simulate', '--log-level', 'info'],
-      ...['--sim-interval-ms', String(INTERVAL_MS), '--sim-duration-sec', String(STEP_S)],
-      ...['--sim-sensors-per-station', String(plan.sensorsPerStation)],
-    ],
-    {
-      cwd: repoRoot,
-      env: { ...cleanEnv(), EVF_DATA_DIR: dataDir },
-      detached: true,
-      stdio: ['ignore', out, out],
-    },
-  )
-  run.meter.addRoot(child.pid!)
-  const entry = { name: `simulator of step ${i + 1}`, run: () => stopChild(child, 10_000, 'SIGTERM', true) }
-  cleanups.push(entry)
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
-  let code: number | null | undefined
-  void exited.then((c) => {
-    code = c
-  })
-  while (code === undefined) {
-    check(run)
-    await sleep(250)
-  }
-  cleanups.splice(cleanups.indexOf(entry), 1)
-  closeSync(out)
-  const s = simulatorSummary(log)
-  if (code !== 0 || !s) throw new Error(`evf simulate exited with ${code}; see ${log}`)
-  return phaseOf(run, `${i + 1}`, plan, s.time - s.durationMs, s.time, s.produced)
-}
-
-async function rampPhases(run: Run): Promise<Phase[]> {
-  const phases: Phase[] = []
-  for (const [i, rate] of STEPS.entries()) {
-    const plan = planFor(rate)
-    progress(`step ${i + 1}/${STEPS.length}: ${fmt(plan.offered)} readings/s for ${STEP_S} s…`)
-    const p = await rampStep(run, plan, i)
-    phases.push(p)
-    progress(
-      `step ${i + 1}: produced ${fmt(p.producedRate)}/s, loaded ${fmt(p.loadedRate)}/s, lag ${fmt(p.lagEnd)}, ` +
-        `slope ${fmt(p.slope, 1)}/s: ${p.sustained ? 'sustained' : 'NOT sustained — the ramp stops here'}`,
-    )
-    if (!p.sustained) break
-  }
-  return phases
-}
-
-/** After the last phase: until a sample shows lag 0, at most DRAIN_MS. */
-async function drain(run: Run, since: number): Promise<{ ms: number | null; lag: number }> {
-  check(run)
-  progress(`simulator done: waiting up to ${DRAIN_MS / 1000} s for the lag to reach 0…`)
-  for (;;) {
-    check(run)
-    const s = run.sampler.samples.at(-1)
-    if (s && s.t > since && s.lag === 0) return { ms: s.t - since, lag: 0 }
-    if (Date.now() - since > DRAIN_MS) return { ms: null, lag: s?.lag ?? Number.NaN }
-    await sleep(250)
-  }
-}
-
-/** The run's figures, from PostgreSQL and the samples, before the stack stops. */
 async function collect(run: Run, phases: Phase[], drained: Results['drain']): Promise<Results> {
   const end = Date.now()
   const last = await run.sampler.stop()
@@ -388,16 +223,10 @@ async function main(): Promise<void> {
   const image = args['no-record']
     ? `Plot: ${relative(repoRoot, written)}`
     : `![${title}: lag and latency over time](${relative(join(repoRoot, 'docs'), written)})`
-  const body = reportBody(results, image)
-  process.stdout.write(`${body}\n`)
-  if (!args['no-record']) record(title, body)
+  publish(title, reportBody(results, image), { noRecord: args['no-record'] })
 }
 
-try {
+await runBench(async () => {
+  ensureDist()
   await main()
-} catch (error) {
-  progress(`FAILED: ${error instanceof Error ? error.message : String(error)}`)
-  process.exitCode = 1
-} finally {
-  await cleanup()
-}
+})

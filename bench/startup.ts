@@ -2,16 +2,29 @@
  * `npm run bench:startup`: how long `stack up` takes, step by step, on a first start (empty data
  * directory: initdb, Kafka storage format) and on a warm start (same data), and how long until
  * every station's reading is served at /sensor-data. Runs the built CLI as `npm start` does.
- * Prints both runs and the warm ÷ first ratio, and appends them to docs/benchmarks.md.
+ * Prints both runs and the warm ÷ first ratio, and appends them to docs/benchmarks-history.md.
+ * (About a minute; it has no shorter mode.)
  */
-import { spawn } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { freePort } from '../src/services/index.ts'
-import { repoRoot } from '../src/shared/paths.ts'
-import { progress, record, table } from './lib.ts'
+import { sleep } from '../src/shared/time.ts'
+import {
+  assertRunning,
+  benchDir,
+  cleanEnv,
+  cleanupNow,
+  ensureDist,
+  progress,
+  publish,
+  ratio,
+  runBench,
+  spawnStack,
+  table,
+} from './harness/index.ts'
 
-const dataDir = join(repoRoot, '.cache', 'bench-startup')
+const cacheDir = benchDir('bench-startup')
+const dataDir = join(cacheDir, 'data')
 
 interface Run {
   steps: Record<string, number>
@@ -19,85 +32,61 @@ interface Run {
   allStations: number
 }
 
-async function startOnce(): Promise<Run> {
+async function startOnce(which: string): Promise<Run> {
   const apiPort = await freePort()
   const t0 = performance.now()
-  const child = spawn(
-    process.execPath,
-    [
-      'dist/cli.js',
-      'stack',
-      'up',
-      '--data-dir',
-      dataDir,
-      '--kafka-port',
-      '39192',
-      '--kafka-controller-port',
-      '39193',
-      '--api-port',
-      String(apiPort),
-    ],
-    {
-      cwd: repoRoot,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'inherit'],
-      // Time to the first reading over HTTP, on loopback: no login in the way.
-      env: { ...process.env, EVF_SIM_INTERVAL_MS: '1000', EVF_API_AUTH: 'off' },
-    },
-  )
+  const ports = ['--kafka-port', '39192', '--kafka-controller-port', '39193', '--api-port', String(apiPort)]
+  const stack = spawnStack(['--data-dir', dataDir, ...ports], {
+    logFile: join(cacheDir, `stack-up-${which}.log`),
+    stdout: 'pipe',
+    // Time to the first reading over HTTP, on loopback: no login in the way.
+    env: { ...cleanEnv(), EVF_SIM_INTERVAL_MS: '1000', EVF_API_AUTH: 'off' },
+  })
   let out = ''
-  child.stdout.on('data', (d) => (out += d))
-  const exited = new Promise((resolve) => child.on('exit', resolve))
+  stack.child.stdout!.on('data', (d) => (out += d))
   try {
-    let banner = 0
     while (!out.includes('pipeline is up')) {
-      if (child.exitCode !== null) throw new Error(`stack exited:\n${out}`)
-      await new Promise((r) => setTimeout(r, 50))
+      assertRunning('stack up', stack.child, stack.logFile)
+      await sleep(50)
     }
-    banner = performance.now() - t0
-    const steps = JSON.parse(/timings=(\{[^}]*\})/.exec(out)?.[1] ?? '{}') as Record<string, number>
+    const banner = performance.now() - t0
     for (;;) {
       const body = (await (await fetch(`http://127.0.0.1:${apiPort}/sensor-data?limit=100`)).json()) as {
         station: string
       }[]
       if (new Set(body.map((r) => r.station)).size === 4) break
-      await new Promise((r) => setTimeout(r, 100))
+      await sleep(100)
     }
-    return { steps, banner, allStations: performance.now() - t0 }
+    const allStations = performance.now() - t0
+    // The step timings are logged right after the banner: read once every station is served.
+    const steps = JSON.parse(/timings=(\{[^}]*\})/.exec(out)?.[1] ?? '{}') as Record<string, number>
+    return { steps, banner, allStations }
   } finally {
-    process.kill(-child.pid!, 'SIGINT')
-    await exited
+    await cleanupNow(stack.stop)
   }
 }
 
-rmSync(dataDir, { recursive: true, force: true })
-progress('first start (empty data directory)…')
-const first = await startOnce()
-progress('warm start (same data)…')
-const warm = await startOnce()
-rmSync(dataDir, { recursive: true, force: true })
+await runBench(async () => {
+  ensureDist()
+  benchDir('bench-startup', true)
+  progress('first start (empty data directory)…')
+  const first = await startOnce('first')
+  progress('warm start (same data)…')
+  const warm = await startOnce('warm')
+  rmSync(dataDir, { recursive: true, force: true })
 
-const s = (ms: number | undefined) => (ms === undefined ? '—' : `${(ms / 1000).toFixed(2)} s`)
-const rows = [
-  ...['postgres', 'migrations', 'kafka', 'topics'].map((k) => [
-    k,
-    s(first.steps[k]),
-    s(warm.steps[k]),
-    ((warm.steps[k] ?? 0) / (first.steps[k] || 1)).toFixed(2),
-  ]),
-  [
-    'banner printed (API answering)',
-    s(first.banner),
-    s(warm.banner),
-    (warm.banner / first.banner).toFixed(2),
-  ],
-  [
-    'every station at /sensor-data',
-    s(first.allStations),
-    s(warm.allStations),
-    (warm.allStations / first.allStations).toFixed(2),
-  ],
-]
-const out = table(['step', 'first start', 'warm start', 'warm ÷ first'], rows)
-process.stdout.write(`${out}\n`)
-record('Start-up of `stack up` (after `scripts/setup.mjs`)', out)
+  const s = (ms: number | undefined) => (ms === undefined ? '—' : `${(ms / 1000).toFixed(2)} s`)
+  const row = (what: string, a: number | undefined, b: number | undefined) => [
+    what,
+    s(a),
+    s(b),
+    ratio(b ?? 0, a || 1),
+  ]
+  const rows = [
+    ...['postgres', 'migrations', 'kafka', 'topics'].map((k) => row(k, first.steps[k], warm.steps[k])),
+    row('banner printed (API answering)', first.banner, warm.banner),
+    row('every station at /sensor-data', first.allStations, warm.allStations),
+  ]
+  const out = table(['step', 'first start', 'warm start', 'warm ÷ first'], rows)
+  publish('Start-up of `stack up` (after `scripts/setup.mjs`)', out)
+})

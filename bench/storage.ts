@@ -4,19 +4,23 @@
  * then, for each index variant on the reading time, times the queries that filter by it and
  * records the index sizes; finally times a COPY of fresh rows with the migration's indexes
  * against the primary key alone (the ETL's price for them). Prints ratios against the BRIN-only
- * variant measured in the same run; appends to docs/benchmarks.md.
+ * variant measured in the same run; appends to docs/benchmarks-history.md.
  *
- *   npm run bench:storage -- --rows 3000000
+ *   npm run bench:storage -- --rows 3000000   (the default; --rows 10000 is a short trial)
  */
-import { rmSync } from 'node:fs'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createPool, migrate } from '../src/db/index.ts'
-import { freePort, startEmbeddedPostgres } from '../src/services/index.ts'
-import { createLogger } from '../src/shared/log.ts'
-import { repoRoot } from '../src/shared/paths.ts'
 import { insertChunks } from './api-data.ts'
-import { progress, record, table } from './lib.ts'
+import {
+  benchDir,
+  onCleanup,
+  progress,
+  publish,
+  runBench,
+  startPostgres,
+  table,
+  times,
+} from './harness/index.ts'
 
 const { values } = parseArgs({
   options: { rows: { type: 'string', default: process.env.BENCH_ROWS ?? '3000000' } },
@@ -24,11 +28,10 @@ const { values } = parseArgs({
 const rows = Number(values.rows)
 if (!Number.isInteger(rows) || rows < 10_000) throw new Error('--rows must be an integer ≥ 10000')
 
-const dataDir = join(repoRoot, '.cache', 'bench-storage')
-rmSync(dataDir, { recursive: true, force: true })
-const db = await startEmbeddedPostgres({ dataDir, port: await freePort(), log: createLogger('pg', 'warn') })
-const pool = createPool(db.url, { max: 2, statementTimeoutMs: 0 })
-try {
+await runBench(async () => {
+  const db = await startPostgres(benchDir('bench-storage'))
+  const pool = createPool(db.url, { max: 2, statementTimeoutMs: 0 })
+  onCleanup('the bench pool', () => pool.end())
   await migrate(pool)
   const endMs = Date.now()
   const spanMs = 7 * 86_400_000
@@ -98,14 +101,14 @@ try {
     const ms: number[] = []
     for (const [label, sql, params] of queries) {
       for (let i = 0; i < 3; i++) await pool.query(sql, params) // warm the cache
-      const times: number[] = []
+      const samples: number[] = []
       for (let i = 0; i < 15; i++) {
         const t0 = performance.now()
         await pool.query(sql, params)
-        times.push(performance.now() - t0)
+        samples.push(performance.now() - t0)
       }
-      ms.push(median(times))
-      progress(`${name}: ${label} ${median(times).toFixed(2)} ms`)
+      ms.push(median(samples))
+      progress(`${name}: ${label} ${median(samples).toFixed(2)} ms`)
     }
     results.push({ variant: name, sizeMb: Number(size[0]?.mb ?? 0), ms })
     for (const idx of ['v_brin', 'v_bt', 'v_st']) await pool.query(`DROP INDEX IF EXISTS ${idx}`)
@@ -146,15 +149,11 @@ try {
       results.map((r) => [
         r.variant,
         r.sizeMb.toFixed(2),
-        ...r.ms.map((m, i) => `${m.toFixed(2)} (${(m / base.ms[i]!).toFixed(2)}× BRIN)`),
+        ...r.ms.map((m, i) => `${m.toFixed(2)} (${times(m, base.ms[i]!)} BRIN)`),
       ]),
     ),
     '',
     `Load of ${loadRows.toLocaleString('en')} rows: ${Math.round(bare)} ms with the keys and (station, id) only, ${Math.round(indexed)} ms adding (station, reading_time) and the BRIN (${(indexed / bare).toFixed(2)}×).`,
   ].join('\n')
-  process.stdout.write(`${out}\n`)
-  record('bench:storage — indexes for time windows', out)
-} finally {
-  await pool.end()
-  await db.stop()
-}
+  publish('bench:storage — indexes for time windows', out)
+})

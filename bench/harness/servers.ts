@@ -1,23 +1,22 @@
 /**
- * The two servers bench:api compares: our API as production runs it (`node dist/cli.js api`,
- * built first if stale), and the FastAPI baseline (bench/baselines/fastapi) installed into
- * .cache/bench-api/venv. Both are stopped by cleanup.
+ * The HTTP servers benchmarks measure: our API as production runs it (`node dist/cli.js api`),
+ * and the FastAPI baseline (bench/baselines/fastapi) installed into .cache/bench-api/venv. Both
+ * are stopped by cleanup; each writes its log to `<logDir>/<name>.log`.
  */
-
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { issueToken } from '../src/api/index.ts'
-import { loadConfig } from '../src/config/index.ts'
-import { createPool } from '../src/db/index.ts'
-import { freePort } from '../src/services/index.ts'
-import { repoRoot } from '../src/shared/paths.ts'
-import { heapFlags, SEMI_SPACE_MB } from '../src/shared/supervisor.ts'
-import { cacheDir, cleanupNow, distCli, newestTs, startChild, waitHealthy } from './api-run.ts'
-import { progress, seconds } from './lib.ts'
+import { issueToken } from '../../src/api/index.ts'
+import { loadConfig } from '../../src/config/index.ts'
+import { createPool } from '../../src/db/index.ts'
+import { freePort } from '../../src/services/index.ts'
+import { repoRoot } from '../../src/shared/paths.ts'
+import { heapFlags, SEMI_SPACE_MB } from '../../src/shared/supervisor.ts'
+import { cleanupNow, distCli, startChild, waitHealthy } from './processes.ts'
+import { progress, seconds } from './report.ts'
 
-const venv = join(cacheDir, 'venv')
+const venv = join(repoRoot, '.cache', 'bench-api', 'venv')
 const baselineDir = join(repoRoot, 'bench', 'baselines', 'fastapi')
 
 export interface Server {
@@ -29,48 +28,19 @@ export interface Server {
   stop: () => Promise<void>
 }
 
-/**
- * Builds dist/ when src/ is newer, unless `noBuild` (then measures dist/ as it is, e.g. while
- * src/ does not compile). Returns a note for the report ('' when dist/ is current).
- */
-export function ensureDist(noBuild: boolean): string {
-  const stale = !existsSync(distCli) || newestTs(join(repoRoot, 'src')) > statSync(distCli).mtimeMs
-  if (!stale) return ''
-  if (noBuild) {
-    if (!existsSync(distCli)) throw new Error('--no-build, but there is no dist/cli.js')
-    progress('WARNING: dist/ is older than src/ and --no-build was given: measuring the existing dist/')
-    return '; dist/ older than src/ (--no-build)'
-  }
-  const t0 = performance.now()
-  progress('dist/ is older than src/: building (tsc -p tsconfig.build.json)…')
-  try {
-    execFileSync(
-      process.execPath,
-      [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-      {
-        cwd: repoRoot,
-        stdio: ['ignore', 2, 2],
-      },
-    )
-  } catch {
-    throw new Error(
-      'src/ does not compile (above): fix it, or run with --no-build to measure the existing dist/',
-    )
-  }
-  progress(`built in ${seconds(t0)}`)
-  return ''
-}
-
 /** Our API from dist/, on a free loopback port; `name` names its log file. */
-export async function startOurApi(
-  databaseUrl: string,
-  extraEnv: Record<string, string> = {},
-  name = 'api',
-): Promise<Server> {
+export async function startOurApi(opts: {
+  databaseUrl: string
+  logDir: string
+  env?: Record<string, string>
+  name?: string
+}): Promise<Server> {
+  const { databaseUrl, env: extraEnv = {}, name = 'api' } = opts
   const port = await freePort()
   // As `stack up` starts it: with the V8 flags of its settings.
   const heap = heapFlags(loadConfig({}, {}).apiHeapMb, SEMI_SPACE_MB)
   const { child, logFile, stop } = startChild(name, process.execPath, [...heap, distCli, 'api'], {
+    logFile: join(opts.logDir, `${name}.log`),
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,
@@ -121,7 +91,7 @@ export function installBaseline(): void {
 }
 
 /** The baseline under uvicorn, one worker, on a free loopback port. */
-export async function startBaseline(databaseUrl: string): Promise<Server> {
+export async function startBaseline(databaseUrl: string, logDir: string): Promise<Server> {
   const port = await freePort()
   const { child, logFile, stop } = startChild(
     'fastapi',
@@ -138,7 +108,11 @@ export async function startBaseline(databaseUrl: string): Promise<Server> {
       '--log-level',
       'warning',
     ],
-    { cwd: baselineDir, env: { ...process.env, DATABASE_URL: databaseUrl } },
+    {
+      cwd: baselineDir,
+      env: { ...process.env, DATABASE_URL: databaseUrl },
+      logFile: join(logDir, 'fastapi.log'),
+    },
   )
   const base = `http://127.0.0.1:${port}`
   const t0 = performance.now()

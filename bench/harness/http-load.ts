@@ -1,12 +1,12 @@
 /**
- * One bench:api measurement: an endpoint driven by autocannon (`connections` × `duration` s,
- * after a warm-up), sampling the server's RSS and the CPU of the server, PostgreSQL, the load
- * generator, the ingest (when one runs) and everything else on the machine.
+ * One HTTP measurement (bench:api, bench:scale): an endpoint driven by autocannon (`connections`
+ * × `duration` s, after a warm-up), sampling the server's RSS and the CPU of the server,
+ * PostgreSQL, the load generator, the ingest (when one runs) and everything else on the machine.
  */
 import autocannon, { type Client, type Options, type Result } from 'autocannon'
-import { checkInterrupted, setRunning } from './api-run.ts'
-import { fmt, progress } from './lib.ts'
-import { cpuDelta, machineBusy, rssKb, treeCpu, treesCpu } from './proc.ts'
+import { cpuDelta, machineBusy, peakMemory, rssKb, treeCpu, treesCpu, waitQuiet } from './proc.ts'
+import { checkInterrupted, setOnInterrupt } from './processes.ts'
+import { fmt, progress } from './report.ts'
 
 export interface LoadOptions {
   connections: number
@@ -127,24 +127,18 @@ export async function measure(t: Target, load: LoadOptions, opts: MeasureOptions
 
 async function drive(options: Options): Promise<Result> {
   const running = autocannon(options)
-  setRunning(running)
+  setOnInterrupt(() => running.stop())
   try {
     return await running
   } finally {
-    setRunning(undefined)
+    setOnInterrupt(undefined)
   }
 }
 
 /** The measured window: autocannon, with the RSS and CPU samplers around it. */
 async function window(t: Target, m: Measurement, url: string, load: LoadOptions, opts: MeasureOptions) {
-  let peakKb = rssKb(t.pid)
-  const sampler = setInterval(() => {
-    try {
-      peakKb = Math.max(peakKb, rssKb(t.pid))
-    } catch {
-      // the server exited; the run's errors will say so
-    }
-  }, 500)
+  // the server exiting ends nothing here: the run's errors will say so
+  const rss = peakMemory(() => [t.pid], rssKb, 500)
   const ingestPids = opts.ingestPids ?? []
   const cache = opts.countCache ? { hit: 0, miss: 0, none: 0 } : undefined
   await opts.window?.begin()
@@ -164,7 +158,7 @@ async function window(t: Target, m: Measurement, url: string, load: LoadOptions,
     ...(cache ? { setupClient: cacheCounter(cache) } : {}),
   })
   const elapsed = (performance.now() - t0) / 1000
-  clearInterval(sampler)
+  const peakRssMb = rss.stop()
   const gen = process.cpuUsage(before.gen)
   const busy = (machineBusy() - before.busy) / elapsed
   const c = m.cpu
@@ -173,34 +167,8 @@ async function window(t: Target, m: Measurement, url: string, load: LoadOptions,
   c.generator = (gen.user + gen.system) / 1e6 / elapsed
   c.ingest = cpuDelta(before.ingest, treesCpu(ingestPids)) / elapsed
   await opts.window?.end()
-  m.peakRssMb = peakKb / 1024
+  m.peakRssMb = peakRssMb
   m.cache = cache
   // whatever else ran on the machine meanwhile (another build or test run skews the figures)
   c.other = Math.max(0, busy - c.server - c.postgres - c.generator - c.ingest)
-}
-
-/**
- * The machine is shared (a build, a test run): before a run, with our servers idle, wait up to
- * `quietWait` seconds until the rest of the machine uses under a quarter of a core.
- */
-export async function waitQuiet(quietWait: number): Promise<void> {
-  const deadline = Date.now() + quietWait * 1000
-  let told = false
-  for (;;) {
-    const b0 = machineBusy()
-    await new Promise((r) => setTimeout(r, 1000))
-    const busy = machineBusy() - b0
-    if (busy < 0.25) {
-      if (told) progress('  the machine is quiet')
-      return
-    }
-    if (Date.now() > deadline) {
-      progress(`  the machine is still busy (${busy.toFixed(2)} cores used by others): measuring anyway`)
-      return
-    }
-    if (!told)
-      progress(`  other processes use ${busy.toFixed(2)} cores: waiting up to ${quietWait} s for quiet…`)
-    told = true
-    checkInterrupted()
-  }
 }

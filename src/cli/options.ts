@@ -60,9 +60,9 @@ export function withSettings(cmd: Command, keys: SettingKey[]): Command {
 
 /**
  * Turns the command's flags into the validated config (a bad value is CONFIG_INVALID, exit 2),
- * with the endpoints it `needs` found in a running stack when they are not set. The stack's
- * modules (the Kafka client, Fastify: 0.3 s and 50 MB) load only then: a process given its
- * endpoints, as every one the stack or Airflow starts is, never loads them.
+ * with the endpoints it `needs` found in a running stack's `stack.json` when they are not set.
+ * That file is read by `stack/endpoints.ts` alone, not through stack/index.ts, whose modules (the
+ * Kafka client, Fastify: 0.3 s and 50 MB) a command next to a running stack need not load.
  */
 export async function configOf(
   cmd: Command,
@@ -71,7 +71,7 @@ export async function configOf(
 ): Promise<Config> {
   const config = loadConfig(cmd.opts())
   if (needs.every((n) => (n === 'kafka' ? config.kafkaBrokers : config.databaseUrl))) return config
-  const { withEndpoints } = await import('../stack/index.ts')
+  const { withEndpoints } = await import('../stack/endpoints.ts')
   return withEndpoints(config, needs, kafkaUser)
 }
 

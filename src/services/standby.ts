@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { chmod, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { type Dirent, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
 import pg from 'pg'
 import { dataDirectory, ensureReplicationRole, ensureReplicationSlot, lowLevelBackup } from '../db/index.ts'
@@ -124,9 +124,7 @@ async function cloneFromPrimary(primaryUrl: string, dir: string, log: Logger): P
     return !SKIPPED_FILES.has(name) && !name.startsWith('pgsql_tmp')
   }
   try {
-    const backup = await lowLevelBackup(admin, 'evf-standby', () =>
-      cp(source, dir, { recursive: true, filter: keep }),
-    )
+    const backup = await lowLevelBackup(admin, 'evf-standby', () => copyTree(source, dir, keep))
     await writeFile(join(dir, 'backup_label'), backup.labelfile)
     if (backup.spcmapfile) await writeFile(join(dir, 'tablespace_map'), backup.spcmapfile)
   } finally {
@@ -138,6 +136,32 @@ async function cloneFromPrimary(primaryUrl: string, dir: string, log: Logger): P
   const ids = serverUser()
   if (ids) execFileSync('chown', ['-R', `${ids.uid}:${ids.gid}`, dir])
   log.info({ dir, ms: Math.round(performance.now() - t0) }, 'PostgreSQL standby cloned from the primary')
+}
+
+/**
+ * Copies a live data directory: a file or directory that goes away during the copy (a database
+ * dropped, a temporary file) is skipped, as pg_basebackup does; replaying the WAL from the
+ * backup's start makes the copy consistent.
+ */
+async function copyTree(from: string, to: string, keep: (path: string) => boolean): Promise<void> {
+  const gone = (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT'
+  let entries: Dirent[]
+  try {
+    entries = await readdir(from, { withFileTypes: true })
+  } catch (e) {
+    if (gone(e)) return
+    throw e
+  }
+  await mkdir(to, { recursive: true })
+  for (const entry of entries) {
+    const source = join(from, entry.name)
+    if (!keep(source)) continue
+    const target = join(to, entry.name)
+    if (entry.isDirectory()) await copyTree(source, target, keep)
+    else await copyFile(source, target).catch((e: unknown) => {
+      if (!gone(e)) throw e
+    })
+  }
 }
 
 /** primary_conninfo and the slot, in the standby's postgresql.auto.conf (0600: it holds a password). */

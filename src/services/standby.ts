@@ -158,9 +158,10 @@ async function copyTree(from: string, to: string, keep: (path: string) => boolea
     if (!keep(source)) continue
     const target = join(to, entry.name)
     if (entry.isDirectory()) await copyTree(source, target, keep)
-    else await copyFile(source, target).catch((e: unknown) => {
-      if (!gone(e)) throw e
-    })
+    else
+      await copyFile(source, target).catch((e: unknown) => {
+        if (!gone(e)) throw e
+      })
   }
 }
 

@@ -1,7 +1,7 @@
-import { allTopics } from '../catalog/index.ts'
+import type { Catalog } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
-import type { Pool } from '../db/index.ts'
-import { classify } from '../errors/index.ts'
+import { CatalogFollower, loadCatalog, type Pool } from '../db/index.ts'
+import { classify, PipelineError } from '../errors/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { retry } from '../shared/retry.ts'
 import { RunRecord } from './runs.ts'
@@ -17,11 +17,17 @@ export async function runBounded(
   config: Config,
   pool: Pool,
   log: Logger,
-  topics = allTopics(config.topicPrefix),
+  topics?: string[],
   signal?: AbortSignal,
   mode: 'bounded' | 'scheduled' = 'bounded',
 ): Promise<RunSummary> {
-  const worker = new EtlWorker(config, pool, log, { bounded: true, topics })
+  // The catalog applied when the run starts: its topics, and what its readings are checked against.
+  const catalog = await appliedCatalog(pool)
+  const worker = new EtlWorker(config, pool, log, {
+    bounded: true,
+    topics: topics ?? catalog.topicsOf(config.topicPrefix),
+    catalog: () => catalog,
+  })
   const record = await RunRecord.start(pool, log, mode)
   const giveUpAt = Date.now() + config.etlRetryForSec * 1000
   try {
@@ -52,12 +58,25 @@ export async function runBounded(
   }
 }
 
+/** The catalog in force; none applied is a configuration error (`evf db migrate` applies one). */
+async function appliedCatalog(pool: Pool): Promise<Catalog> {
+  const catalog = await loadCatalog(pool)
+  if (!catalog) throw new PipelineError('CONFIG_INVALID', 'no catalog is applied: run `evf db migrate` first')
+  return catalog
+}
+
 /**
  * `etl follow`: load continuously until aborted. A failure (broker or database gone) is logged
- * with what it waits for, and the worker starts again after a jittered exponential backoff.
+ * with what it waits for, and the worker starts again after a jittered exponential backoff. The
+ * catalog is followed live: each batch is checked against the version in force, and a version
+ * that changes the topics (a station added or retired) has the worker leave its group and join
+ * again subscribed to the new ones, without a restart of the process.
  */
 export async function follow(config: Config, pool: Pool, log: Logger, signal: AbortSignal): Promise<void> {
   const record = await RunRecord.start(pool, log, 'continuous')
+  let catalog: CatalogFollower | undefined
+  let resubscribe = new AbortController()
+  const topicsOf = (c: Catalog) => c.topicsOf(config.topicPrefix).sort().join(',')
   const total = { loaded: 0, rejected: 0 }
   let worker: EtlWorker | undefined
   const current = () => {
@@ -70,9 +89,26 @@ export async function follow(config: Config, pool: Pool, log: Logger, signal: Ab
   }, 5000)
   const once = async () => {
     try {
-      worker = new EtlWorker(config, pool, log, { bounded: false, topics: allTopics(config.topicPrefix) })
-      log.info({ group: config.etlGroupId }, 'ETL following the station topics')
-      await worker.run(signal)
+      if (!catalog) {
+        const initial = await appliedCatalog(pool)
+        catalog = new CatalogFollower(
+          pool,
+          initial,
+          (next) => {
+            if (topicsOf(next) !== worker?.topics.slice().sort().join(',')) resubscribe.abort()
+          },
+          log,
+        )
+      }
+      const follower = catalog
+      resubscribe = new AbortController()
+      const topics = follower.catalog.topicsOf(config.topicPrefix)
+      worker = new EtlWorker(config, pool, log, { bounded: false, topics, catalog: () => follower.catalog })
+      log.info(
+        { group: config.etlGroupId, topics, catalogVersion: follower.catalog.version },
+        'ETL following the station topics',
+      )
+      await worker.run(AbortSignal.any([signal, resubscribe.signal]))
     } finally {
       const c = worker?.counts() ?? { loaded: 0, rejected: 0 }
       total.loaded += c.loaded
@@ -97,11 +133,13 @@ export async function follow(config: Config, pool: Pool, log: Logger, signal: Ab
     const e = classify(error, config.kafkaUsername)
     if (e.code === 'KAFKA_AUTH') {
       clearInterval(progress)
+      await catalog?.close()
       await record.finish({ ...current(), error: `${e.code}: ${e.message}` })
       throw e
     }
     // Any other failure ends here only because the signal aborted during the wait.
   }
   clearInterval(progress)
+  await catalog?.close()
   await record.finish(current())
 }

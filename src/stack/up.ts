@@ -78,7 +78,8 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
 }
 
 /**
- * Least privilege: the ETL loads as evf_etl, the API reads as evf_api; the stack itself (and
+ * Least privilege: the ETL loads as evf_etl, the API reads as evf_api, the simulator reads the
+ * catalog as evf_sim; the stack itself (and
  * Airflow, whose DAG runs maintenance) keeps the owner's URL.
  */
 function roleUrls(databaseUrl: string, dataDir: string, log: Logger): Promise<RoleUrls> {
@@ -87,7 +88,7 @@ function roleUrls(databaseUrl: string, dataDir: string, log: Logger): Promise<Ro
       { err: String(error) },
       'cannot give the evf_* roles a login (the DATABASE_URL role lacks CREATEROLE?): every component uses DATABASE_URL',
     )
-    return { evf_etl: databaseUrl, evf_api: databaseUrl, evf_bi: databaseUrl }
+    return { evf_etl: databaseUrl, evf_api: databaseUrl, evf_bi: databaseUrl, evf_sim: databaseUrl }
   })
 }
 
@@ -130,7 +131,13 @@ async function startComponents(
     }),
   )
   if (config.simulator) {
-    const simulator = { ...env, ...kafkaEnv(services.kafka.simulator) }
+    // It simulates the catalog in force, following it live (it reads the catalog, nothing else).
+    const simulator = {
+      ...env,
+      ...kafkaEnv(services.kafka.simulator),
+      DATABASE_URL: roles.evf_sim,
+      EVF_SIM_CATALOG_FROM: 'database',
+    }
     await supervisor.start(component('simulator', evfCommand(['simulate']), simulator))
   }
   return started

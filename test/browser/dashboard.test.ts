@@ -6,10 +6,10 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { Browser } from 'playwright-core'
 import { buildApp } from '../../src/api/index.ts'
-import { topicFor } from '../../src/catalog/index.ts'
 import { runBounded } from '../../src/etl/index.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
 import { cli, count, envOf, isolatedConfig, killTree, log, produceRaw, waitFor } from '../helpers.ts'
+import { topicFor } from '../plant.ts'
 import {
   ensureDashboardBuilt,
   launchChromium,

@@ -55,8 +55,17 @@ const MAX_URL_BYTES = 4096
 
 /** The API as a Fastify instance, not listening: tests drive it with `app.inject()`. */
 export async function buildApp(opts: AppOptions): Promise<Api> {
-  // The catalog in force, followed live; a database no catalog was applied to yet has the project's.
-  const live = new LiveCatalog((await loadCatalog(opts.pool)) ?? catalogFromFile())
+  // The catalog in force, followed live. Until PostgreSQL answers (the API starts without it, and
+  // says 503), or before any catalog is applied, the project's file stands in.
+  const applied = await loadCatalog(opts.pool).catch((error: unknown) => {
+    if (opts.logger)
+      opts.logger.warn(
+        { err: String(error) },
+        'cannot read the catalog yet: the file stands in until PostgreSQL answers',
+      )
+    return undefined
+  })
+  const live = new LiveCatalog(applied ?? catalogFromFile())
   const app = Fastify({
     // HTTPS when a pair is given; the instance is typed as HTTP's, whose API it shares.
     ...((opts.tls ? { https: opts.tls } : {}) as object),

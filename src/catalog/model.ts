@@ -32,7 +32,7 @@ export interface Station {
   sensors: readonly string[] | undefined
   measurements: readonly Measurement[]
   /** when it left the catalog: it takes no more readings, and its history stays served */
-  retired?: { version: number; at: string } | undefined
+  retired?: { version: number; at: string; atSec: number } | undefined
 }
 
 /** What the database keeps besides the applied document: retired stations and the limits' history. */
@@ -79,7 +79,7 @@ export class Catalog {
       .filter((r) => !this.stations.some((s) => s.id === r.station.id))
       .map((r) => ({
         ...compile(r.station, r.line, r.area, limits),
-        retired: { version: r.version, at: r.at },
+        retired: { version: r.version, at: r.at, atSec: Date.parse(r.at) / 1000 },
       }))
     for (const s of [...this.retired, ...this.stations]) this.byId.set(s.id, s)
   }
@@ -109,10 +109,11 @@ export class Catalog {
     return this.stations.map((s) => this.topicOf(s, prefix))
   }
 
-  /** The active station a topic carries, or undefined. */
+  /** The station a topic carries (an active one, or else a retired one), or undefined. */
   stationForTopic(topic: string, prefix: string): Station | undefined {
     if (this.topics?.prefix !== prefix) {
-      this.topics = { prefix, byTopic: new Map(this.stations.map((s) => [this.topicOf(s, prefix), s])) }
+      const byTopic = new Map([...this.retired, ...this.stations].map((s) => [this.topicOf(s, prefix), s]))
+      this.topics = { prefix, byTopic }
     }
     return this.topics.byTopic.get(topic)
   }

@@ -53,7 +53,13 @@ async function inForce(cmd: Command): Promise<{ config: Config; catalog: Catalog
     return { config, catalog: catalogFromFile(config.catalog), from: config.catalog }
   }
   const { loadCatalog } = await import('../db/index.ts')
-  const applied = await withPool(config, loadCatalog)
+  const applied = await withPool(config, loadCatalog).catch((error: unknown) => {
+    // PostgreSQL away: the file is what the next start applies; say so rather than fail.
+    process.stderr.write(
+      `evf: the database did not answer (${String(error)}): the catalog of ${config.catalog}\n`,
+    )
+    return undefined
+  })
   if (applied) return { config, catalog: applied, from: `the database (version ${applied.version})` }
   return { config, catalog: catalogFromFile(config.catalog), from: config.catalog }
 }

@@ -55,12 +55,12 @@ async function runOnce(topic: string[] | undefined, cmd: Command, entry: string)
   const log = createLogger('etl', config.logLevel)
   const etl = await import('../etl/index.ts')
   if (config.etlWorkers > 1) {
-    // The topics of the catalog in force, dealt out to the worker processes.
+    // The topics to read (the catalog's and any other under the prefix), dealt out to the workers.
     const { loadCatalog } = await import('../db/index.ts')
-    const all = await withPool(config, async (pool) =>
-      (await loadCatalog(pool))?.topicsOf(config.topicPrefix),
-    )
-    const topics = topic ?? all ?? []
+    const catalog = await withPool(config, loadCatalog)
+    if (!catalog)
+      throw new PipelineError('CONFIG_INVALID', 'no catalog is applied: run `evf db migrate` first')
+    const topics = topic ?? (await etl.topicsToLoad(config, catalog))
     const run = await etl.runBoundedProcesses(topics, config.etlWorkers, workerArgv(config, entry))
     process.stdout.write(`${JSON.stringify(run.summary)}\n`)
     process.exitCode = run.exitCode

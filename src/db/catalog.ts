@@ -14,8 +14,10 @@ import { type Pool, withClient } from './pool.ts'
 import {
   CATALOG_CHANNEL,
   catalogVersion,
+  lastAppliedFrom,
   listenChannel,
   lockCatalog,
+  notifyCatalog,
   readCatalogState,
   transaction,
   writeCatalogVersion,
@@ -46,12 +48,13 @@ export const sha256 = (document: CatalogDocument): string =>
 /**
  * Applies a checked catalog document as the next version, in one transaction: the diff against
  * the applied one decides what is added, changed (new limits from now) and retired; every
- * process following the catalog hears of it at commit. `dryRun` computes the diff and rolls back.
+ * process following the catalog hears of it at commit. A document equal to the one in force is
+ * not a new version, unless `record` (a new source to remember). `dryRun` computes the diff only.
  */
 export async function applyCatalog(
   client: pg.ClientBase,
   document: CatalogDocument,
-  opts: { source: string; dryRun?: boolean },
+  opts: { source: string; dryRun?: boolean; record?: boolean },
 ): Promise<ApplyResult> {
   return transaction(client, async () => {
     await lockCatalog(client)
@@ -60,33 +63,37 @@ export async function applyCatalog(
     const version = (before?.version ?? 0) + 1
     const next = new Catalog(document, { ...state?.history, version })
     const diff = diffCatalogs(before, next)
-    if (before && (isEmptyDiff(diff) || opts.dryRun)) {
-      if (isEmptyDiff(diff)) await writeDerived(client, before)
+    const unchanged = before && isEmptyDiff(diff) && !opts.record
+    if (before && (unchanged || opts.dryRun)) {
+      if (unchanged) await writeDerived(client, before)
       return { version: before.version, diff, changed: false, catalog: before }
     }
     if (opts.dryRun) return { version: 0, diff, changed: false, catalog: next }
     await writeCatalogVersion(client, next, diff, { source: opts.source, sha256: sha256(document) })
-    // Read back: the retired stations and the limits as stored.
-    return { version, diff, changed: true, catalog: catalogOf(await readCatalogState(client))! }
+    // Read back: the stations it retired and the limits, as stored; the views derive from that.
+    const stored = catalogOf(await readCatalogState(client))!
+    await writeDerived(client, stored)
+    await notifyCatalog(client, version)
+    return { version, diff, changed: true, catalog: stored }
   })
 }
 
 /**
- * What `stack up` and `db migrate` do with EVF_CATALOG: apply it when the database has no catalog
- * yet, or when the file's content differs from what was last applied from that same file (an
- * edit of the file); a version applied from elsewhere (`evf catalog apply copy.yaml`) is left in
- * force by a restart. Otherwise re-derives the views from the applied version.
+ * What `stack up` and `db migrate` do with EVF_CATALOG: apply it when its content was never
+ * applied from that file (a new database, a new EVF_CATALOG, an edit of the file); a version
+ * applied from elsewhere since (`evf catalog apply my-plant.yaml`) stays in force across restarts
+ * until then. Otherwise re-derives the views from the version in force (a migration may change them).
  */
 export async function applyCatalogFile(client: pg.ClientBase, path: string): Promise<ApplyResult> {
   const document = catalogFromFile(path).document
   const state = await readCatalogState(client)
-  const fromThisFile = state?.source === path
-  if (state && (!fromThisFile || state.sha256 === sha256(document))) {
+  if (state && (await lastAppliedFrom(client, path)) === sha256(document)) {
     const catalog = new Catalog(state.document, state.history)
     await transaction(client, () => writeDerived(client, catalog))
     return { version: catalog.version, diff: diffCatalogs(catalog, catalog), changed: false, catalog }
   }
-  return applyCatalog(client, document, { source: path })
+  // Recorded even when it equals the version in force: from now on, this file's content is known.
+  return applyCatalog(client, document, { source: path, record: true })
 }
 
 /**

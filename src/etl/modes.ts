@@ -2,6 +2,7 @@ import type { Catalog } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
 import { CatalogFollower, loadCatalog, type Pool } from '../db/index.ts'
 import { classify, PipelineError } from '../errors/index.ts'
+import { createAdmin, prefixedTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { retry } from '../shared/retry.ts'
 import { RunRecord } from './runs.ts'
@@ -21,11 +22,11 @@ export async function runBounded(
   signal?: AbortSignal,
   mode: 'bounded' | 'scheduled' = 'bounded',
 ): Promise<RunSummary> {
-  // The catalog applied when the run starts: its topics, and what its readings are checked against.
+  // The catalog applied when the run starts: what its readings are checked against.
   const catalog = await appliedCatalog(pool)
   const worker = new EtlWorker(config, pool, log, {
     bounded: true,
-    topics: topics ?? catalog.topicsOf(config.topicPrefix),
+    topics: topics ?? (await topicsToLoad(config, catalog)),
     catalog: () => catalog,
   })
   const record = await RunRecord.start(pool, log, mode)
@@ -58,6 +59,24 @@ export async function runBounded(
   }
 }
 
+/**
+ * What the ETL reads: the catalog's station topics and every other topic under the prefix (the
+ * pipeline's namespace), so that readings of a station the catalog does not know yet, or no longer
+ * knows, become dead letters (UNKNOWN_STATION) to re-drive rather than messages nobody reads.
+ */
+export async function topicsToLoad(config: Config, catalog: Catalog): Promise<string[]> {
+  const admin = createAdmin(config, `evf-etl-topics-${process.pid}`)
+  try {
+    const found = await prefixedTopics(admin, config.topicPrefix)
+    return [...new Set([...catalog.topicsOf(config.topicPrefix), ...found])].sort()
+  } finally {
+    await admin.close()
+  }
+}
+
+/** How often a continuous ETL looks for new topics under the prefix (besides each catalog version). */
+const DISCOVER_EVERY_MS = 30_000
+
 /** The catalog in force; none applied is a configuration error (`evf db migrate` applies one). */
 async function appliedCatalog(pool: Pool): Promise<Catalog> {
   const catalog = await loadCatalog(pool)
@@ -68,15 +87,29 @@ async function appliedCatalog(pool: Pool): Promise<Catalog> {
 /**
  * `etl follow`: load continuously until aborted. A failure (broker or database gone) is logged
  * with what it waits for, and the worker starts again after a jittered exponential backoff. The
- * catalog is followed live: each batch is checked against the version in force, and a version
- * that changes the topics (a station added or retired) has the worker leave its group and join
- * again subscribed to the new ones, without a restart of the process.
+ * catalog is followed live: each batch is checked against the version in force. When the topics
+ * to read change (a station added to the catalog, a new topic under the prefix: looked for at each
+ * version and every 30 s), the worker leaves its group and joins again subscribed to the new set,
+ * without a restart of the process.
  */
 export async function follow(config: Config, pool: Pool, log: Logger, signal: AbortSignal): Promise<void> {
   const record = await RunRecord.start(pool, log, 'continuous')
   let catalog: CatalogFollower | undefined
   let resubscribe = new AbortController()
-  const topicsOf = (c: Catalog) => c.topicsOf(config.topicPrefix).sort().join(',')
+  /** Resubscribes when the topics to read are not the worker's (never throws: tried again later). */
+  const rediscover = async () => {
+    if (!catalog || !worker) return
+    try {
+      const topics = await topicsToLoad(config, catalog.catalog)
+      if (worker && topics.join(',') !== [...worker.topics].sort().join(',')) {
+        log.info({ topics }, 'the topics to read changed: subscribing again')
+        resubscribe.abort()
+      }
+    } catch (error) {
+      log.warn({ err: String(error) }, 'could not list the topics under the prefix; trying again later')
+    }
+  }
+  const discovery = setInterval(() => void rediscover(), DISCOVER_EVERY_MS)
   const total = { loaded: 0, rejected: 0 }
   let worker: EtlWorker | undefined
   const current = () => {
@@ -91,18 +124,11 @@ export async function follow(config: Config, pool: Pool, log: Logger, signal: Ab
     try {
       if (!catalog) {
         const initial = await appliedCatalog(pool)
-        catalog = new CatalogFollower(
-          pool,
-          initial,
-          (next) => {
-            if (topicsOf(next) !== worker?.topics.slice().sort().join(',')) resubscribe.abort()
-          },
-          log,
-        )
+        catalog = new CatalogFollower(pool, initial, () => void rediscover(), log)
       }
       const follower = catalog
       resubscribe = new AbortController()
-      const topics = follower.catalog.topicsOf(config.topicPrefix)
+      const topics = await topicsToLoad(config, follower.catalog)
       worker = new EtlWorker(config, pool, log, { bounded: false, topics, catalog: () => follower.catalog })
       log.info(
         { group: config.etlGroupId, topics, catalogVersion: follower.catalog.version },
@@ -133,6 +159,7 @@ export async function follow(config: Config, pool: Pool, log: Logger, signal: Ab
     const e = classify(error, config.kafkaUsername)
     if (e.code === 'KAFKA_AUTH') {
       clearInterval(progress)
+      clearInterval(discovery)
       await catalog?.close()
       await record.finish({ ...current(), error: `${e.code}: ${e.message}` })
       throw e
@@ -140,6 +167,7 @@ export async function follow(config: Config, pool: Pool, log: Logger, signal: Ab
     // Any other failure ends here only because the signal aborted during the wait.
   }
   clearInterval(progress)
+  clearInterval(discovery)
   await catalog?.close()
   await record.finish(current())
 }

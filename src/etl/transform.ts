@@ -24,7 +24,7 @@ export const reasonCodes = {
   MISSING_STATION: 'no "station" field',
   UNKNOWN_STATION: '"station" is not a station of the applied catalog (never was, or was retired)',
   UNKNOWN_SENSOR: '"sensor_id" is not one of the sensors its station lists in the catalog',
-  STATION_TOPIC_MISMATCH: 'the station is not the one its topic carries',
+  STATION_TOPIC_MISMATCH: 'the station is not the one its topic carries (each station has its topic)',
   MISSING_TIMESTAMP: 'no "timestamp" field',
   INVALID_TIMESTAMP: '"timestamp" is not a finite number of epoch seconds',
   TIMESTAMP_IN_FUTURE:
@@ -159,7 +159,11 @@ function parseObject(
   return { ok: true, reading: parsed as Record<string, unknown> }
 }
 
-/** The reading's station: in the catalog, the one its topic carries, from a sensor it lists. */
+/**
+ * The reading's station: in the catalog (or retired after the reading was taken: a reading still
+ * on its way when its station was retired is loaded), the one its topic carries, from a sensor it
+ * lists.
+ */
 function stationOf(
   reading: Record<string, unknown>,
   topic: string,
@@ -167,17 +171,27 @@ function stationOf(
 ): Station | Rejected {
   const id = reading.station
   if (id === undefined) return reject('MISSING_STATION', 'field "station" is missing')
-  const station = typeof id === 'string' ? policy.catalog.station(id) : undefined
-  if (!station) {
-    const retired = typeof id === 'string' ? policy.catalog.known(id)?.retired : undefined
-    const why = retired
-      ? `was retired in catalog version ${retired.version}`
-      : `is not in catalog version ${policy.catalog.version}`
-    return reject('UNKNOWN_STATION', `station ${JSON.stringify(id)} ${why}`)
+  const station = typeof id === 'string' ? policy.catalog.known(id) : undefined
+  if (!station)
+    return reject(
+      'UNKNOWN_STATION',
+      `station ${JSON.stringify(id)} is not in catalog version ${policy.catalog.version}`,
+    )
+  const retired = station.retired
+  if (retired && !(typeof reading.timestamp === 'number' && reading.timestamp < retired.atSec)) {
+    return reject(
+      'UNKNOWN_STATION',
+      `station "${station.id}" was retired in catalog version ${retired.version} (${retired.at})`,
+    )
   }
-  const topicStation = policy.catalog.stationForTopic(topic, policy.topicPrefix)
-  if (topicStation !== undefined && topicStation !== station) {
-    return reject('STATION_TOPIC_MISMATCH', `station "${station.id}" arrived on topic ${topic}`)
+  // Each station has its topic: a reading on another (another station's, or one the catalog does
+  // not name) is refused, so a topic's readings are always its station's.
+  if (policy.catalog.stationForTopic(topic, policy.topicPrefix) !== station) {
+    const own = policy.catalog.topicOf(station, policy.topicPrefix)
+    return reject(
+      'STATION_TOPIC_MISMATCH',
+      `station "${station.id}" arrived on topic ${topic}, not on its own ${own}`,
+    )
   }
   const sensor = reading.sensor_id
   if (station.sensors && sensor !== undefined && !station.sensors.includes(sensor as string)) {

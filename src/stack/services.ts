@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { type Catalog, catalogFromFile } from '../catalog/index.ts'
+import type { Catalog } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
 import { createPool, kafkaNodesRecorder, loadCatalog, migrate } from '../db/index.ts'
 import {
@@ -61,8 +61,6 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
     return result
   }
   const stops: Stops = {}
-  // A bad catalog stops the start before anything runs, listing every problem (exit 2).
-  catalogFromFile(config.catalog)
   // A keystore Kafka could not use stops the start before anything runs, naming the setting.
   const tls = config.kafkaKeystore ? await timed('kafka tls', () => brokerTls(config)) : undefined
   // Kafka first: the last consumers and producers are gone by then, and PostgreSQL goes last.

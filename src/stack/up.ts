@@ -1,5 +1,6 @@
 // tokens.ts on its own, not api/index.ts: minting a login must not load the API server into `stack up`.
 import { newLoginUrl } from '../api/tokens.ts'
+import { catalogFromFile } from '../catalog/index.ts'
 import { type Config, configToEnv } from '../config/index.ts'
 import { createPool } from '../db/index.ts'
 import { kafkaEnv } from '../kafka/index.ts'
@@ -26,6 +27,8 @@ type RoleUrls = Awaited<ReturnType<typeof provisionRoleLogins>>
  */
 export async function stackUp(config: Config, log: Logger): Promise<number> {
   const t0 = performance.now()
+  // A bad catalog stops the start before anything runs, listing every problem (exit 2).
+  catalogFromFile(config.catalog)
   // A port that is taken stops the start here, before anything runs, naming its setting.
   await checkPorts(config, log)
   const services = await startServices(config, log)

@@ -50,6 +50,16 @@ describe('the catalog file', () => {
     })
   })
 
+  it('the example plant with two lines (docs/catalog.md) passes', () => {
+    const check = checkCatalogText(
+      readFileSync(new URL('../../catalog/examples/two-lines.yaml', import.meta.url), 'utf8'),
+    )
+    assert.ok(check.ok, check.ok ? '' : JSON.stringify(check.problems))
+    const c = new Catalog(check.document)
+    assert.deepEqual(c.topicsOf('sensor.'), ['sensor.body.welding', 'sensor.module_eol'])
+    assert.equal(c.inspection('module_eol')?.pass, 'OK')
+  })
+
   it('names BI columns by measurement and unit symbol, as the views always did', () => {
     const columns = plant.stations.flatMap((s) => s.measurements.map((x) => x.column))
     assert.deepEqual(columns, [

@@ -100,8 +100,8 @@ export async function lockCatalog(client: pg.ClientBase): Promise<void> {
 
 /**
  * Records `next` as version `next.version`: the version row, its stations (retiring those it no
- * longer has), the new limits from now (from the start for a first version), the derived table
- * and views, and the NOTIFY, all in the caller's transaction.
+ * longer has), the new limits from now (from the start for a first version), in the caller's
+ * transaction; then the caller derives the views (`writeDerived`) and notifies (`notifyCatalog`).
  */
 export async function writeCatalogVersion(
   client: pg.ClientBase,
@@ -140,8 +140,20 @@ export async function writeCatalogVersion(
       [l.station, l.measurement, l.lsl ?? null, l.target ?? null, l.usl ?? null, version, version],
     )
   }
-  await writeDerived(client, next)
+}
+
+/** Tells every follower of the catalog (at commit) that `version` is in force. */
+export async function notifyCatalog(client: pg.ClientBase, version: number): Promise<void> {
   await client.query('SELECT pg_notify($1, $2)', [CATALOG_CHANNEL, String(version)])
+}
+
+/** The SHA-256 of the newest version applied from `source`, or undefined if none was. */
+export async function lastAppliedFrom(client: pg.ClientBase, source: string): Promise<string | undefined> {
+  const { rows } = await client.query<{ sha256: string }>(
+    'SELECT sha256 FROM catalog_versions WHERE source = $1 ORDER BY version DESC LIMIT 1',
+    [source],
+  )
+  return rows[0]?.sha256
 }
 
 /** Re-derives `catalog_fields` and the BI views from `catalog` (its stations and the retired ones). */

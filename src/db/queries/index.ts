@@ -13,7 +13,9 @@ export {
 export {
   CATALOG_CHANNEL,
   catalogVersion,
+  lastAppliedFrom,
   lockCatalog,
+  notifyCatalog,
   readCatalogState,
   writeCatalogVersion,
   writeDerived,

@@ -15,42 +15,11 @@ import { freePort } from '../../src/services/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
 import { ensureDashboardBuilt, launchChromium, openPage } from '../browser/helpers.ts'
 import { runCli, waitFor } from '../helpers.ts'
-import { plant } from '../plant.ts'
+import { plant, withWelding } from '../plant.ts'
 import { rememberSecret } from '../secrets.ts'
 import { type GroupChild, killGroup, stackUp } from './group.ts'
 
 const dataDir = join(repoRoot, '.test-stack', 'e2e-catalog')
-
-/** The default catalog with a welding cell of three measurements on line L1. */
-function withWelding(usl = 12, target = 10): CatalogDocument {
-  const d = structuredClone(plant.document)
-  d.lines[0]!.stations.push({
-    id: 'welding',
-    name: 'Welding cell',
-    description: 'Robot spot welding of the side frames.',
-    measurements: {
-      weld_current: {
-        type: 'number',
-        unit: 'kA',
-        description: 'Spot-weld current',
-        decimals: 2,
-        range: { min: 0, max: 30 },
-        spec: { lsl: 8, target, usl },
-        simulation: { nominal: 10, noise: 0.4, drift: 0 },
-      },
-      electrode_force: {
-        type: 'number',
-        unit: 'kN',
-        description: 'Electrode force',
-        decimals: 2,
-        range: { min: 0, max: 20 },
-        spec: { lsl: 3, target: 4, usl: 5 },
-      },
-      seam_ok: { type: 'boolean', description: 'The vision check passed the seam' },
-    },
-  })
-  return d
-}
 
 /** `evf catalog apply` of `doc` (written as YAML, as a plant would edit it), next to the running stack. */
 async function apply(doc: CatalogDocument, name: string): Promise<string> {
@@ -210,7 +179,7 @@ describe('a catalog applied to a running plant', () => {
     )
     assert.ok(inSpecThen.length > 0, 'some readings between 10 and 12 kA')
     assert.ok(inSpecThen.every((r) => !r.data.out_of_spec?.includes('weld_current')))
-    const out = await apply(withWelding(10, 9.5), 'tightened.yaml')
+    const out = await apply(withWelding({ usl: 10, target: 9.5 }), 'tightened.yaml')
     assert.match(out, /welding\.weld_current limits from now: lsl 8, target 9.5, usl 10/)
     const changedAt = Date.now() / 1000
     const flagged = await waitFor(

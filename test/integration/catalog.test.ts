@@ -4,35 +4,21 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { stringify } from 'yaml'
-import type { CatalogDocument } from '../../src/catalog/index.ts'
 import { applyCatalog, applyCatalogFile, loadCatalog, withClient } from '../../src/db/index.ts'
 import { retryDeadLetters, runBounded } from '../../src/etl/index.ts'
 import { createAdmin, ensureTopics } from '../../src/kafka/index.ts'
 import { cli, collect, count, envOf, isolatedConfig, log, produceRaw } from '../helpers.ts'
-import { plant } from '../plant.ts'
-
-/** The default catalog with a welding cell. */
-function withWelding(): CatalogDocument {
-  const d = structuredClone(plant.document)
-  d.lines[0]!.stations.push({
-    id: 'welding',
-    name: 'Welding cell',
-    measurements: {
-      weld_current: {
-        type: 'number',
-        unit: 'kA',
-        description: 'Spot-weld current',
-        decimals: 2,
-        range: { min: 0, max: 30 },
-        spec: { lsl: 8, target: 10, usl: 12 },
-      },
-    },
-  })
-  return d
-}
+import { plant, withWelding } from '../plant.ts'
 
 const weldReading = (ts: number, current = 10.123) =>
-  JSON.stringify({ station: 'welding', sensor_id: 'weld-1', timestamp: ts, weld_current: current })
+  JSON.stringify({
+    station: 'welding',
+    sensor_id: 'weld-1',
+    timestamp: ts,
+    weld_current: current,
+    electrode_force: 4.2,
+    seam_ok: true,
+  })
 
 describe('the catalog in PostgreSQL', () => {
   it('re-drives the dead letters of an unknown station once the catalog learns it', async (t) => {
@@ -71,7 +57,7 @@ describe('the catalog in PostgreSQL', () => {
     )
     assert.equal(await count(pool, `SELECT count(*) AS n FROM bi.welding_readings`), 2)
     // Its rollups were merged with the re-drive.
-    assert.equal(await count(pool, `SELECT sum(n) AS n FROM rollup_1m WHERE station = 'welding'`), 2)
+    assert.equal(await count(pool, `SELECT sum(n) AS n FROM rollup_1m WHERE station = 'welding' AND field = 'weld_current'`), 2)
   })
 
   it('versions the limits: a reading is judged by the limits of its time, before and after a change', async (t) => {
@@ -104,7 +90,7 @@ describe('the catalog in PostgreSQL', () => {
       [null, true],
     )
     const limits = await pool.query<{ usl: number; valid_to: Date | null }>(
-      `SELECT usl, valid_to FROM bi.catalog_limits WHERE station = 'welding' ORDER BY valid_from`,
+      `SELECT usl, valid_to FROM bi.catalog_limits WHERE station = 'welding' AND field = 'weld_current' ORDER BY valid_from`,
     )
     assert.deepEqual(
       limits.rows.map((r) => [r.usl, r.valid_to === null]),

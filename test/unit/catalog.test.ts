@@ -14,7 +14,7 @@ import {
 } from '../../src/catalog/index.ts'
 import { transformRecord, type ValidationPolicy } from '../../src/etl/index.ts'
 import { PlantSimulator } from '../../src/simulator/index.ts'
-import { plant, station, stationIds } from '../plant.ts'
+import { plant, station, stationIds, weldingCell, withWelding } from '../plant.ts'
 
 /** A copy of the default catalog's document to edit. */
 const doc = (): CatalogDocument => structuredClone(plant.document)
@@ -237,25 +237,8 @@ describe('the catalog file', () => {
 })
 
 describe('a catalog version against the one before', () => {
-  const welding = (d: Doc) =>
-    d.lines[0]!.stations.push({
-      id: 'welding',
-      name: 'Welding cell',
-      measurements: {
-        weld_temp: {
-          type: 'number',
-          unit: 'Cel',
-          description: 'Seam temperature',
-          decimals: 0,
-          range: { min: 0, max: 2000 },
-          spec: { lsl: 1400, target: 1500, usl: 1600 },
-        },
-      },
-    })
-
   it('says what is added, retired, changed and which limits are new', () => {
-    const next = doc()
-    welding(next)
+    const next = withWelding()
     next.lines[0]!.stations.splice(1, 1) // battery leaves
     Object.assign(m(next, 1, 'booth_temp').spec as object, { usl: 25 })
     const diff = diffCatalogs(plant, new Catalog(next))
@@ -269,7 +252,8 @@ describe('a catalog version against the one before', () => {
     ])
     assert.deepEqual(diff.limits, [
       { station: 'paint', measurement: 'booth_temp', lsl: 18, target: 22, usl: 25 },
-      { station: 'welding', measurement: 'weld_temp', lsl: 1400, target: 1500, usl: 1600 },
+      { station: 'welding', measurement: 'weld_current', lsl: 8, target: 10, usl: 12 },
+      { station: 'welding', measurement: 'electrode_force', lsl: 3, target: 4, usl: 5 },
     ])
     assert.deepEqual(diffCatalogs(plant, new Catalog(doc())), {
       added: [],
@@ -470,30 +454,15 @@ describe('the plant simulator', () => {
     sim.tick(0)
     const d = doc()
     d.lines[0]!.stations.splice(0, 1)
-    d.lines[0]!.stations.push({
-      id: 'welding',
-      name: 'Welding cell',
-      sensors: [{ id: 'weld-a' }],
-      measurements: {
-        weld_temp: {
-          type: 'number',
-          unit: 'Cel',
-          description: 'Seam temperature',
-          decimals: 0,
-          range: { min: 0, max: 2000 },
-          spec: { lsl: 1400, target: 1500, usl: 1600 },
-        },
-        seam_ok: { type: 'boolean', description: 'Seam passed the vision check' },
-      },
-    })
+    d.lines[0]!.stations.push(weldingCell({ sensors: ['weld-a'] }))
     sim.follow(new Catalog(d))
     const readings = sim.tick(5000)
     assert.deepEqual([...new Set(readings.map((r) => r.station))], ['battery', 'paint', 'quality', 'welding'])
     const weld = readings.find((r) => r.station === 'welding')!
     assert.equal(weld.sensor_id, 'weld-a')
     assert.ok(
-      (weld.weld_temp as number) > 1300 && (weld.weld_temp as number) < 1700,
-      `nominal at target: ${weld.weld_temp}`,
+      (weld.weld_current as number) > 8 && (weld.weld_current as number) < 12,
+      `nominal at target: ${weld.weld_current}`,
     )
     assert.equal(typeof weld.seam_ok, 'boolean')
     assert.equal(readings.find((r) => r.sensor_id === 'paint-01')!.seq, 2, 'its sequence carries on')

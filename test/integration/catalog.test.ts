@@ -57,7 +57,13 @@ describe('the catalog in PostgreSQL', () => {
     )
     assert.equal(await count(pool, `SELECT count(*) AS n FROM bi.welding_readings`), 2)
     // Its rollups were merged with the re-drive.
-    assert.equal(await count(pool, `SELECT sum(n) AS n FROM rollup_1m WHERE station = 'welding' AND field = 'weld_current'`), 2)
+    assert.equal(
+      await count(
+        pool,
+        `SELECT sum(n) AS n FROM rollup_1m WHERE station = 'welding' AND field = 'weld_current'`,
+      ),
+      2,
+    )
   })
 
   it('versions the limits: a reading is judged by the limits of its time, before and after a change', async (t) => {

@@ -37,18 +37,24 @@ async function loadCatalog(): Promise<Station[]> {
   }
 }
 
-const catalog = await loadCatalog()
-const cards = new StationCards(catalog, silentAfterSec)
-const trends = new TrendsPanel(catalog)
+const cards = new StationCards(silentAfterSec)
+const trends = new TrendsPanel()
 const quality = new QualityPanel()
-const spc = new SpcPanel(catalog)
+const spc = new SpcPanel()
+let catalog: Station[] = []
+follow(await loadCatalog())
+
+function follow(next: Station[]): void {
+  catalog = next
+  for (const panel of [cards, trends, quality, spc]) panel.setCatalog(next)
+}
 
 async function refreshAll(): Promise<void> {
   const range = rangeOf(win)
   const label = windows[win].label
   await Promise.allSettled([
-    ...catalog.map(async (s) => {
-      const r = await api.latest(s.name)
+    ...cards.stations.map(async (s) => {
+      const r = await api.latest(s)
       if (r) cards.show(r)
     }),
     refreshCounts(catalog, range, label),

@@ -84,12 +84,14 @@ describe('the plant dashboard in Chromium', () => {
 
     // Records per station: all 400 readings are in the last hour.
     await waitForText(page, '#counts tfoot', '400')
-    // Trends, quality and SPC draw charts (canvas) with a text summary for screen readers.
+    // Trends, quality and SPC draw charts (canvas) with a text summary for screen readers. Both
+    // charts start at the line's first measurement with spec limits.
     await page.locator('[data-testid="trend-chart"] canvas').first().waitFor()
     assert.match(
       (await page.getAttribute('[data-testid="trend-chart"]', 'aria-label')) ?? '',
-      /Paint thickness \(mil\), mean per minute: \d+ points/,
+      /Bolt torque \(N·m\), mean per minute: \d+ points, latest [\d.]+; spec 180–220/,
     )
+    assert.equal(await page.inputValue('#spc-field'), 'chassis.bolt_torque')
     await waitForText(page, '#quality .tile', /Inspections\s*100/)
     await waitForText(page, '#quality .tile', /First-pass yield\s*\d+(\.\d)? %/)
     await page.locator('[data-testid="quality-chart"] canvas').first().waitFor()
@@ -118,6 +120,10 @@ describe('the plant dashboard in Chromium', () => {
     await runBounded(config, pool, log)
     const { login } = await startApi(t, pool)
     const { page, errors } = await openPage(t, browser, login)
+    await page.selectOption('#spc-field', 'paint.paint_thickness')
+    await page
+      .locator('[data-testid="spc-chart"][aria-label^="Individuals chart of Paint thickness"]')
+      .waitFor()
     await waitForText(page, '#spc .tile', /Out of control\s*0 of 100/)
     await waitForText(page, '#live', /Live · 0 readings/)
 
@@ -264,7 +270,7 @@ describe('the plant dashboard in Chromium', () => {
     const { page, errors } = await openPage(t, browser, login)
     await waitForText(page, 'article[data-station="paint"] .age', 'No reading yet')
     await waitForText(page, '#counts', 'No readings in the last 1 h.')
-    await waitForText(page, '#trends', 'No paint thickness readings in this window.')
+    await waitForText(page, '#trends', 'No bolt torque readings in this window.')
     await waitForText(page, '#quality', 'No inspections in the last 1 h.')
     await waitForText(page, '#spc', 'Not enough readings yet')
     await waitForText(page, '#pipeline', 'No dead letters in the last 1 h.')

@@ -100,6 +100,8 @@ export async function buildApp(opts: AppOptions): Promise<Api> {
   const cache = new ResponseCache(opts.config?.apiCacheMs ?? 1000)
   if (cache.enabled) {
     feed.onCommit(() => cache.invalidate())
+    // A new catalog version changes answers too (limits, inspection results, stations).
+    live.onChange(() => cache.invalidate())
     app.addHook('onReady', async () => feed.start())
     useResponseCache(app, cache, () => feed.listening)
   }

@@ -157,6 +157,9 @@ function measurementProblems(m: Measurement, path: (...p: (string | number)[]) =
   if (m.role === 'inspection_result' && (m.type !== 'enum' || m.pass === undefined))
     add(path('role'), 'an inspection_result is an enum with a "pass" value')
   if (m.role === 'defect_count' && m.type !== 'integer') add(path('role'), 'a defect_count is an integer')
+  if (m.role === 'inspection_result' && m.type === 'enum')
+    for (const v of m.values.filter((x) => x === 't' || x === 'defects'))
+      add(path('values'), `"${v}" cannot be an inspection result: /quality/summary's series uses that name`)
   if (m.type === 'boolean') return
   if (m.type === 'enum') {
     const dup = m.values.find((v, i) => m.values.indexOf(v) !== i)

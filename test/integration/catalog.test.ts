@@ -105,6 +105,14 @@ describe('the catalog in PostgreSQL', () => {
         [10, true],
       ],
     )
+    // The file's order of stations and measurements, as read back (the panels, the counts follow it).
+    const stored = (await loadCatalog(pool))!
+    assert.deepEqual(
+      stored.stations.map((s) => `${s.id}:${s.measurements.map((m) => m.name).join(',')}`),
+      plant.stations
+        .map((s) => `${s.id}:${s.measurements.map((m) => m.name).join(',')}`)
+        .concat('welding:weld_current,electrode_force,seam_ok'),
+    )
     // Applying it again changes nothing.
     const again = await withClient(pool, (c) => applyCatalog(c, tightened, { source: 'test' }))
     assert.equal(again.changed, false)

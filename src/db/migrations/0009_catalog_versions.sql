@@ -9,8 +9,9 @@ CREATE TABLE catalog_versions (
   -- the file it came from and its SHA-256: `stack up` applies EVF_CATALOG again only when it changed
   source     text        NOT NULL,
   sha256     text        NOT NULL,
-  document   jsonb       NOT NULL,
-  diff       jsonb       NOT NULL
+  -- json, not jsonb: the file's order of stations and measurements is kept (jsonb sorts keys)
+  document   json        NOT NULL,
+  diff       json        NOT NULL
 );
 COMMENT ON TABLE catalog_versions IS 'Every applied version of the plant catalog, the newest in force.';
 
@@ -21,7 +22,7 @@ CREATE TABLE catalog_stations (
   area            text    NOT NULL,
   area_name       text    NOT NULL,
   -- its definition in the newest version that had it
-  definition      jsonb   NOT NULL,
+  definition      json    NOT NULL,
   first_version   integer NOT NULL REFERENCES catalog_versions,
   retired_version integer REFERENCES catalog_versions,
   retired_at      timestamptz

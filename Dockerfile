@@ -42,6 +42,7 @@ COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY src/db/migrations ./src/db/migrations
+COPY catalog ./catalog
 COPY containers/app ./containers
 RUN chmod 755 dist/cli.js containers/*.sh \
  && ln -s /app/dist/cli.js /usr/local/bin/evf

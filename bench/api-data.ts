@@ -10,7 +10,8 @@
  * stations interleave. Per station, `j = g div 4` is its Kafka offset on `sensor.<station>`
  * (partition 0), and its two sensors alternate.
  */
-import { type Field, type NumericField, stationNames, stations } from '../src/catalog/index.ts'
+import type { Measurement, NumericMeasurement } from '../src/catalog/index.ts'
+import { plant, stationIds as stationNames } from '../test/plant.ts'
 
 export interface Plan {
   total: number
@@ -21,19 +22,25 @@ export interface Plan {
 const lit = (s: string) => `'${s.replace(/'/g, "''")}'`
 const num = (x: number) => String(x)
 const col = (station: string, field: string) => `f_${station}_${field}`
-const fieldsOf = (station: (typeof stationNames)[number]) =>
-  Object.entries(stations[station].fields) as [string, Field][]
+const fieldsOf = (station: string): [string, Measurement][] =>
+  plant.station(station)!.measurements.map((m) => [m.name, m])
+/** The spec limits, or the plausible range where the catalog sets none. */
+const specOf = (m: NumericMeasurement): [number, number] => [
+  m.spec?.lsl ?? m.range.min,
+  m.spec?.usl ?? m.range.max,
+]
 
 /** A numeric measurement: nominal + Gaussian noise, 1 % faults (spikes outside spec), clamped to plausible, rounded. */
-function numericExpr(field: NumericField): string {
-  const { nominal, noise } = field.sim
-  const [lo, hi] = field.spec
+function numericExpr(field: NumericMeasurement): string {
+  const [lo, hi] = specOf(field)
+  const nominal = field.simulation?.nominal ?? field.spec?.target ?? (lo + hi) / 2
+  const noise = field.simulation?.noise ?? (hi - lo) / 10
   const span = hi - lo || 1
-  const [pmin, pmax] = field.plausible
+  const { min: pmin, max: pmax } = field.range
   const spike = `CASE WHEN random() < 0.5 THEN ${num(lo)} - ${num(span)} * (0.2 + random()) ELSE ${num(hi)} + ${num(span)} * (0.2 + random()) END`
   const raw = `CASE WHEN fault THEN ${spike} ELSE random_normal(${num(nominal)}, ${num(noise)}) END`
   // rounded in float8 (cheaper than numeric): the nearest double to the decimal, printed as such
-  const scale = 10 ** field.precision
+  const scale = 10 ** (field.type === 'number' ? field.decimals : 0)
   return `round(least(greatest(${raw}, ${num(pmin)}), ${num(pmax)}) * ${scale}) / ${scale}`
 }
 
@@ -52,33 +59,34 @@ function readingsSelect(plan: Plan, from: number, to: number): string {
     const fields = fieldsOf(station)
     const enumCase = new Map<string, string>()
     for (const [name, field] of fields) {
-      if (field.kind !== 'enum') continue
+      if (field.type !== 'enum') continue
       const u = `u_${station}_${name}`
       draws.push(`CASE WHEN k = ${k} THEN random() END AS ${u}`)
       let acc = 0
       const arms = field.values.slice(0, -1).map((v, i) => {
-        acc += field.sim.weights[i] ?? 0
+        acc += field.simulation?.weights[i] ?? 1 / field.values.length
         return `WHEN ${u} < ${acc} THEN ${lit(v)}`
       })
       const expr = `(CASE ${arms.join(' ')} ELSE ${lit(field.values.at(-1)!)} END)`
       enumCase.set(name, expr)
       values.push(`CASE WHEN k = ${k} THEN ${expr} END AS ${col(station, name)}`)
     }
+    const inspection = plant.inspection(station)
     for (const [name, field] of fields) {
-      if (field.kind === 'enum') continue
+      if (field.type === 'enum' || field.type === 'boolean') continue
       let expr = numericExpr(field)
-      const result = enumCase.get('inspection_result')
-      if (station === 'quality' && name === 'defect_count' && result) {
-        // As the simulator: a passed vehicle has at most one defect, FAIL/REWORK carry more.
+      const result = inspection && enumCase.get(inspection.field)
+      if (inspection && name === inspection.defects && result) {
+        // As the simulator: a passed vehicle has at most one defect, a failed one carries more.
         const b = 'round(abs(random_normal()) * 0.8)'
-        expr = `(CASE WHEN ${result} = 'PASS' THEN least(${b}, 1) ELSE ${b} + 1 + floor(random() * 4) END)::float8`
+        expr = `(CASE WHEN ${result} = ${lit(inspection.pass)} THEN least(${b}, 1) ELSE ${b} + 1 + floor(random() * 4) END)::float8`
       }
       values.push(`CASE WHEN k = ${k} THEN ${expr} END AS ${col(station, name)}`)
     }
     const outOfSpec = fields
-      .filter(([, f]) => f.kind !== 'enum')
+      .filter(([, f]) => f.numeric && 'spec' in f && f.spec)
       .map(([name, f]) => {
-        const [lo, hi] = (f as NumericField).spec
+        const [lo, hi] = specOf(f as NumericMeasurement)
         const c = col(station, name)
         return `CASE WHEN ${c} < ${num(lo)} OR ${c} > ${num(hi)} THEN ${lit(name)} END`
       })
@@ -89,7 +97,7 @@ function readingsSelect(plan: Plan, from: number, to: number): string {
       `',"sensor_id":"${station}-0' || (j % 2 + 1)`,
       `'","line":"L1","seq":' || (j / 2 + 1)`,
       ...fields.map(([name, f]) =>
-        f.kind === 'enum'
+        f.type === 'enum'
           ? `',"${name}":"' || ${col(station, name)} || '"'`
           : `',"${name}":' || ${col(station, name)}`,
       ),

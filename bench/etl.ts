@@ -12,7 +12,6 @@ import { spawn } from 'node:child_process'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { from as copyFrom } from 'pg-copy-streams'
-import { allTopics } from '../src/catalog/index.ts'
 import { configToEnv, loadConfig } from '../src/config/index.ts'
 import { createPool } from '../src/db/index.ts'
 import { transformRecord, validationPolicy } from '../src/etl/index.ts'
@@ -21,6 +20,7 @@ import { freePort } from '../src/services/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { runSimulator } from '../src/simulator/index.ts'
 import { startServices } from '../src/stack/index.ts'
+import { allTopics, plant } from '../test/plant.ts'
 import {
   benchDir,
   childPids,
@@ -161,7 +161,7 @@ try {
     mode: 'earliest',
     autocommit: false,
   })
-  const policy = validationPolicy(config, Date.now())
+  const policy = validationPolicy(config, plant, Date.now())
   let n = 0
   const t1 = performance.now()
   for await (const m of stream) {

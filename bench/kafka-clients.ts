@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Consumer, ProduceAcks, Producer } from '@platformatic/kafka'
 import { Kafka, logLevel } from 'kafkajs'
+import { catalogFromFile } from '../src/catalog/index.ts'
 import { loadConfig } from '../src/config/index.ts'
 import { connection, createAdmin } from '../src/kafka/index.ts'
 import { createLogger } from '../src/shared/log.ts'
@@ -41,7 +42,13 @@ const kafkajsLogin = {
   password: admin.kafkaPassword,
 }
 
-const plant = new PlantSimulator({ stations: ['paint'], sensorsPerStation: 50, seed: 1, faultRate: 0.01 })
+const plant = new PlantSimulator({
+  catalog: catalogFromFile(),
+  stations: ['paint'],
+  sensorsPerStation: 50,
+  seed: 1,
+  faultRate: 0.01,
+})
 const values: Buffer[] = []
 for (let t = 0; values.length < N; t += 5000)
   for (const r of plant.tick(t)) values.push(Buffer.from(JSON.stringify(r)))

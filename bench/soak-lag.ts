@@ -6,9 +6,9 @@
  * when the ETL does: not what a bench looking for stalls should trust.)
  */
 import type { Consumer } from '@platformatic/kafka'
-import { allTopics } from '../src/catalog/index.ts'
 import type { Pool } from '../src/db/index.ts'
 import { createConsumer, type KafkaSettings } from '../src/kafka/index.ts'
+import { allTopics } from '../test/plant.ts'
 
 export interface LagSample {
   /** epoch ms */

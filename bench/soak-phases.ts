@@ -4,9 +4,9 @@
  * phase's rates, lag and slope from the lag samples.
  */
 import { join } from 'node:path'
-import { stationNames } from '../src/catalog/index.ts'
 import type { Pool } from '../src/db/index.ts'
 import { sleep } from '../src/shared/time.ts'
+import { stationIds as stationNames } from '../test/plant.ts'
 import {
   assertRunning,
   checkInterrupted,

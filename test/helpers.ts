@@ -2,13 +2,13 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import type { TestContext } from 'node:test'
 import pg from 'pg'
-import { allTopics } from '../src/catalog/index.ts'
 import { type Config, loadConfig, type Overrides } from '../src/config/index.ts'
 import { createPool, migrate, type Pool } from '../src/db/index.ts'
 import { createAdmin, createProducer, ensureTopics, kafkaEnv } from '../src/kafka/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { repoRoot } from '../src/shared/paths.ts'
 import { childPids } from '../src/shared/process.ts'
+import { allTopics } from './plant.ts'
 
 export const log = createLogger('test', process.env.EVF_LOG_LEVEL ?? 'warn')
 

@@ -6,10 +6,10 @@
  */
 import { chmodSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { allTopics } from '../../src/catalog/index.ts'
 import { createAdmin, ensureTopics, type KafkaSettings, scramLogin } from '../../src/kafka/index.ts'
 import { freePort, startEmbeddedKafka, startEmbeddedPostgres } from '../../src/services/index.ts'
 import { createLogger } from '../../src/shared/log.ts'
+import { allTopics } from '../../test/plant.ts'
 import { requirePid } from './proc.ts'
 import { cleanupNow, onCleanup, stopLeftover } from './processes.ts'
 import { progress, seconds } from './report.ts'

@@ -11,12 +11,14 @@ import Fastify, {
   LogController,
 } from 'fastify'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
+import { catalogFromFile } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
-import type { Pool } from '../db/index.ts'
+import { loadCatalog, type Pool } from '../db/index.ts'
 import { classify } from '../errors/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { SESSION_COOKIE, useAuth } from './auth.ts'
 import { ResponseCache, useResponseCache } from './cache.ts'
+import { catalogKeyword, LiveCatalog, withCatalogEnums } from './catalog.ts'
 import { LiveFeed } from './live.ts'
 import { problem, sendProblem } from './problems.ts'
 import { dashboardRoutes } from './routes/dashboard.ts'
@@ -53,6 +55,17 @@ const MAX_URL_BYTES = 4096
 
 /** The API as a Fastify instance, not listening: tests drive it with `app.inject()`. */
 export async function buildApp(opts: AppOptions): Promise<Api> {
+  // The catalog in force, followed live. Until PostgreSQL answers (the API starts without it, and
+  // says 503), or before any catalog is applied, the project's file stands in.
+  const applied = await loadCatalog(opts.pool).catch((error: unknown) => {
+    if (opts.logger)
+      opts.logger.warn(
+        { err: String(error) },
+        'cannot read the catalog yet: the file stands in until PostgreSQL answers',
+      )
+    return undefined
+  })
+  const live = new LiveCatalog(applied ?? catalogFromFile())
   const app = Fastify({
     // HTTPS when a pair is given; the instance is typed as HTTP's, whose API it shares.
     ...((opts.tls ? { https: opts.tls } : {}) as object),
@@ -63,7 +76,10 @@ export async function buildApp(opts: AppOptions): Promise<Api> {
     routerOptions: { maxParamLength: 200 },
     // Server-Sent Events and exports hold connections open: close them rather than wait.
     forceCloseConnections: true,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true },
+      plugins: [catalogKeyword(live)],
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
   answerOtherMethodsWith405(app)
   await harden(app, opts.config, opts.tls !== undefined)
@@ -73,8 +89,10 @@ export async function buildApp(opts: AppOptions): Promise<Api> {
     secure: opts.tls !== undefined,
     failuresPerMinute: opts.config?.apiAuthFailures ?? 20,
   })
-  await registerDocs(app)
+  await registerDocs(app, live)
   answerErrorsAsProblems(app)
+  app.addHook('onReady', async () => live.follow(opts.pool, opts.logger || undefined))
+  app.addHook('onClose', async () => live.close())
   const stallSec = opts.config?.etlStallSec ?? 30
   healthRoutes(app, opts.pool, stallSec)
   const feed = new LiveFeed(opts.pool, opts.logger || undefined)
@@ -82,6 +100,8 @@ export async function buildApp(opts: AppOptions): Promise<Api> {
   const cache = new ResponseCache(opts.config?.apiCacheMs ?? 1000)
   if (cache.enabled) {
     feed.onCommit(() => cache.invalidate())
+    // A new catalog version changes answers too (limits, inspection results, stations).
+    live.onChange(() => cache.invalidate())
     app.addHook('onReady', async () => feed.start())
     useResponseCache(app, cache, () => feed.listening)
   }
@@ -90,9 +110,9 @@ export async function buildApp(opts: AppOptions): Promise<Api> {
   const reads = opts.readPool ?? opts.pool
   const replica = opts.readPool && opts.readPool !== opts.pool ? opts.readPool : undefined
   sensorDataRoutes(app, reads)
-  streamRoutes(app, opts.pool, feed)
-  stationRoutes(app, reads)
-  statsRoutes(app, reads)
+  streamRoutes(app, opts.pool, feed, live)
+  stationRoutes(app, reads, live)
+  statsRoutes(app, reads, live)
   pipelineRoutes(app, opts.pool, stallSec, replica)
   metricsRoutes(app, opts.pool, stallSec, cache, replica)
   exportRoutes(app, reads)
@@ -153,8 +173,11 @@ async function harden(app: Api, config: AppOptions['config'], https: boolean): P
   })
 }
 
-/** The OpenAPI document at /docs/json and the interactive docs at /docs. */
-async function registerDocs(app: Api): Promise<void> {
+/**
+ * The OpenAPI document at /docs/json and the interactive docs at /docs. The document follows the
+ * catalog: each request of it puts the stations and measurements in force into its `enum`s.
+ */
+async function registerDocs(app: Api, live: LiveCatalog): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -177,6 +200,9 @@ async function registerDocs(app: Api): Promise<void> {
     },
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
+  app.addHook('onRequest', async (req) => {
+    if (req.url.startsWith('/docs/json')) withCatalogEnums(app.swagger(), live)
+  })
 }
 
 /** Every error as application/problem+json: a 400 that names the parameter, 404, 405, 429, 5xx. */

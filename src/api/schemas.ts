@@ -3,11 +3,12 @@
  * same object is the JSON Schema that Fastify validates requests and serialises answers with, the
  * OpenAPI document at `/docs/json` (which schemathesis fuzzes the API against), and — through
  * `Static<…>` — the TypeScript type that the handlers return and the dashboard reads
- * (web/src/api.ts imports these types). Depends on the catalog only, so the browser build can
- * import its types.
+ * (web/src/api.ts imports these types). The catalog is data, applied live: a parameter naming a
+ * station or a measurement carries `x-catalog` (api/catalog.ts checks it against the catalog in
+ * force, and puts the current `enum` into the OpenAPI document). Depends on nothing else, so the
+ * browser build can import its types.
  */
 import { type Static, type TProperties, type TSchema, Type } from 'typebox'
-import { inspection, type StationName, stationNames, stations } from '../catalog/index.ts'
 
 // ── Parameters ─────────────────────────────────────────────────────────────────────────────────
 
@@ -28,22 +29,18 @@ export const TimeParam = (description = TIME) =>
     { description },
   )
 
-export const StationParam = Type.Enum(stationNames, {
-  type: 'string',
-  description: 'a station of the catalog',
+/** A station of the catalog, taking readings or retired (its history stays served). */
+export const StationParam = Type.String({
+  'x-catalog': 'station',
+  description: 'a station of the catalog (GET /stations), retired ones included',
 })
+/** A station's id in an answer. */
+const StationName = Type.String({ description: 'a station of the catalog (GET /stations)' })
 
 export const BUCKETS = ['1m', '1h'] as const
 export type Bucket = (typeof BUCKETS)[number]
 const BucketParam = (fallback: Bucket) =>
   Type.Enum(BUCKETS, { type: 'string', default: fallback, description: 'minutes or hours' })
-
-/** The numeric measurements of a station: what a time series can be drawn for. */
-export const numericFieldsOf = (station: StationName): string[] =>
-  Object.entries(stations[station].fields)
-    .filter(([, f]) => f.kind !== 'enum')
-    .map(([name]) => name)
-const numericFields = [...new Set(stationNames.flatMap(numericFieldsOf))]
 
 /**
  * The query parameters of a route, none other allowed. A parameter with a default is optional to
@@ -98,15 +95,22 @@ export type WindowQuery = Static<typeof WindowQuery>
 
 export const TimeseriesQuery = Query({
   station: StationParam,
-  field: Type.Enum(numericFields, {
-    type: 'string',
+  field: Type.String({
+    'x-catalog': 'measurement',
     description: 'a numeric measurement of the station (GET /stations lists each station’s)',
   }),
   bucket: BucketParam('1m'),
   ...Window,
 })
 
-export const QualityQuery = Query({ bucket: BucketParam('1h'), ...Window })
+export const QualityQuery = Query({
+  bucket: BucketParam('1h'),
+  station: Type.Optional({
+    ...StationParam,
+    description: 'an inspection station (one with an inspection_result); default: the first',
+  }),
+  ...Window,
+})
 
 export const ExportQuery = Query({
   format: Type.Enum(['csv', 'ndjson'], { type: 'string' }),
@@ -122,7 +126,7 @@ const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()])
 export const ReadingData = Type.Intersect(
   [
     Type.Object({
-      station: StationParam,
+      station: StationName,
       timestamp: Type.Number({ description: 'reading time, epoch seconds' }),
       processed_at: Type.String({ format: 'date-time', description: 'when the ETL transformed it' }),
       sensor_id: Type.Optional(Type.String()),
@@ -139,48 +143,122 @@ export const ReadingData = Type.Intersect(
 
 export const Reading = Type.Object({
   id: Type.Integer(),
-  station: StationParam,
+  station: StationName,
   data: ReadingData,
   created_at: DateTime('when the ETL loaded it'),
 })
 export type Reading = Static<typeof Reading>
 
 const Range = Type.Object({ min: Type.Number(), max: Type.Number() })
+const Role = Type.Optional(
+  Type.Enum(['inspection_result', 'defect_count'], {
+    type: 'string',
+    description: 'what the quality summary reads',
+  }),
+)
 export const NumericField = Type.Object({
   name: Type.String(),
   kind: Type.Enum(['number', 'integer'], { type: 'string' }),
-  unit: Type.String(),
+  unit: Type.String({ description: 'how the unit is shown' }),
+  ucum: Type.String({ description: 'the unit as a UCUM code' }),
   description: Type.String(),
-  precision: Type.Integer(),
+  role: Role,
+  precision: Type.Integer({ description: 'decimal places kept' }),
   plausible: Range,
-  spec: Range,
+  spec: Type.Optional(
+    Type.Object(
+      {
+        min: Type.Number({ description: 'the lsl, or the plausible min without one' }),
+        max: Type.Number({ description: 'the usl, or the plausible max without one' }),
+        lsl: Type.Optional(Type.Number()),
+        target: Type.Optional(Type.Number()),
+        usl: Type.Optional(Type.Number()),
+      },
+      { description: 'the spec limits in force now (GET /stats/timeseries gives them over time)' },
+    ),
+  ),
 })
 export const EnumField = Type.Object({
   name: Type.String(),
   kind: Type.Literal('enum'),
   description: Type.String(),
+  role: Role,
   values: Type.Array(Type.String()),
+  pass: Type.Optional(Type.String({ description: 'the value that counts as first-pass' })),
+})
+export const BooleanField = Type.Object({
+  name: Type.String(),
+  kind: Type.Literal('boolean'),
+  description: Type.String(),
+  role: Role,
 })
 export const Station = Type.Object({
-  name: StationParam,
+  name: StationName,
   title: Type.String(),
   description: Type.String(),
   topic_suffix: Type.String(),
-  fields: Type.Array(Type.Union([NumericField, EnumField])),
+  line: Type.String(),
+  area: Type.String(),
+  status: Type.Enum(['active', 'retired'], { type: 'string' }),
+  retired_at: Type.Optional(DateTime('when it left the catalog')),
+  sensors: Type.Optional(
+    Type.Array(Type.String(), { description: 'its sensors, when the catalog lists them' }),
+  ),
+  fields: Type.Array(Type.Union([NumericField, EnumField, BooleanField])),
 })
 export type Station = Static<typeof Station>
+
+const Named = { id: Type.String(), name: Type.String() }
+export const Assets = Type.Object(
+  {
+    version: Type.Integer({ description: 'the catalog version in force' }),
+    applied_at: Nullable(DateTime()),
+    site: Type.Object(Named),
+    areas: Type.Array(
+      Type.Object({
+        ...Named,
+        lines: Type.Array(
+          Type.Object({
+            ...Named,
+            stations: Type.Array(
+              Type.Object({
+                ...Named,
+                status: Type.Enum(['active', 'retired'], { type: 'string' }),
+                topic_suffix: Type.String(),
+                measurements: Type.Array(Type.String()),
+              }),
+            ),
+          }),
+        ),
+      }),
+    ),
+  },
+  { description: 'the plant’s ISA-95 hierarchy: site → areas → lines → stations' },
+)
 
 export const Counts = Type.Object({
   from: DateTime(),
   to: DateTime(),
-  stations: Type.Array(Type.Object({ station: StationParam, records: Type.Integer() })),
+  stations: Type.Array(Type.Object({ station: StationName, records: Type.Integer() })),
 })
 export type Counts = Static<typeof Counts>
 
 export const Timeseries = Type.Object({
-  station: StationParam,
+  station: StationName,
   field: Type.String(),
   unit: Type.String(),
+  limits: Type.Array(
+    Type.Object({
+      from: Nullable(DateTime('in force from (null: from the start)')),
+      lsl: Nullable(Type.Number()),
+      target: Nullable(Type.Number()),
+      usl: Nullable(Type.Number()),
+    }),
+    {
+      description:
+        'the spec limits in force over the window, oldest first: points are judged by the ones of their time',
+    },
+  ),
   bucket: Type.Enum(BUCKETS, { type: 'string' }),
   from: DateTime('where the first bucket starts'),
   to: DateTime(),
@@ -197,26 +275,28 @@ export const Timeseries = Type.Object({
 })
 export type Timeseries = Static<typeof Timeseries>
 
-/** One count per inspection result of the catalog. */
+/** One number per inspection result of the catalog. */
 const PerResult = <T extends TSchema>(t: T) =>
-  Type.Object(
-    Object.fromEntries(inspection.results.map((r) => [r, t])) as Record<
-      (typeof inspection.results)[number],
-      T
-    >,
-  )
+  Type.Record(Type.String(), t, { description: 'per result of the inspection, in catalog order' })
 
 export const QualitySummary = Type.Object({
   from: DateTime(),
   to: DateTime(),
   bucket: Type.Enum(BUCKETS, { type: 'string' }),
+  station: Type.String({ description: 'the inspection station' }),
   inspections: Type.Integer(),
   counts: PerResult(Type.Integer()),
   rates: PerResult(Nullable(Type.Number())),
   first_pass_yield: Nullable(Type.Number()),
   defects: Type.Object({ total: Type.Number(), per_inspection: Nullable(Type.Number()) }),
   series: Type.Array(
-    Type.Intersect([Type.Object({ t: DateTime(), defects: Type.Number() }), PerResult(Type.Integer())]),
+    Type.Object(
+      { t: DateTime(), defects: Type.Number() },
+      {
+        additionalProperties: Type.Integer(),
+        description: 'per bucket: its defects and inspections per result',
+      },
+    ),
   ),
 })
 export type QualitySummary = Static<typeof QualitySummary>

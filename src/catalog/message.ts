@@ -1,8 +1,6 @@
-import type { StationName } from './stations.ts'
-
 /**
  * The message format, the contract between whoever produces readings and the ETL: one JSON
- * object per Kafka message on topic `sensor.<station>`, keyed by its sensor (docs/etl.md). It
+ * object per Kafka message on its station's topic (`sensor.<station>` by default), keyed by its sensor (docs/etl.md). It
  * lives with the catalog because the catalog already says what each station's message holds and
  * is the one module the simulator, the ETL and the db all import; the ETL validates against both.
  */
@@ -13,12 +11,12 @@ import type { StationName } from './stations.ts'
  * the ETL accepts without (a message in the reference shape from any Kafka client passes).
  */
 export interface SensorMessage {
-  station: StationName
+  station: string
   timestamp: number
   sensor_id: string
   line: string
   seq: number
-  [field: string]: string | number
+  [field: string]: string | number | boolean
 }
 
 /**

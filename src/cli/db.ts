@@ -5,12 +5,14 @@ import { configOf, SETTINGS, withPool, withSettings } from './options.ts'
 export function dbCommands(program: Command): void {
   const db = program.command('db').description('the database')
   withSettings(
-    db.command('migrate').description('apply the SQL migrations not yet applied'),
-    SETTINGS.DB,
+    db
+      .command('migrate')
+      .description('apply the SQL migrations not yet applied, and the catalog file when it changed'),
+    [...SETTINGS.DB, 'catalog'],
   ).action(async (_o, cmd: Command) => {
     const config = await configOf(cmd, ['database'])
     const { migrate } = await import('../db/index.ts')
-    const applied = await withPool(config, migrate)
+    const applied = await withPool(config, (pool) => migrate(pool, { catalog: config.catalog }))
     process.stdout.write(`${JSON.stringify({ applied })}\n`)
   })
   withSettings(

@@ -1,5 +1,4 @@
 import type { Command } from 'commander'
-import { allTopics } from '../catalog/index.ts'
 import { type Config, configToEnv } from '../config/index.ts'
 import { errorCodes, PipelineError } from '../errors/index.ts'
 import { createLogger } from '../shared/log.ts'
@@ -55,8 +54,13 @@ async function runOnce(topic: string[] | undefined, cmd: Command, entry: string)
   const config = await configOf(cmd, ['kafka', 'database'], 'etl')
   const log = createLogger('etl', config.logLevel)
   const etl = await import('../etl/index.ts')
-  const topics = topic ?? allTopics(config.topicPrefix)
   if (config.etlWorkers > 1) {
+    // The topics to read (the catalog's and any other under the prefix), dealt out to the workers.
+    const { loadCatalog } = await import('../db/index.ts')
+    const catalog = await withPool(config, loadCatalog)
+    if (!catalog)
+      throw new PipelineError('CONFIG_INVALID', 'no catalog is applied: run `evf db migrate` first')
+    const topics = topic ?? (await etl.topicsToLoad(config, catalog))
     const run = await etl.runBoundedProcesses(topics, config.etlWorkers, workerArgv(config, entry))
     process.stdout.write(`${JSON.stringify(run.summary)}\n`)
     process.exitCode = run.exitCode
@@ -66,7 +70,7 @@ async function runOnce(topic: string[] | undefined, cmd: Command, entry: string)
   await withPool(
     config,
     async (pool) => {
-      const summary = await etl.runBounded(config, pool, log, topics, untilSignal())
+      const summary = await etl.runBounded(config, pool, log, topic, untilSignal())
       process.stdout.write(`${JSON.stringify(summary)}\n`)
       // Stopped by a signal before its end: the summary says how far it got; schedulers see a failure.
       if (summary.status === 'aborted') process.exitCode = errorCodes.ABORTED.exitCode

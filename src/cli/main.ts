@@ -1,6 +1,7 @@
 import { Command } from 'commander'
 import { classify, PipelineError } from '../errors/index.ts'
 import { apiCommand } from './api.ts'
+import { catalogCommands } from './catalog.ts'
 import { dbCommands } from './db.ts'
 import { etlCommands } from './etl.ts'
 import { factCommands } from './facts.ts'
@@ -27,6 +28,7 @@ export function main(entry: string): void {
   tlsCommands(program)
   dbCommands(program)
   factCommands(program)
+  catalogCommands(program)
   program.parseAsync().catch((error: unknown) => {
     const e = error instanceof PipelineError ? error : classify(error)
     process.stderr.write(`evf: ${e.code}: ${e.message}\n`)

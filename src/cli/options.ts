@@ -26,7 +26,8 @@ export const SETTINGS = {
   DB,
   MAINTAIN: [...DB, 'retentionDays'],
   ETL: [...KAFKA, 'databaseUrl', ...ALL.filter((k) => k.startsWith('etl'))],
-  SIM: [...KAFKA, ...ALL.filter((k) => k.startsWith('sim'))],
+  CATALOG: [...DB, 'catalog', 'topicPrefix'],
+  SIM: [...KAFKA, 'databaseUrl', 'catalog', ...ALL.filter((k) => k.startsWith('sim'))],
   API: [
     ...DB,
     'apiHost',
@@ -67,7 +68,7 @@ export function withSettings(cmd: Command, keys: SettingKey[]): Command {
 export async function configOf(
   cmd: Command,
   needs: ('kafka' | 'database')[] = [],
-  kafkaUser?: 'etl' | 'simulator',
+  kafkaUser?: 'etl' | 'simulator' | 'admin',
 ): Promise<Config> {
   const config = loadConfig(cmd.opts())
   if (needs.every((n) => (n === 'kafka' ? config.kafkaBrokers : config.databaseUrl))) return config

@@ -7,7 +7,8 @@ export function simulateCommand(program: Command): void {
     program.command('simulate').description('produce sensor readings to Kafka'),
     SETTINGS.SIM,
   ).action(async (_o, cmd: Command) => {
-    const config = await configOf(cmd, ['kafka'], 'simulator')
+    const fromDb = cmd.opts().simCatalogFrom === 'database' || process.env.EVF_SIM_CATALOG_FROM === 'database'
+    const config = await configOf(cmd, fromDb ? ['kafka', 'database'] : ['kafka'], 'simulator')
     const { runSimulator } = await import('../simulator/index.ts')
     const summary = await runSimulator(config, createLogger('simulator', config.logLevel), untilSignal())
     if (config.simCount > 0) process.stdout.write(`${JSON.stringify(summary)}\n`)

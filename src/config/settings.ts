@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { Cron } from 'croner'
 import { z } from 'zod'
-import { stationNames } from '../catalog/index.ts'
+import { DEFAULT_CATALOG } from '../catalog/index.ts'
 
 /**
  * Every setting of the project, in one table: its environment variable, its CLI flag (derived
@@ -96,6 +98,16 @@ export const settings = {
     'Maximum JVM heap of the embedded broker, in MiB',
     int(256).default(768),
   ),
+  catalog: setting(
+    'EVF_CATALOG',
+    'The plant catalog file (docs/catalog.md): `stack up` and `db migrate` apply it when it changed',
+    z
+      .string()
+      .min(1)
+      .default('catalog/plant.yaml')
+      // Relative to the working directory; the default is the project's own file from anywhere.
+      .transform((p) => (p === 'catalog/plant.yaml' && !existsSync(p) ? DEFAULT_CATALOG : resolve(p))),
+  ),
   topicPrefix: setting(
     'EVF_TOPIC_PREFIX',
     'Prefix of the station topics (`<prefix><station>`)',
@@ -157,12 +169,21 @@ export const settings = {
   ),
   simStations: setting(
     'EVF_SIM_STATIONS',
-    `Comma-separated stations to simulate (${stationNames.join(', ')})`,
+    'Comma-separated stations to simulate (empty: every station of the catalog)',
     z
       .string()
-      .default(stationNames.join(','))
-      .transform((s) => s.split(',').map((x) => x.trim()))
-      .pipe(z.array(z.enum(stationNames)).min(1)),
+      .default('')
+      .transform((s) =>
+        s
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean),
+      ),
+  ),
+  simCatalogFrom: setting(
+    'EVF_SIM_CATALOG_FROM',
+    'Which catalog the simulator simulates: the file (`EVF_CATALOG`) or the one applied in the database, followed live (`stack up` uses the database)',
+    z.enum(['file', 'database']).default('file'),
   ),
   etlMode: setting(
     'EVF_ETL_MODE',

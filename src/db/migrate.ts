@@ -1,8 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type pg from 'pg'
+import { DEFAULT_CATALOG } from '../catalog/index.ts'
 import { migrationsDir } from '../shared/paths.ts'
-import { applyCatalog } from './queries/catalog.ts'
+import { applyCatalogFile } from './catalog.ts'
 import { appliedVersions, applyMigration, lockMigrations, unlockMigrations } from './queries/migrations.ts'
 import { transaction } from './queries/transaction.ts'
 
@@ -26,10 +27,11 @@ export async function readMigrations(dir = migrationsDir): Promise<Migration[]> 
 
 /**
  * Applies the migrations not yet applied, each in its own transaction, under an advisory lock so
- * two processes starting at once do not race, then re-applies the catalog's views. Returns the
- * versions it applied. The statements are in queries/migrations.ts and queries/catalog.ts.
+ * two processes starting at once do not race, then applies the catalog file (`catalog`, when the
+ * database has none or the file changed: see applyCatalogFile) or re-derives the views from the
+ * applied one. Returns the versions it applied. The statements are in queries/.
  */
-export async function migrate(pool: pg.Pool): Promise<number[]> {
+export async function migrate(pool: pg.Pool, opts: { catalog?: string } = {}): Promise<number[]> {
   const migrations = await readMigrations()
   const client = await pool.connect()
   try {
@@ -45,12 +47,10 @@ export async function migrate(pool: pg.Pool): Promise<number[]> {
       )
       applied.push(m.version)
     }
-    // The repeatable step: the catalog's table and the BI views, re-derived from src/catalog.
-    await transaction(client, () =>
-      applyCatalog(client).catch((error: Error) => {
-        throw new Error(`applying the catalog's views failed: ${error.message}`, { cause: error })
-      }),
-    )
+    // The repeatable step: the catalog's table and BI views, from the applied catalog.
+    await applyCatalogFile(client, opts.catalog ?? DEFAULT_CATALOG).catch((error: Error) => {
+      throw new Error(`applying the catalog failed: ${error.message}`, { cause: error })
+    })
     return applied
   } finally {
     await unlockMigrations(client)

@@ -3,6 +3,7 @@ import {
   type DeadLetterFilter,
   insertRedriven,
   inTransaction,
+  loadCatalog,
   lockDeadLetters,
   markResolved,
   mergeRollups,
@@ -10,6 +11,7 @@ import {
   recordStillRejected,
   type SensorRow,
 } from '../db/index.ts'
+import { PipelineError } from '../errors/index.ts'
 import { RollupBuilder } from './rollups.ts'
 import { type ReasonCode, transformRecord, validationPolicy } from './transform.ts'
 
@@ -39,9 +41,12 @@ export function retryDeadLetters(
   filter: DeadLetterFilter,
 ): Promise<RetrySummary> {
   return inTransaction(pool, async (client) => {
+    const catalog = await loadCatalog(client)
+    if (!catalog)
+      throw new PipelineError('CONFIG_INVALID', 'no catalog is applied: run `evf db migrate` first')
     const selected = await lockDeadLetters(client, filter)
     const now = Date.now()
-    const policy = validationPolicy(config, now)
+    const policy = validationPolicy(config, catalog, now)
     const passing: Passing[] = []
     const stillRejected: RetrySummary['stillRejected'] = []
     for (const dl of selected) {
@@ -50,7 +55,7 @@ export function retryDeadLetters(
       else stillRejected.push({ id: dl.id, ...result.rejection })
     }
     await recordStillRejected(client, stillRejected)
-    const rollups = new RollupBuilder()
+    const rollups = new RollupBuilder(catalog)
     for (const p of await insertRedriven(client, passing)) rollups.add(p.station, p.timestamp, p.reading)
     await mergeRollups(client, rollups.build())
     await markResolved(

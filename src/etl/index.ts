@@ -1,5 +1,5 @@
 export { type RetrySummary, retryDeadLetters } from './dead-letters.ts'
-export { follow, runBounded } from './modes.ts'
+export { follow, runBounded, topicsToLoad } from './modes.ts'
 export {
   type ReasonCode,
   reasonCodes,

@@ -1,4 +1,4 @@
-import type { SourceRecord } from '../catalog/index.ts'
+import type { Catalog, SourceRecord } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
 import type { LoadBatch, NewDeadLetter, OffsetAdvance, SensorRow } from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
@@ -29,22 +29,23 @@ export interface Cursor {
   partitions: ReadonlyMap<string, { topic: string; partition: number }>
 }
 
-/** Validates and transforms a batch, and says how it moves each partition's offset. */
+/** Validates and transforms a batch against `catalog`, and says how it moves each partition's offset. */
 export function prepareBatch(
   batch: readonly SourceRecord[],
   cursor: Cursor,
   config: Config,
+  catalog: Catalog,
   log: Logger,
 ): PreparedBatch | undefined {
   if (batch.length === 0) return undefined
   const now = Date.now()
   const processedAt = new Date(now).toISOString()
-  const policy = validationPolicy(config, now)
+  const policy = validationPolicy(config, catalog, now)
   const rows: SensorRow[] = []
   const deadLetters: NewDeadLetter[] = []
   const last = new Map<string, bigint>()
   const counts = new Map<string, { loaded: number; rejected: number }>()
-  const rollups = new RollupBuilder()
+  const rollups = new RollupBuilder(catalog)
   for (const m of batch) {
     const key = tp(m.topic, m.partition)
     const position = cursor.ahead.get(key)
@@ -104,5 +105,5 @@ export function pastUnread(
   }
   if (advances.length === 0) return undefined
   for (const a of advances) cursor.ahead.set(tp(a.topic, a.partition), a.next)
-  return { rows: [], rollups: new RollupBuilder().build(), deadLetters: [], advances, counts: new Map() }
+  return { rows: [], rollups: { minute: [], hour: [] }, deadLetters: [], advances, counts: new Map() }
 }

@@ -3,16 +3,11 @@
  * aggregated here in Node (they are already parsed) into a few dozen rows per batch, which the
  * load transaction merges into `rollup_1m` and `rollup_1h` (db/queries/rollups.ts).
  */
-import { fieldEntries, stationNames } from '../catalog/index.ts'
+import type { Catalog } from '../catalog/index.ts'
 import type { Aggregate, Rollups } from '../db/index.ts'
 
 const MINUTE = 60
 const HOUR = 3600
-
-/** Per station, its fields in catalog order, split once: `add` runs per reading. */
-const FIELDS = new Map<string, { name: string; numeric: boolean }[]>(
-  stationNames.map((s) => [s, fieldEntries(s).map(([name, f]) => ({ name, numeric: f.kind !== 'enum' }))]),
-)
 
 const emptyAggregate = (
   station: string,
@@ -35,14 +30,17 @@ const emptyAggregate = (
 /**
  * Aggregates readings as the ETL transforms them, so the parsed readings need not outlive the
  * transform (keeping them until the commit made them survive into V8's old space). Per station,
- * catalog field, category and minute; the hours are summed from the minutes.
+ * measurement of the batch's catalog, category (an enum's or boolean's value) and minute; the
+ * hours are summed from the minutes.
  */
 export class RollupBuilder {
   private readonly minutes = new Map<string, Aggregate>()
 
+  constructor(private readonly catalog: Catalog) {}
+
   add(station: string, timestamp: number, reading: Readonly<Record<string, unknown>>): void {
     const bucket = Math.floor(timestamp / MINUTE) * MINUTE
-    for (const { name, numeric } of FIELDS.get(station) ?? []) {
+    for (const { name, numeric } of this.catalog.station(station)?.measurements ?? []) {
       const v = reading[name]
       const category = numeric ? '' : String(v)
       const key = `${station}|${name}|${category}|${bucket}`

@@ -1,11 +1,10 @@
 import {
-  type EnumField,
-  isStationName,
-  type NumericField,
+  type Catalog,
+  type Measurement,
+  type NumericMeasurement,
   type SourceRecord,
-  type StationName,
-  stationForTopic,
-  stations,
+  type Station,
+  specAt,
 } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
 import type { SensorRow } from '../db/index.ts'
@@ -23,8 +22,9 @@ export const reasonCodes = {
   DUPLICATE_KEY: 'a key appears twice in one object',
   TOO_DEEP: 'objects or arrays nested deeper than 8 levels',
   MISSING_STATION: 'no "station" field',
-  UNKNOWN_STATION: '"station" is not in the catalog',
-  STATION_TOPIC_MISMATCH: 'the station is not the one its topic carries',
+  UNKNOWN_STATION: '"station" is not a station of the applied catalog (never was, or was retired)',
+  UNKNOWN_SENSOR: '"sensor_id" is not one of the sensors its station lists in the catalog',
+  STATION_TOPIC_MISMATCH: 'the station is not the one its topic carries (each station has its topic)',
   MISSING_TIMESTAMP: 'no "timestamp" field',
   INVALID_TIMESTAMP: '"timestamp" is not a finite number of epoch seconds',
   TIMESTAMP_IN_FUTURE:
@@ -33,15 +33,16 @@ export const reasonCodes = {
   MISSING_FIELD: "a measurement of the station's catalog entry is missing",
   WRONG_TYPE:
     'a measurement has the wrong JSON type (a number as a string, a fraction where an integer is due, a non-finite number)',
-  INVALID_VALUE: 'a categorical measurement has a value outside its list',
+  INVALID_VALUE: 'an enum measurement has a value outside its list',
   OUT_OF_PLAUSIBLE_RANGE: 'a measurement is outside what the sensor can physically report',
   UNSUPPORTED_CHARACTER: 'a string holds U+0000, which PostgreSQL cannot store',
 } as const
 
 export type ReasonCode = keyof typeof reasonCodes
 
-/** What a message is checked against; `nowSec` is taken once per batch. */
+/** What a message is checked against; `nowSec` and `catalog` are taken once per batch. */
 export interface ValidationPolicy {
+  catalog: Catalog
   topicPrefix: string
   nowSec: number
   maxAgeSec: number
@@ -78,9 +79,10 @@ const reject = (reasonCode: ReasonCode, reason: string): Rejected => ({
   rejection: { reasonCode, reason: printable(reason) },
 })
 
-/** The policy the settings give, at `nowMs` (taken once per batch). */
-export function validationPolicy(config: Config, nowMs: number): ValidationPolicy {
+/** The policy the settings and the catalog give, at `nowMs` (taken once per batch). */
+export function validationPolicy(config: Config, catalog: Catalog, nowMs: number): ValidationPolicy {
   return {
+    catalog,
     topicPrefix: config.topicPrefix,
     nowSec: nowMs / 1000,
     maxAgeSec: config.etlMaxAgeDays * 86_400,
@@ -107,11 +109,11 @@ export function transformRecord(
   const parsed = parseObject(record.value, policy.maxBytes)
   if (!parsed.ok) return parsed
   const reading = parsed.reading
-  const station = stationOf(reading, record.topic, policy.topicPrefix)
-  if (typeof station !== 'string') return station
+  const station = stationOf(reading, record.topic, policy)
+  if ('ok' in station) return station
   const ts = timestampOf(reading, policy)
   if (typeof ts !== 'number') return ts
-  const outOfSpec = normaliseMeasurements(reading, station)
+  const outOfSpec = normaliseMeasurements(reading, station, ts)
   if (!Array.isArray(outOfSpec)) return outOfSpec
   if (outOfSpec.length > 0) reading.out_of_spec = outOfSpec
   reading.processed_at = processedAt
@@ -123,7 +125,7 @@ export function transformRecord(
     )
   }
   const { topic, partition, offset } = record
-  return { ok: true, row: { station, data, timestamp: ts, topic, partition, offset }, reading }
+  return { ok: true, row: { station: station.id, data, timestamp: ts, topic, partition, offset }, reading }
 }
 
 /** The value as a JSON object: present, not too large, UTF-8, JSON, an object, sound in structure. */
@@ -157,15 +159,46 @@ function parseObject(
   return { ok: true, reading: parsed as Record<string, unknown> }
 }
 
-/** The reading's station: in the catalog, and the one its topic carries. */
-function stationOf(reading: Record<string, unknown>, topic: string, prefix: string): StationName | Rejected {
-  const station = reading.station
-  if (station === undefined) return reject('MISSING_STATION', 'field "station" is missing')
-  if (!isStationName(station))
-    return reject('UNKNOWN_STATION', `station ${JSON.stringify(station)} is not in the catalog`)
-  const topicStation = stationForTopic(topic, prefix)
-  if (topicStation !== undefined && topicStation !== station) {
-    return reject('STATION_TOPIC_MISMATCH', `station "${station}" arrived on topic ${topic}`)
+/**
+ * The reading's station: in the catalog (or retired after the reading was taken: a reading still
+ * on its way when its station was retired is loaded), the one its topic carries, from a sensor it
+ * lists.
+ */
+function stationOf(
+  reading: Record<string, unknown>,
+  topic: string,
+  policy: ValidationPolicy,
+): Station | Rejected {
+  const id = reading.station
+  if (id === undefined) return reject('MISSING_STATION', 'field "station" is missing')
+  const station = typeof id === 'string' ? policy.catalog.known(id) : undefined
+  if (!station)
+    return reject(
+      'UNKNOWN_STATION',
+      `station ${JSON.stringify(id)} is not in catalog version ${policy.catalog.version}`,
+    )
+  const retired = station.retired
+  if (retired && !(typeof reading.timestamp === 'number' && reading.timestamp < retired.atSec)) {
+    return reject(
+      'UNKNOWN_STATION',
+      `station "${station.id}" was retired in catalog version ${retired.version} (${retired.at})`,
+    )
+  }
+  // Each station has its topic: a reading on another (another station's, or one the catalog does
+  // not name) is refused, so a topic's readings are always its station's.
+  if (policy.catalog.stationForTopic(topic, policy.topicPrefix) !== station) {
+    const own = policy.catalog.topicOf(station, policy.topicPrefix)
+    return reject(
+      'STATION_TOPIC_MISMATCH',
+      `station "${station.id}" arrived on topic ${topic}, not on its own ${own}`,
+    )
+  }
+  const sensor = reading.sensor_id
+  if (station.sensors && sensor !== undefined && !station.sensors.includes(sensor as string)) {
+    return reject(
+      'UNKNOWN_SENSOR',
+      `sensor ${JSON.stringify(sensor)} is not one of ${station.id}'s: ${station.sensors.join(', ')}`,
+    )
   }
   return station
 }
@@ -198,15 +231,20 @@ function timestampOf(reading: Record<string, unknown>, policy: ValidationPolicy)
 
 /**
  * Checks each of the station's measurements and rounds the numeric ones in place; answers the
- * names of those outside their specification limits, or the first rejection.
+ * names of those outside the spec limits in force at the reading's time, or the first rejection.
  */
-function normaliseMeasurements(reading: Record<string, unknown>, station: StationName): string[] | Rejected {
+function normaliseMeasurements(
+  reading: Record<string, unknown>,
+  station: Station,
+  ts: number,
+): string[] | Rejected {
   const outOfSpec: string[] = []
-  for (const [name, field] of Object.entries(stations[station].fields)) {
+  for (const m of station.measurements) {
+    const name = m.name
     const v = reading[name]
     if (v === undefined || v === null) return reject('MISSING_FIELD', `measurement "${name}" is missing`)
-    if (field.kind === 'enum') {
-      const rejected = checkCategory(name, field, v)
+    if (!m.numeric) {
+      const rejected = checkCategory(m, v)
       if (rejected) return rejected
       continue
     }
@@ -216,31 +254,41 @@ function normaliseMeasurements(reading: Record<string, unknown>, station: Statio
         `"${name}" must be a finite number, got ${typeName(v)} ${JSON.stringify(v)}`,
       )
     }
-    const rejected = checkNumber(name, field, v)
+    const numeric = m as NumericMeasurement
+    const rejected = checkNumber(numeric, v)
     if (rejected) return rejected
-    const rounded = round(v, field.precision)
+    const rounded = round(v, numeric.type === 'number' ? numeric.decimals : 0)
     reading[name] = rounded
-    if (rounded < field.spec[0] || rounded > field.spec[1]) outOfSpec.push(name)
+    if (m.limits.length === 0) continue
+    const spec = m.limits.length === 1 ? m.limits[0]! : specAt(m, ts)!
+    if ((spec.lsl !== undefined && rounded < spec.lsl) || (spec.usl !== undefined && rounded > spec.usl))
+      outOfSpec.push(name)
   }
   return outOfSpec
 }
 
-function checkCategory(name: string, field: EnumField, v: unknown): Rejected | undefined {
-  if (typeof v !== 'string') return reject('WRONG_TYPE', `"${name}" must be a string, got ${typeName(v)}`)
-  if (!field.values.includes(v)) {
-    return reject('INVALID_VALUE', `"${name}" is ${JSON.stringify(v)}; allowed: ${field.values.join(', ')}`)
+function checkCategory(m: Measurement, v: unknown): Rejected | undefined {
+  if (m.type === 'boolean') {
+    return typeof v === 'boolean'
+      ? undefined
+      : reject('WRONG_TYPE', `"${m.name}" must be true or false, got ${typeName(v)} ${JSON.stringify(v)}`)
+  }
+  if (typeof v !== 'string') return reject('WRONG_TYPE', `"${m.name}" must be a string, got ${typeName(v)}`)
+  if (m.type === 'enum' && !m.values.includes(v)) {
+    return reject('INVALID_VALUE', `"${m.name}" is ${JSON.stringify(v)}; allowed: ${m.values.join(', ')}`)
   }
   return undefined
 }
 
-function checkNumber(name: string, field: NumericField, v: number): Rejected | undefined {
-  if (field.kind === 'integer' && !Number.isInteger(v))
-    return reject('WRONG_TYPE', `"${name}" must be an integer, got ${v}`)
-  const [min, max] = field.plausible
+function checkNumber(m: NumericMeasurement, v: number): Rejected | undefined {
+  if (m.type === 'integer' && !Number.isInteger(v))
+    return reject('WRONG_TYPE', `"${m.name}" must be an integer, got ${v}`)
+  const { min, max } = m.range
   if (v < min || v > max) {
+    const unit = m.symbol ?? m.unit
     return reject(
       'OUT_OF_PLAUSIBLE_RANGE',
-      `"${name}" = ${v} ${field.unit} is outside the plausible ${min}…${max}`,
+      `"${m.name}" = ${v} ${unit} is outside the plausible ${min}…${max}`,
     )
   }
   return undefined

@@ -1,4 +1,3 @@
-import { allTopics } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
 import { type EtlHealth, etlHealth, type Pool, recordLogEnds } from '../db/index.ts'
 import { createConsumer } from '../kafka/index.ts'
@@ -30,6 +29,8 @@ export class StallWatchdog {
     private readonly config: Config,
     private readonly pool: Pool,
     private readonly log: Logger,
+    /** the topics whose log ends it records (the catalog's, as it changes) */
+    private readonly topics: () => string[],
     private readonly recover: (health: EtlHealth) => Promise<void>,
     private readonly everyMs = Math.min(2000, (config.etlStallSec * 1000) / 3),
   ) {
@@ -71,7 +72,7 @@ export class StallWatchdog {
 
   private async recordEnds(): Promise<void> {
     try {
-      const ends = await this.consumer.listOffsets({ topics: allTopics(this.config.topicPrefix) })
+      const ends = await this.consumer.listOffsets({ topics: this.topics() })
       if (this.kafkaDown) this.log.warn('ETL watchdog reaches Kafka again')
       this.kafkaDown = false
       await recordLogEnds(this.pool, ends, { watch: true })

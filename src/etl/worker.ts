@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Message, MessagesStream } from '@platformatic/kafka'
+import type { Catalog } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
 import { initOffsets, loadBatch, type Pool, readPositions, recordLogEnds, withClient } from '../db/index.ts'
 import { coerceError, PipelineError } from '../errors/index.ts'
@@ -48,6 +49,8 @@ export interface WorkerOptions {
   /** stop at the end offsets seen at start (`etl run`), or follow the topics (`etl follow`) */
   bounded: boolean
   topics: string[]
+  /** the catalog each batch is validated against (read once per batch: it may change between) */
+  catalog: () => Catalog
 }
 
 type Msg = Message<Buffer, Buffer, Buffer, Buffer>
@@ -97,6 +100,11 @@ export class EtlWorker {
   private readonly startedAt = Date.now()
   /** restarts after a failure, counted by `runBounded` */
   retries = 0
+
+  /** the topics it loads */
+  get topics(): readonly string[] {
+    return this.opts.topics
+  }
 
   constructor(
     private readonly config: Config,
@@ -326,7 +334,7 @@ export class EtlWorker {
           : await reader.next(etlBatchSize, etlLingerMs, IDLE_MS, signal)
         const prepared =
           batch.length > 0
-            ? prepareBatch(batch, this.cursor(), this.config, this.log)
+            ? prepareBatch(batch, this.cursor(), this.config, this.opts.catalog(), this.log)
             : pastUnread(this.cursor(), (topic, partition) => this.fetchedTo(consumer, topic, partition))
         if ((await settle()) === 'fenced') return 'fenced'
         if (this.held?.released) return 'released'

@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process'
-import { allTopics } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
-import type { Pool } from '../db/index.ts'
-import { classify } from '../errors/index.ts'
+import { CatalogFollower, loadCatalog, type Pool } from '../db/index.ts'
+import { classify, PipelineError } from '../errors/index.ts'
 import { createConsumer } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { restartWithBackoff, Supervisor } from '../shared/supervisor.ts'
@@ -25,7 +24,12 @@ export async function runWorkerProcesses(
   log: Logger,
   signal: AbortSignal,
 ): Promise<void> {
-  await checkKafkaAccess(config)
+  const applied = await loadCatalog(pool)
+  if (!applied) throw new PipelineError('CONFIG_INVALID', 'no catalog is applied: run `evf db migrate` first')
+  // The watchdog watches the topics of the catalog in force (the workers follow it themselves).
+  const catalog = new CatalogFollower(pool, applied, () => undefined, log)
+  const topics = () => catalog.catalog.topicsOf(config.topicPrefix)
+  await checkKafkaAccess(config, topics())
   // Aborted (a signal to this process, and in a terminal to the workers too): nothing restarts.
   const supervisor = new Supervisor({ log, signal })
   for (let index = 1; index <= config.etlWorkers; index++) {
@@ -41,22 +45,23 @@ export async function runWorkerProcesses(
     })
   }
   // SIGTERM lets a live worker finish its batch; a frozen one gets SIGKILL after the grace.
-  const watchdog = new StallWatchdog(config, pool, log, () => supervisor.recycle(STALLED_GRACE_MS))
+  const watchdog = new StallWatchdog(config, pool, log, topics, () => supervisor.recycle(STALLED_GRACE_MS))
   log.info({ workers: config.etlWorkers, stallSec: config.etlStallSec }, 'ETL worker processes started')
   watchdog.start()
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
   await watchdog.stop()
   await supervisor.stopAll({ graceMs: 30_000, parallel: true })
+  await catalog.close()
 }
 
 /**
  * A refused login or a missing ACL stops `etl follow` at once, naming the user, rather than its
  * workers crash-looping on it. Kafka unreachable is not decided here: the workers wait for it.
  */
-async function checkKafkaAccess(config: Config): Promise<void> {
+async function checkKafkaAccess(config: Config, topics: string[]): Promise<void> {
   const consumer = createConsumer(config, `evf-etl-check-${process.pid}`, `${config.etlGroupId}-watchdog`)
   try {
-    await consumer.listOffsets({ topics: allTopics(config.topicPrefix) })
+    await consumer.listOffsets({ topics })
   } catch (error) {
     const e = classify(error, config.kafkaUsername)
     if (e.code === 'KAFKA_AUTH') throw e

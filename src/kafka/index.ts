@@ -14,4 +14,4 @@ export {
   scramLogin,
 } from './credentials.ts'
 export { setScramCredentials } from './scram.ts'
-export { ensureTopics } from './topics.ts'
+export { ensureTopics, prefixedTopics } from './topics.ts'

@@ -32,3 +32,12 @@ export async function ensureTopics(
   }
   log.info({ topics: missing, partitions }, 'created topics')
 }
+
+/**
+ * The topics under `prefix` (the pipeline's namespace; Kafka's internal ones aside), as far as the
+ * user may describe them: the ETL reads them all, so a reading of a station the catalog does not
+ * know yet is a dead letter to re-drive, not a message nobody reads.
+ */
+export async function prefixedTopics(admin: Admin, prefix: string): Promise<string[]> {
+  return (await admin.listTopics()).filter((t) => t.startsWith(prefix) && !t.startsWith('__'))
+}

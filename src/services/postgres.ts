@@ -7,6 +7,7 @@ import pg from 'pg'
 import { ensureDatabase, setRolePassword } from '../db/index.ts'
 import { mkdirPrivate } from '../shared/fs.ts'
 import type { Logger } from '../shared/log.ts'
+import { ROLES } from './roles.ts'
 import { freePort, type Orphan, type Readiness, startServer } from './server.ts'
 
 export interface EmbeddedDatabase {
@@ -20,7 +21,7 @@ const USER = 'postgres'
 const LEGACY_PASSWORD = 'postgres'
 export const DATABASE = 'evf'
 /** The roles the pipeline's components log in as (roles.ts): the only ones pg_hba lets in. */
-const COMPONENT_ROLES = ['evf_etl', 'evf_api', 'evf_bi']
+const COMPONENT_ROLES = ROLES
 export const REPLICATION_ROLE = 'evf_replication'
 
 const HOOKED = [

@@ -1,10 +1,4 @@
-import {
-  inspection,
-  type NumericField,
-  type SensorMessage,
-  type StationName,
-  stations,
-} from '../catalog/index.ts'
+import type { Catalog, Measurement, NumericMeasurement, SensorMessage, Station } from '../catalog/index.ts'
 
 /** Mulberry32: a small, fast, seedable PRNG — same seed, same plant. */
 export function prng(seed: number): () => number {
@@ -26,38 +20,79 @@ function gaussian(rand: () => number): number {
 
 interface SensorState {
   id: string
-  station: StationName
+  station: Station
   seq: number
-  /** current process offset from nominal per numeric field (the drift) */
+  /** current process offset from nominal per numeric measurement (the drift) */
   offsets: Record<string, number>
 }
 
+/** How the simulator draws a numeric measurement: the catalog's `simulation`, or from its limits. */
+function modelOf(m: NumericMeasurement): {
+  nominal: number
+  noise: number
+  drift: number
+  lo: number
+  hi: number
+} {
+  const { lsl, target, usl } = m.spec ?? {}
+  const { min, max } = m.range
+  const lo = lsl ?? min
+  const hi = usl ?? max
+  const nominal = m.simulation?.nominal ?? target ?? (lo + hi) / 2
+  // Capable by default: the spec width is ±5σ (Cp 1.67); the drift wanders a fifteenth of σ per reading.
+  const noise =
+    m.simulation?.noise ?? (lsl !== undefined && usl !== undefined ? (usl - lsl) / 10 : (max - min) / 50)
+  const drift = m.simulation?.drift ?? noise / 15
+  return { nominal, noise, drift, lo, hi }
+}
+
 /**
- * The plant model: each sensor's numeric fields follow nominal + a mean-reverting random walk
- * (slow drift) + noise; with probability `faultRate` a reading is a fault, a spike well outside
- * the spec limits (but still plausible). Quality results are drawn from the catalog's weights,
- * and FAIL/REWORK carry more defects.
+ * The plant model, read from the catalog: each sensor's numeric measurements follow nominal + a
+ * mean-reverting random walk (slow drift) + noise; with probability `faultRate` a reading is a
+ * fault, a spike well outside the spec limits (but still plausible). Enums are drawn from their
+ * weights, and at an inspection station a failed result carries more defects.
  */
 export class PlantSimulator {
-  readonly sensors: SensorState[]
+  sensors: SensorState[] = []
   private readonly rand: () => number
   private readonly faultRate: number
+  private readonly sensorsPerStation: number
+  /** the stations to simulate, or undefined for every station of the catalog */
+  private readonly only: readonly string[] | undefined
 
   constructor(opts: {
-    stations: readonly StationName[]
+    catalog: Catalog
+    /** station ids to simulate; empty or absent: all of the catalog's */
+    stations?: readonly string[] | undefined
     sensorsPerStation: number
     seed: number
     faultRate: number
   }) {
     this.rand = prng(opts.seed)
     this.faultRate = opts.faultRate
-    this.sensors = opts.stations.flatMap((station) =>
-      Array.from({ length: opts.sensorsPerStation }, (_, i) => ({
-        id: `${station}-${String(i + 1).padStart(2, '0')}`,
-        station,
-        seq: 0,
-        offsets: {},
-      })),
+    this.sensorsPerStation = opts.sensorsPerStation
+    this.only = opts.stations && opts.stations.length > 0 ? opts.stations : undefined
+    this.follow(opts.catalog)
+  }
+
+  /**
+   * Simulates `catalog` from now on: sensors of new stations start, those of retired stations
+   * stop, and the others keep their state (sequence numbers, drift) under the new definitions.
+   */
+  follow(catalog: Catalog): void {
+    const before = new Map(this.sensors.map((s) => [s.id, s]))
+    const stations = catalog.stations.filter((s) => !this.only || this.only.includes(s.id))
+    this.sensors = stations.flatMap((station) =>
+      (
+        station.sensors ??
+        Array.from(
+          { length: this.sensorsPerStation },
+          (_, i) => `${station.id}-${String(i + 1).padStart(2, '0')}`,
+        )
+      ).map((id) => {
+        const known = before.get(id)
+        return known ? { ...known, station } : { id, station, seq: 0, offsets: {} }
+      }),
     )
   }
 
@@ -68,50 +103,56 @@ export class PlantSimulator {
 
   read(sensor: SensorState, nowMs: number): SensorMessage {
     const reading: SensorMessage = {
-      station: sensor.station,
+      station: sensor.station.id,
       timestamp: nowMs / 1000,
       sensor_id: sensor.id,
-      line: 'L1',
+      line: sensor.station.line.id,
       seq: ++sensor.seq,
     }
     const fault = this.rand() < this.faultRate
-    for (const [name, field] of Object.entries(stations[sensor.station].fields)) {
-      reading[name] =
-        field.kind === 'enum'
-          ? this.pick(field.values, field.sim.weights)
-          : this.numeric(sensor, name, field, fault)
+    for (const m of sensor.station.measurements) {
+      if (m.type === 'enum') reading[m.name] = this.pick(m.values, m.simulation?.weights)
+      else if (m.type === 'boolean') reading[m.name] = this.rand() < (m.simulation?.p_true ?? 0.5)
+      else reading[m.name] = this.numeric(sensor, m as NumericMeasurement, fault)
     }
-    if (sensor.station === 'quality') this.correlateQuality(reading)
+    this.correlateInspection(sensor.station, reading)
     return reading
   }
 
-  private numeric(sensor: SensorState, name: string, field: NumericField, fault: boolean): number {
-    const { nominal, noise, drift } = field.sim
-    const off = (sensor.offsets[name] ?? 0) * 0.98 + gaussian(this.rand) * drift
-    sensor.offsets[name] = off
+  private numeric(sensor: SensorState, m: NumericMeasurement, fault: boolean): number {
+    const { nominal, noise, drift, lo, hi } = modelOf(m)
+    const off = (sensor.offsets[m.name] ?? 0) * 0.98 + gaussian(this.rand) * drift
+    sensor.offsets[m.name] = off
     let value = nominal + off + gaussian(this.rand) * noise
     if (fault) {
-      const [lo, hi] = field.spec
       const span = hi - lo || 1
       value = this.rand() < 0.5 ? lo - span * (0.2 + this.rand()) : hi + span * (0.2 + this.rand())
     }
-    const [pmin, pmax] = field.plausible
-    value = Math.min(pmax, Math.max(pmin, value))
-    // Sensors report more digits than the plant keeps: the ETL rounds to the catalog precision.
-    return field.kind === 'integer' ? Math.round(value) : Number(value.toFixed(field.precision + 3))
+    value = Math.min(m.range.max, Math.max(m.range.min, value))
+    // Sensors report more digits than the plant keeps: the ETL rounds to the catalog's decimals.
+    return m.type === 'integer' ? Math.round(value) : Number(value.toFixed(m.decimals + 3))
   }
 
-  private correlateQuality(reading: SensorMessage): void {
-    const result = reading.inspection_result
+  /** At an inspection station, a pass carries at most one defect and a failure one to five more. */
+  private correlateInspection(station: Station, reading: SensorMessage): void {
+    let result: Measurement | undefined
+    let defects: Measurement | undefined
+    for (const m of station.measurements) {
+      if (m.role === 'inspection_result') result = m
+      else if (m.role === 'defect_count') defects = m
+    }
+    if (result?.type !== 'enum' || !defects) return
     const base = Math.max(0, Math.round(Math.abs(gaussian(this.rand)) * 0.8))
-    reading.defect_count =
-      result === inspection.pass ? Math.min(base, 1) : base + 1 + Math.floor(this.rand() * 4)
+    reading[defects.name] =
+      reading[result.name] === result.pass ? Math.min(base, 1) : base + 1 + Math.floor(this.rand() * 4)
   }
 
-  private pick(values: readonly string[], weights: readonly number[]): string {
-    let r = this.rand()
+  private pick(values: readonly string[], weights?: readonly number[]): string {
+    // Weights need not add up to 1 (the catalog checks they are not all 0).
+    const total = weights ? weights.reduce((a, b) => a + b, 0) : values.length
+    let r = this.rand() * (Math.abs(total - 1) < 1e-9 ? 1 : total)
     for (let i = 0; i < values.length; i++) {
-      r -= weights[i] ?? 0
+      r -= weights ? (weights[i] ?? 0) : 1
       if (r <= 0) return values[i]!
     }
     return values[values.length - 1]!

@@ -1,7 +1,8 @@
 import type { Producer } from '@platformatic/kafka'
-import { allTopics, type SensorMessage, topicFor } from '../catalog/index.ts'
+import { type Catalog, catalogFromFile, type SensorMessage } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
-import { classify } from '../errors/index.ts'
+import { CatalogFollower, createPool, loadCatalog, type Pool } from '../db/index.ts'
+import { classify, PipelineError } from '../errors/index.ts'
 import { createAdmin, createProducer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { sleep } from '../shared/time.ts'
@@ -15,9 +16,10 @@ export interface SimulatorSummary {
 const SEND_CHUNK = 2000
 
 /** A reading as a Kafka message keyed by its sensor (the client's partitioner picks its partition). */
-export function toMessage(reading: SensorMessage, prefix: string) {
+export function toMessage(reading: SensorMessage, catalog: Catalog, prefix: string) {
+  const station = catalog.station(reading.station)
   return {
-    topic: topicFor(reading.station, prefix),
+    topic: `${prefix}${station?.topic ?? reading.station}`,
     key: Buffer.from(reading.sensor_id),
     value: Buffer.from(JSON.stringify(reading)),
   }
@@ -87,32 +89,90 @@ export async function runSimulator(
   }
 }
 
+/**
+ * The catalog to simulate: the file's (`catalog`), or with `simCatalogFrom` = database the applied
+ * one, followed live (a station applied while it runs is simulated from then on).
+ */
+async function simulatedCatalog(
+  config: Config,
+  log: Logger,
+  onChange: (catalog: Catalog) => void,
+): Promise<{ catalog: Catalog; close: () => Promise<void> }> {
+  if (config.simCatalogFrom === 'file')
+    return { catalog: catalogFromFile(config.catalog), close: async () => {} }
+  const pool: Pool = createPool(config.databaseUrl, { max: 1, application: 'evf-simulator' })
+  try {
+    const applied = await loadCatalog(pool)
+    if (!applied)
+      throw new PipelineError('CONFIG_INVALID', 'no catalog is applied: run `evf db migrate` first')
+    const follower = new CatalogFollower(pool, applied, onChange, log)
+    return { catalog: applied, close: () => follower.close().then(() => pool.end()) }
+  } catch (error) {
+    await pool.end()
+    throw error
+  }
+}
+
+/** The stations asked for, each one of the catalog's (CONFIG_INVALID naming the allowed ones). */
+function checkStations(config: Config, catalog: Catalog): void {
+  const unknown = config.simStations.filter((s) => !catalog.station(s))
+  if (unknown.length > 0)
+    throw new PipelineError(
+      'CONFIG_INVALID',
+      `simStations (EVF_SIM_STATIONS): ${unknown.join(', ')} not in the catalog; allowed: ${catalog.stations.map((s) => s.id).join(', ')}`,
+    )
+}
+
 async function produce(config: Config, log: Logger, signal?: AbortSignal): Promise<SimulatorSummary> {
   const started = Date.now()
-  // Only lists them when they exist (`stack up` creates them as admin): no CreateTopics needed.
-  const admin = createAdmin(config, 'evf-simulator-admin')
-  try {
-    await ensureTopics(
-      admin,
-      allTopics(config.topicPrefix),
-      config.topicPartitions,
-      log,
-      config.kafkaUsername,
-    )
-  } finally {
-    await admin.close()
-  }
-  const producer = createProducer(config, 'evf-simulator', { untilAcknowledged: true })
-  const plant = new PlantSimulator({
-    stations: config.simStations,
-    sensorsPerStation: config.simSensorsPerStation,
-    seed: config.simSeed,
-    faultRate: config.simFaultRate,
+  let plant: PlantSimulator | undefined
+  const source = await simulatedCatalog(config, log, (next) => {
+    catalog = next
+    plant?.follow(next)
+    log.info({ version: next.version, sensors: plant?.sensors.length }, 'simulating the new catalog version')
   })
+  let catalog = source.catalog
+  try {
+    checkStations(config, catalog)
+    // Only lists them when they exist (`stack up` creates them as admin): no CreateTopics needed.
+    const admin = createAdmin(config, 'evf-simulator-admin')
+    try {
+      await ensureTopics(
+        admin,
+        catalog.topicsOf(config.topicPrefix),
+        config.topicPartitions,
+        log,
+        config.kafkaUsername,
+      )
+    } finally {
+      await admin.close()
+    }
+    plant = new PlantSimulator({
+      catalog,
+      stations: config.simStations,
+      sensorsPerStation: config.simSensorsPerStation,
+      seed: config.simSeed,
+      faultRate: config.simFaultRate,
+    })
+    return await producePlant(config, plant, () => catalog, log, started, signal)
+  } finally {
+    await source.close()
+  }
+}
+
+async function producePlant(
+  config: Config,
+  plant: PlantSimulator,
+  catalog: () => Catalog,
+  log: Logger,
+  started: number,
+  signal?: AbortSignal,
+): Promise<SimulatorSummary> {
+  const producer = createProducer(config, 'evf-simulator', { untilAcknowledged: true })
   let produced = 0
   try {
     if (config.simCount > 0) {
-      produced = await produceCount(config, plant, producer, log, signal)
+      produced = await produceCount(config, plant, catalog(), producer, log, signal)
     } else {
       const stopAt =
         config.simDurationSec > 0 ? started + config.simDurationSec * 1000 : Number.POSITIVE_INFINITY
@@ -120,9 +180,10 @@ async function produce(config: Config, log: Logger, signal?: AbortSignal): Promi
       let next = Date.now()
       while (!signal?.aborted && Date.now() < stopAt) {
         const readings = plant.tick(Date.now())
+        const now = catalog()
         await deliver(
           producer,
-          readings.map((r) => toMessage(r, config.topicPrefix)),
+          readings.map((r) => toMessage(r, now, config.topicPrefix)),
           log,
           signal,
         )
@@ -142,6 +203,7 @@ async function produce(config: Config, log: Logger, signal?: AbortSignal): Promi
 async function produceCount(
   config: Config,
   plant: PlantSimulator,
+  catalog: Catalog,
   producer: ReturnType<typeof createProducer>,
   log: Logger,
   signal?: AbortSignal,
@@ -160,7 +222,7 @@ async function produceCount(
     }
     await deliver(
       producer,
-      buffer.map((r) => toMessage(r, config.topicPrefix)),
+      buffer.map((r) => toMessage(r, catalog, config.topicPrefix)),
       log,
       signal,
     )

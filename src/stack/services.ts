@@ -1,7 +1,7 @@
 import { join } from 'node:path'
-import { allTopics } from '../catalog/index.ts'
+import type { Catalog } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
-import { createPool, kafkaNodesRecorder, migrate } from '../db/index.ts'
+import { createPool, kafkaNodesRecorder, loadCatalog, migrate } from '../db/index.ts'
 import {
   createAdmin,
   ensureTopics,
@@ -77,8 +77,16 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
     await stop()
     throw db.status === 'rejected' ? db.reason : (broker as PromiseRejectedResult).reason
   }
+  try {
+    // The applied catalog's topics, as admin, so that no component needs to create them.
+    await timed('topics', () => stationTopics(config, broker.value.admin, db.value.catalog, log))
+  } catch (error) {
+    await stop()
+    throw error
+  }
   await recordNodes(stops.cluster, db.value.databaseUrl, log)
-  return { ...db.value, kafkaBrokers: broker.value.admin.kafkaBrokers, kafka: broker.value, timings, stop }
+  const { catalog: _c, ...urls } = db.value
+  return { ...urls, kafkaBrokers: broker.value.admin.kafkaBrokers, kafka: broker.value, timings, stop }
 }
 
 /**
@@ -104,16 +112,38 @@ async function recordNodes(
   }
 }
 
+/** Creates the station topics of `catalog` that do not exist, as `admin`. */
+async function stationTopics(
+  config: Config,
+  login: KafkaSettings,
+  catalog: Catalog,
+  log: Logger,
+): Promise<void> {
+  const admin = createAdmin(login, 'evf-stack-admin')
+  try {
+    await ensureTopics(
+      admin,
+      catalog.topicsOf(config.topicPrefix),
+      config.topicPartitions,
+      log,
+      login.kafkaUsername,
+    )
+  } finally {
+    await admin.close()
+  }
+}
+
 /**
- * PostgreSQL: the configured server, or an embedded one; migrated either way; with
- * `postgresReplica`, an embedded hot standby of it. Answers their URLs.
+ * PostgreSQL: the configured server, or an embedded one; migrated either way, with the catalog
+ * file applied when it changed; with `postgresReplica`, an embedded hot standby of it. Answers
+ * their URLs and the catalog in force.
  */
 async function database(
   config: Config,
   log: Logger,
   timed: Timed,
   stops: Stops,
-): Promise<{ databaseUrl: string; databaseReadUrl?: string }> {
+): Promise<{ databaseUrl: string; databaseReadUrl?: string; catalog: Catalog }> {
   let url = config.databaseUrl
   if (!url) {
     const db = await timed('postgres', () =>
@@ -123,19 +153,22 @@ async function database(
     url = db.url
   }
   const pool = createPool(url, { max: 1, application: 'evf-migrate' })
+  let catalog: Catalog
   try {
-    const applied = await timed('migrations', () => migrate(pool))
+    const applied = await timed('migrations', () => migrate(pool, { catalog: config.catalog }))
     if (applied.length) log.info({ applied }, 'applied migrations')
+    catalog = (await loadCatalog(pool))!
+    log.info({ version: catalog.version, stations: catalog.stations.length }, 'catalog in force')
   } finally {
     await pool.end()
   }
-  if (!config.postgresReplica || config.databaseUrl) return { databaseUrl: url }
+  if (!config.postgresReplica || config.databaseUrl) return { databaseUrl: url, catalog }
   const primaryUrl = url
   const standby = await timed('postgres standby', () =>
     startStandby({ primaryUrl, dataDir: config.dataDir, port: 0, log }),
   )
   stops.standby = standby.stop
-  return { databaseUrl: url, databaseReadUrl: standby.url }
+  return { databaseUrl: url, databaseReadUrl: standby.url, catalog }
 }
 
 /**
@@ -172,22 +205,16 @@ async function kafka(
     const login = (u: KafkaUser) => scramLogin(broker.brokers, u, broker.secrets[u], tls?.caFile)
     logins = { admin: login('admin'), etl: login('etl'), simulator: login('simulator') }
   }
-  await timed('topics', async () => {
+  if (!config.kafkaBrokers) {
+    // On an existing cluster the ACLs are its operator's (docs/security.md). Prefixed: a station
+    // added to the catalog later is covered.
     const admin = createAdmin(logins.admin, 'evf-stack-admin')
     try {
-      // On an existing cluster the ACLs are its operator's (docs/security.md).
-      if (!config.kafkaBrokers) await grantComponentAcls(admin, config)
-      await ensureTopics(
-        admin,
-        allTopics(config.topicPrefix),
-        config.topicPartitions,
-        log,
-        logins.admin.kafkaUsername,
-      )
+      await grantComponentAcls(admin, config)
     } finally {
       await admin.close()
     }
-  })
+  }
   return logins
 }
 

@@ -1,5 +1,6 @@
 // tokens.ts on its own, not api/index.ts: minting a login must not load the API server into `stack up`.
 import { newLoginUrl } from '../api/tokens.ts'
+import { catalogFromFile } from '../catalog/index.ts'
 import { type Config, configToEnv } from '../config/index.ts'
 import { createPool } from '../db/index.ts'
 import { kafkaEnv } from '../kafka/index.ts'
@@ -26,6 +27,8 @@ type RoleUrls = Awaited<ReturnType<typeof provisionRoleLogins>>
  */
 export async function stackUp(config: Config, log: Logger): Promise<number> {
   const t0 = performance.now()
+  // A bad catalog stops the start before anything runs, listing every problem (exit 2).
+  catalogFromFile(config.catalog)
   // A port that is taken stops the start here, before anything runs, naming its setting.
   await checkPorts(config, log)
   const services = await startServices(config, log)
@@ -78,7 +81,8 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
 }
 
 /**
- * Least privilege: the ETL loads as evf_etl, the API reads as evf_api; the stack itself (and
+ * Least privilege: the ETL loads as evf_etl, the API reads as evf_api, the simulator reads the
+ * catalog as evf_sim; the stack itself (and
  * Airflow, whose DAG runs maintenance) keeps the owner's URL.
  */
 function roleUrls(databaseUrl: string, dataDir: string, log: Logger): Promise<RoleUrls> {
@@ -87,7 +91,7 @@ function roleUrls(databaseUrl: string, dataDir: string, log: Logger): Promise<Ro
       { err: String(error) },
       'cannot give the evf_* roles a login (the DATABASE_URL role lacks CREATEROLE?): every component uses DATABASE_URL',
     )
-    return { evf_etl: databaseUrl, evf_api: databaseUrl, evf_bi: databaseUrl }
+    return { evf_etl: databaseUrl, evf_api: databaseUrl, evf_bi: databaseUrl, evf_sim: databaseUrl }
   })
 }
 
@@ -130,7 +134,13 @@ async function startComponents(
     }),
   )
   if (config.simulator) {
-    const simulator = { ...env, ...kafkaEnv(services.kafka.simulator) }
+    // It simulates the catalog in force, following it live (it reads the catalog, nothing else).
+    const simulator = {
+      ...env,
+      ...kafkaEnv(services.kafka.simulator),
+      DATABASE_URL: roles.evf_sim,
+      EVF_SIM_CATALOG_FROM: 'database',
+    }
     await supervisor.start(component('simulator', evfCommand(['simulate']), simulator))
   }
   return started

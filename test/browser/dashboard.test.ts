@@ -6,10 +6,12 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { Browser } from 'playwright-core'
 import { buildApp } from '../../src/api/index.ts'
-import { topicFor } from '../../src/catalog/index.ts'
+import { catalogFromFile } from '../../src/catalog/index.ts'
+import { applyCatalog, withClient } from '../../src/db/index.ts'
 import { runBounded } from '../../src/etl/index.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
 import { cli, count, envOf, isolatedConfig, killTree, log, produceRaw, waitFor } from '../helpers.ts'
+import { topicFor } from '../plant.ts'
 import {
   ensureDashboardBuilt,
   launchChromium,
@@ -84,12 +86,14 @@ describe('the plant dashboard in Chromium', () => {
 
     // Records per station: all 400 readings are in the last hour.
     await waitForText(page, '#counts tfoot', '400')
-    // Trends, quality and SPC draw charts (canvas) with a text summary for screen readers.
+    // Trends, quality and SPC draw charts (canvas) with a text summary for screen readers. Both
+    // charts start at the line's first measurement with spec limits.
     await page.locator('[data-testid="trend-chart"] canvas').first().waitFor()
     assert.match(
       (await page.getAttribute('[data-testid="trend-chart"]', 'aria-label')) ?? '',
-      /Paint thickness \(mil\), mean per minute: \d+ points/,
+      /Bolt torque \(N·m\), mean per minute: \d+ points, latest [\d.]+; spec 180–220/,
     )
+    assert.equal(await page.inputValue('#spc-field'), 'chassis.bolt_torque')
     await waitForText(page, '#quality .tile', /Inspections\s*100/)
     await waitForText(page, '#quality .tile', /First-pass yield\s*\d+(\.\d)? %/)
     await page.locator('[data-testid="quality-chart"] canvas').first().waitFor()
@@ -118,6 +122,10 @@ describe('the plant dashboard in Chromium', () => {
     await runBounded(config, pool, log)
     const { login } = await startApi(t, pool)
     const { page, errors } = await openPage(t, browser, login)
+    await page.selectOption('#spc-field', 'paint.paint_thickness')
+    await page
+      .locator('[data-testid="spc-chart"][aria-label^="Individuals chart of Paint thickness"]')
+      .waitFor()
     await waitForText(page, '#spc .tile', /Out of control\s*0 of 100/)
     await waitForText(page, '#live', /Live · 0 readings/)
 
@@ -143,6 +151,55 @@ describe('the plant dashboard in Chromium', () => {
     await waitForText(page, '#spc .alarms li', /1\.600 mil .* above UCL/)
     await waitForText(page, '#spc .tile', /Out of control\s*1 of 100/)
     await screenshot(page, 'spc')
+    assert.deepEqual(errors, [])
+  })
+
+  it('follows the catalog: a station applied while the page is open gets a card within seconds, and loses it when retired', async (t) => {
+    const { config, pool } = await isolatedConfig(t, history)
+    await runSimulator(config, log)
+    await runBounded(config, pool, log)
+    const { login } = await startApi(t, pool)
+    const { page, errors } = await openPage(t, browser, login)
+    await waitForText(page, 'article[data-station="quality"] .age', /Last reading/)
+    const card = 'article[data-station="welding"]'
+    assert.equal(await page.locator(card).count(), 0)
+
+    // A fifth station, applied as `evf catalog apply` would: the API hears of it (LISTEN) and
+    // tells the page over the stream.
+    const plant = catalogFromFile().document
+    const withWelding = structuredClone(plant)
+    withWelding.lines[0]!.stations.push({
+      id: 'welding',
+      name: 'Welding cell',
+      measurements: {
+        weld_temp: {
+          type: 'number',
+          unit: 'Cel',
+          description: 'Seam temperature',
+          decimals: 0,
+          range: { min: 0, max: 2000 },
+          spec: { lsl: 1400, target: 1500, usl: 1600 },
+        },
+        arc_on: { type: 'boolean', description: 'Arc struck' },
+      },
+    })
+    await withClient(pool, (c) => applyCatalog(c, withWelding, { source: 'dashboard.test.ts' }))
+    await waitForText(page, `${card} h3`, 'Welding cell', 10_000)
+    await waitForText(page, `${card} .age`, 'No reading yet')
+    await waitForText(page, `${card} dd[data-field="weld_temp"]`, '—')
+    await waitForText(page, `${card} dd[data-field="arc_on"]`, '—')
+    // The other cards keep their readings; the selectors offer the new measurement and keep theirs.
+    await waitForText(page, 'article[data-station="quality"] .age', /Last reading/)
+    assert.equal(await page.locator('#spc-field option[value="welding.weld_temp"]').count(), 1)
+    assert.equal(await page.locator('#trend-field option[value="welding.weld_temp"]').count(), 1)
+    assert.equal(await page.inputValue('#spc-field'), 'chassis.bolt_torque')
+    await screenshot(page, 'catalog')
+
+    // Retired: no live card, and its history is still offered, marked.
+    await withClient(pool, (c) => applyCatalog(c, plant, { source: 'dashboard.test.ts' }))
+    await page.locator(card).waitFor({ state: 'detached', timeout: 10_000 })
+    assert.equal(await page.locator('#trend-field optgroup[label="Welding cell (retired)"]').count(), 1)
+    assert.equal(await page.locator('article.card').count(), 4)
     assert.deepEqual(errors, [])
   })
 
@@ -264,7 +321,7 @@ describe('the plant dashboard in Chromium', () => {
     const { page, errors } = await openPage(t, browser, login)
     await waitForText(page, 'article[data-station="paint"] .age', 'No reading yet')
     await waitForText(page, '#counts', 'No readings in the last 1 h.')
-    await waitForText(page, '#trends', 'No paint thickness readings in this window.')
+    await waitForText(page, '#trends', 'No bolt torque readings in this window.')
     await waitForText(page, '#quality', 'No inspections in the last 1 h.')
     await waitForText(page, '#spc', 'Not enough readings yet')
     await waitForText(page, '#pipeline', 'No dead letters in the last 1 h.')

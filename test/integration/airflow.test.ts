@@ -5,12 +5,12 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import pg from 'pg'
-import { topicFor } from '../../src/catalog/index.ts'
 import { ensureDatabase } from '../../src/db/index.ts'
 import { airflowBin, airflowEnv, DAG_ID, migrateMetadata } from '../../src/orchestrator/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
 import { count, isolatedConfig, log, produceRaw } from '../helpers.ts'
+import { topicFor } from '../plant.ts'
 
 const python = join(repoRoot, '.cache', 'airflow', 'venv', 'bin', 'python')
 

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
 import { describe, it } from 'node:test'
-import { topicFor } from '../../src/catalog/index.ts'
 import type { Config } from '../../src/config/index.ts'
 import type { Pool } from '../../src/db/index.ts'
 import { createProducer } from '../../src/kafka/index.ts'
 import { PlantSimulator, toMessage } from '../../src/simulator/index.ts'
 import { cli, collect, count, envOf, isolatedConfig, killTree, sleep, waitFor } from '../helpers.ts'
+import { plant, topicFor } from '../plant.ts'
 
 const INVALID = [
   '{"station": "paint", "timest',
@@ -20,7 +20,8 @@ async function produceMixed(
   n: number,
   everyInvalid: number,
 ): Promise<{ valid: number; invalid: number }> {
-  const plant = new PlantSimulator({
+  const simulator = new PlantSimulator({
+    catalog: plant,
     stations: ['paint', 'battery', 'chassis', 'quality'],
     sensorsPerStation: 5,
     seed: 5,
@@ -34,9 +35,9 @@ async function produceMixed(
     for (let sent = 0; sent < n; ) {
       const messages = []
       while (messages.length < 2000 && sent < n) {
-        for (const r of plant.tick(t)) {
+        for (const r of simulator.tick(t)) {
           if (sent >= n) break
-          const m = toMessage(r, config.topicPrefix)
+          const m = toMessage(r, plant, config.topicPrefix)
           sent++
           if (sent % everyInvalid === 0) {
             messages.push({ ...m, value: Buffer.from(INVALID[invalid % INVALID.length]!) })

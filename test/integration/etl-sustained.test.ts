@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Kafka, logLevel } from 'kafkajs'
-import { allTopics } from '../../src/catalog/index.ts'
 import { brokerList } from '../../src/kafka/index.ts'
 import { cli, collect, count, envOf, isolatedConfig, killTree, sleep, waitFor } from '../helpers.ts'
+import { allTopics } from '../plant.ts'
 
 /** Offered load: 4 stations × 250 sensors every 100 ms = 10,000 readings/s, for 30 s (the stall was seen from 5,000/s). */
 const SENSORS_PER_STATION = 250

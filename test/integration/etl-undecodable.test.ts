@@ -11,10 +11,10 @@ import { open, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { buildApp } from '../../src/api/index.ts'
-import { topicFor } from '../../src/catalog/index.ts'
 import type { Config } from '../../src/config/index.ts'
 import { createProducer } from '../../src/kafka/index.ts'
 import { cli, collect, count, envOf, isolatedConfig, killTree, waitFor } from '../helpers.ts'
+import { topicFor } from '../plant.ts'
 
 /** Bytes of a v2 record batch's header: where its (compressed) records start. */
 const BATCH_HEADER = 61

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { buildApp } from '../../src/api/index.ts'
-import { stations, topicFor } from '../../src/catalog/index.ts'
 import { runBounded } from '../../src/etl/index.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
 import { cli, collect, count, envOf, isolatedConfig, log, produceRaw, sleep } from '../helpers.ts'
+import { station, topicFor } from '../plant.ts'
 
 describe('the ETL against the real broker and database', () => {
   it('loads N produced readings as exactly N rows, rounded and stamped, served in the reference shape', async (t) => {
@@ -32,14 +32,15 @@ describe('the ETL against the real broker and database', () => {
     assert.equal(await count(pool, `SELECT count(*) AS n FROM sensor_data WHERE data ? 'processed_at'`), 2000)
 
     // Every numeric field is rounded to its catalog precision.
-    const { rows } = await pool.query<{ station: keyof typeof stations; data: Record<string, unknown> }>(
+    const { rows } = await pool.query<{ station: string; data: Record<string, unknown> }>(
       'SELECT station, data FROM sensor_data',
     )
-    for (const { station, data } of rows) {
-      for (const [name, field] of Object.entries(stations[station].fields)) {
-        if (field.kind === 'enum') continue
-        const v = data[name] as number
-        assert.equal(v, Number(v.toFixed(field.precision)), `${station}.${name}=${v}`)
+    for (const { station: id, data } of rows) {
+      for (const m of station(id).measurements) {
+        if (m.type !== 'number' && m.type !== 'integer') continue
+        const v = data[m.name] as number
+        const decimals = m.type === 'number' ? m.decimals : 0
+        assert.equal(v, Number(v.toFixed(decimals)), `${id}.${m.name}=${v}`)
       }
     }
 

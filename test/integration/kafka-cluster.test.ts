@@ -10,12 +10,12 @@ import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import { Kafka, logLevel } from 'kafkajs'
 import { buildApp } from '../../src/api/index.ts'
-import { allTopics } from '../../src/catalog/index.ts'
 import { kafkaNodesRecorder } from '../../src/db/index.ts'
 import { brokerList } from '../../src/kafka/index.ts'
 import { KafkaCluster } from '../../src/services/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
 import { cli, collect, count, envOf, isolatedConfig, killTree, log, sleep, waitFor } from '../helpers.ts'
+import { allTopics } from '../plant.ts'
 import { rememberSecret } from '../secrets.ts'
 
 /**

@@ -9,13 +9,13 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { topicFor } from '../../src/catalog/index.ts'
 import type { Config } from '../../src/config/index.ts'
 import type { Pool } from '../../src/db/index.ts'
 import type { RunSummary } from '../../src/etl/index.ts'
 import { createAdmin, createConsumer } from '../../src/kafka/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
 import { cli, collect, count, envOf, isolatedConfig, killTree, sleep, waitFor } from '../helpers.ts'
+import { topicFor } from '../plant.ts'
 
 const python = join(repoRoot, '.cache/producers/venv/bin/python')
 const script = join(repoRoot, 'test/producers/produce.py')

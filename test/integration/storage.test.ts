@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import pg from 'pg'
-import { stationNames, stations } from '../../src/catalog/index.ts'
-import { biColumn, maintain } from '../../src/db/index.ts'
+import { maintain } from '../../src/db/index.ts'
 import { runBounded } from '../../src/etl/index.ts'
 import { provisionRoleLogins } from '../../src/services/index.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
 import { count, isolatedConfig, log } from '../helpers.ts'
+import { station as plantStation, stationIds as stationNames } from '../plant.ts'
 
 const DAY = 86_400
 
@@ -127,11 +127,11 @@ describe('time-series storage', () => {
       assert.ok(res.rows.length > 0, station)
       const types = new Map(res.fields.map((f) => [f.name, f.dataTypeID]))
       assert.equal(types.get('reading_time'), TIMESTAMPTZ)
-      for (const [name, f] of Object.entries(stations[station].fields)) {
-        const col = biColumn(name, f)
-        const want = f.kind === 'enum' ? TEXT : f.kind === 'integer' ? INT4 : NUMERIC
+      for (const f of plantStation(station).measurements) {
+        const { name, column: col } = f
+        const want = f.type === 'enum' ? TEXT : f.type === 'integer' ? INT4 : NUMERIC
         assert.equal(types.get(col), want, `${station}.${col}`)
-        if (f.kind !== 'enum') assert.equal(types.get(`${name}_in_spec`), BOOL, `${station}.${name}_in_spec`)
+        if (f.type !== 'enum') assert.equal(types.get(`${name}_in_spec`), BOOL, `${station}.${name}_in_spec`)
         for (const row of res.rows) assert.notEqual(row[col], null, `${station}.${col} has a value`)
       }
     }

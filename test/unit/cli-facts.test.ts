@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { allTopics, stationNames, stations } from '../../src/catalog/index.ts'
 import { runCli } from '../helpers.ts'
+import { allTopics, station, stationIds as stationNames } from '../plant.ts'
 
 /** `evf <args>` with `env` on top of a clean environment. */
 const evf = (args: string[], env: Record<string, string> = {}) => runCli(args, env, { cleanEnv: true })
@@ -17,9 +17,14 @@ describe('what evf tells other programs', () => {
     )
     const paint = catalog.stations.find((s: { name: string }) => s.name === 'paint')
     assert.equal(paint.topic, 'plant7.paint')
-    assert.deepEqual(Object.keys(paint.fields), Object.keys(stations.paint.fields))
-    assert.equal(paint.fields.booth_temp.precision, stations.paint.fields.booth_temp.precision)
-    assert.equal(paint.fields.booth_temp.sim, undefined, 'the simulator’s model is left out')
+    const fields = station('paint').measurements
+    assert.deepEqual(
+      Object.keys(paint.fields),
+      fields.map((m) => m.name),
+    )
+    const boothTemp = fields.find((m) => m.name === 'booth_temp')!
+    assert.equal(paint.fields.booth_temp.decimals, boothTemp.type === 'number' && boothTemp.decimals)
+    assert.equal(paint.fields.booth_temp.simulation, undefined, 'the simulator’s model is left out')
   })
 
   it('`evf config` never prints a password', async () => {

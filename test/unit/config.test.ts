@@ -12,7 +12,8 @@ describe('loadConfig', () => {
     assert.equal(c.topicPartitions, 3)
     assert.equal(c.etlSchedule, '*/5 * * * *')
     assert.equal(c.simIntervalMs, 5000)
-    assert.deepEqual(c.simStations, ['chassis', 'battery', 'paint', 'quality'])
+    assert.deepEqual(c.simStations, [], 'every station of the catalog')
+    assert.match(c.catalog, /catalog\/plant\.yaml$/)
   })
 
   it('reads the environment, and a flag wins over it', () => {
@@ -37,11 +38,19 @@ describe('loadConfig', () => {
     assert.match(mode, /continuous, schedule, off/)
     assert.match(attempt({ EVF_ETL_BATCH_SIZE: '0' }), /etlBatchSize .*must be ≥ 1/)
     assert.match(attempt({ EVF_ETL_SCHEDULE: 'every day' }), /etlSchedule .*cron/)
-    assert.match(
-      attempt({ EVF_SIM_STATIONS: 'paint,welding' }),
-      /simStations .*chassis, battery, paint, quality/,
-    )
     assert.match(attempt({ EVF_KAFKA_PORT: '70000' }), /kafkaPort .*≤ 65535/)
+    assert.match(attempt({ EVF_SIM_CATALOG_FROM: 'kafka' }), /simCatalogFrom .*file, database/)
+  })
+
+  it('stops the simulator on a station its catalog does not have, naming the allowed ones', async () => {
+    const { runSimulator } = await import('../../src/simulator/index.ts')
+    const { createLogger } = await import('../../src/shared/log.ts')
+    const config = loadConfig({}, { EVF_SIM_STATIONS: 'paint,welding', KAFKA_BROKERS: '127.0.0.1:1' })
+    await assert.rejects(runSimulator(config, createLogger('test', 'silent')), (error: Error) => {
+      assert.ok(error instanceof PipelineError && error.code === 'CONFIG_INVALID')
+      assert.match(error.message, /simStations .*welding.*allowed: chassis, battery, paint, quality/)
+      return true
+    })
   })
 
   it('round-trips through the environment handed to child processes', () => {

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { RollupBuilder } from '../../src/etl/rollups.ts'
+import { plant } from '../plant.ts'
 
 describe('RollupBuilder', () => {
   it('aggregates per station, field, category and minute, and sums the hours from the minutes', () => {
-    const b = new RollupBuilder()
+    const b = new RollupBuilder(plant)
     const t0 = 1_795_910_400 // a whole hour
     const thickness = [1.1, 1.2, 1.3, 1.25]
     for (const [i, v] of thickness.entries()) {

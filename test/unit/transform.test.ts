@@ -2,10 +2,12 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { SourceRecord } from '../../src/catalog/index.ts'
 import { round, transformRecord, type ValidationPolicy } from '../../src/etl/index.ts'
+import { plant } from '../plant.ts'
 
 const at = '2026-01-01T00:00:00.000Z'
 const NOW = 1_767_225_600 // 2026-01-01T00:00:00Z
 const policy: ValidationPolicy = {
+  catalog: plant,
   topicPrefix: 'sensor.',
   nowSec: NOW,
   maxAgeSec: 30 * 86_400,

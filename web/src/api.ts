@@ -7,6 +7,7 @@ import type { Static } from 'typebox'
 import type {
   Bucket,
   Counts,
+  EnumField as EnumFieldSchema,
   NumericField as NumericFieldSchema,
   PipelineStatus,
   QualitySummary,
@@ -20,7 +21,9 @@ import type {
 export type { Bucket, Counts, PipelineStatus, QualitySummary, Reading, Station, Timeseries }
 export type Field = Station['fields'][number]
 export type NumericField = Static<typeof NumericFieldSchema>
-export type Outcome = keyof QualitySummary['counts']
+export type EnumField = Static<typeof EnumFieldSchema>
+/** The spec limits in force from a time on (null: from the start). */
+export type Limits = Timeseries['limits'][number]
 
 /** A window as the API takes it: ISO 8601 bounds. */
 export interface Range {
@@ -89,6 +92,7 @@ export const api = {
   readings: (station: string, limit: number) => get<Reading[]>('/sensor-data', { station, limit }),
   timeseries: (station: string, field: string, bucket: Bucket, r: Range) =>
     get<Timeseries>('/stats/timeseries', { station, field, bucket, ...r }),
-  quality: (bucket: Bucket, r: Range) => get<QualitySummary>('/quality/summary', { bucket, ...r }),
+  quality: (station: string, bucket: Bucket, r: Range) =>
+    get<QualitySummary>('/quality/summary', { station, bucket, ...r }),
   pipeline: (r: Range) => get<PipelineStatus>('/pipeline/status', { ...r }),
 }

@@ -13,10 +13,27 @@ export const colours = {
   limit: '#ff9f43',
   spec: '#ff5c5c',
   pass: '#3ddc97',
-  rework: '#f6c945',
-  fail: '#ff6b6b',
+  alarm: '#ff6b6b',
   defects: '#c792ea',
 }
+
+/** The results other than the pass value, in catalog order: red and amber first, as ever. */
+const resultPalette = ['#ff6b6b', '#f6c945', '#ff9f43', '#c792ea', '#5cb8ff', '#4dd0e1', '#f78fb3']
+
+/**
+ * A colour per result of an inspection: the pass value green, the others from the palette in the
+ * catalog's order. The station cards and the quality panel agree, whatever the results are.
+ */
+export function resultColours(values: readonly string[], pass: string | undefined): Map<string, string> {
+  const others = values.filter((v) => v !== pass)
+  return new Map([
+    ...(pass === undefined ? [] : [[pass, colours.pass] as const]),
+    ...others.map((v, i) => [v, resultPalette[i % resultPalette.length]!] as const),
+  ])
+}
+
+/** A line that holds its value until the next point: spec limits change at a point in time. */
+export const stepped = uPlot.paths.stepped!({ align: 1 })
 
 const axis = (extra: uPlot.Axis = {}): uPlot.Axis => ({
   stroke: colours.text,

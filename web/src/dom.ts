@@ -29,7 +29,7 @@ export function byId(id: string): HTMLElement {
   return el
 }
 
-/** "paint_thickness" → "Paint thickness" */
+/** "snake_case_name" → "Snake case name" */
 export function label(name: string): string {
   const s = name.replace(/_/g, ' ')
   return s.charAt(0).toUpperCase() + s.slice(1)

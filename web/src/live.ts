@@ -1,7 +1,8 @@
 /**
- * The connection to the API: the readings stream (Server-Sent Events) and the banner shown while
- * the API or the stream is unreachable. The browser's EventSource reconnects by itself after a
- * network error (sending Last-Event-ID, so nothing is missed); after an answer it cannot use
+ * The connection to the API: the stream of readings and catalog versions (Server-Sent Events) and
+ * the banner shown while the API or the stream is unreachable. The browser's EventSource
+ * reconnects by itself after a network error (sending Last-Event-ID, so no reading is missed; a
+ * catalog version applied meanwhile is not replayed); after an answer it cannot use
  * (a 5xx from a proxy, say) it gives up, and we open a new one with backoff.
  */
 import { ApiError, type Reading } from './api.ts'
@@ -59,22 +60,31 @@ export class Connection {
   }
 }
 
-/** Opens the stream of new readings and keeps it open. */
-export function openStream(
-  onReading: (r: Reading) => void,
-  status: (ok: boolean) => void,
-  attempt = 0,
-): void {
+/** What the stream delivers. */
+export interface StreamHandlers {
+  reading(r: Reading): void
+  /** a new catalog version was applied: `/stations` has changed */
+  catalog(version: number): void
+  /** the stream opened (true) or failed (false) */
+  status(ok: boolean): void
+}
+
+/** Opens the stream of new readings and catalog versions, and keeps it open. */
+export function openStream(on: StreamHandlers, attempt = 0): void {
   const es = new EventSource('/sensor-data/stream')
   es.addEventListener('open', () => {
     attempt = 0
-    status(true)
+    on.status(true)
   })
-  es.addEventListener('reading', (e) => onReading(JSON.parse((e as MessageEvent<string>).data) as Reading))
+  es.addEventListener('reading', (e) => on.reading(JSON.parse((e as MessageEvent<string>).data) as Reading))
+  es.addEventListener('catalog', (e) => {
+    const { version } = JSON.parse((e as MessageEvent<string>).data) as { version: number }
+    on.catalog(version)
+  })
   es.addEventListener('error', () => {
-    status(false)
+    on.status(false)
     if (es.readyState === EventSource.CLOSED) {
-      setTimeout(() => openStream(onReading, status, attempt + 1), Math.min(30_000, 1000 * 2 ** attempt))
+      setTimeout(() => openStream(on, attempt + 1), Math.min(30_000, 1000 * 2 ** attempt))
     }
   })
 }

@@ -1,8 +1,9 @@
 /**
  * The plant dashboard: loads the station catalog, builds the panels, refreshes them every
  * REFRESH_MS (and soon after live readings arrive), and feeds stream readings straight into the
- * station cards and the SPC chart. Settings from the URL: `?window=24h`, `?silent=120` (seconds
- * after which a station counts as silent).
+ * station cards and the SPC chart. The catalog is followed live: when the stream says a new
+ * version was applied, the panels are rebuilt from /stations, without a reload. Settings from
+ * the URL: `?window=24h`, `?silent=120` (seconds after which a station counts as silent).
  */
 import './style.css'
 import { api, onApiStatus, type Reading, type Station } from './api.ts'
@@ -37,18 +38,47 @@ async function loadCatalog(): Promise<Station[]> {
   }
 }
 
-const catalog = await loadCatalog()
-const cards = new StationCards(catalog, silentAfterSec)
-const trends = new TrendsPanel(catalog)
+const cards = new StationCards(silentAfterSec)
+const trends = new TrendsPanel()
 const quality = new QualityPanel()
-const spc = new SpcPanel(catalog)
+const spc = new SpcPanel()
+let catalog: Station[] = []
+follow(await loadCatalog())
+
+function follow(next: Station[]): void {
+  catalog = next
+  for (const panel of [cards, trends, quality, spc]) panel.setCatalog(next)
+}
+
+/**
+ * Reads /stations again and rebuilds the panels if it changed: on a catalog event, and when the
+ * stream is back after an outage (an event sent meanwhile is not replayed). One read at a time,
+ * in order; a failed read is tried again shortly.
+ */
+let reloading: Promise<void> = Promise.resolve()
+let retryReload: ReturnType<typeof setTimeout> | undefined
+function reloadCatalog(): void {
+  clearTimeout(retryReload)
+  reloading = reloading.then(async () => {
+    let next: Station[]
+    try {
+      next = await api.stations()
+    } catch {
+      retryReload = setTimeout(reloadCatalog, 3000)
+      return
+    }
+    if (JSON.stringify(next) === JSON.stringify(catalog)) return
+    follow(next)
+    scheduleRefresh(0)
+  })
+}
 
 async function refreshAll(): Promise<void> {
   const range = rangeOf(win)
   const label = windows[win].label
   await Promise.allSettled([
-    ...catalog.map(async (s) => {
-      const r = await api.latest(s.name)
+    ...cards.stations.map(async (s) => {
+      const r = await api.latest(s)
       if (r) cards.show(r)
     }),
     refreshCounts(catalog, range, label),
@@ -109,9 +139,16 @@ for (const input of picker.querySelectorAll<HTMLInputElement>('input[name="windo
 setInterval(() => cards.tick(), 1000)
 scheduleRefresh(0)
 let opened = false
-openStream(onReading, (ok) => {
-  connection.stream(ok)
-  // Back after an outage: catch up on everything at once.
-  if (ok && opened) scheduleRefresh(0)
-  opened ||= ok
+openStream({
+  reading: onReading,
+  catalog: reloadCatalog,
+  status: (ok) => {
+    connection.stream(ok)
+    // Back after an outage: catch up on everything at once.
+    if (ok && opened) {
+      reloadCatalog()
+      scheduleRefresh(0)
+    }
+    opened ||= ok
+  },
 })

@@ -10,9 +10,10 @@
 /** d2 for subgroups of 2: the expected range of two normal draws, in sigmas. */
 export const D2 = 1.128
 
+/** The lower (lsl) and upper (usl) spec limits; a one-sided spec has only one. */
 export interface SpecLimits {
-  min: number
-  max: number
+  min?: number | undefined
+  max?: number | undefined
 }
 
 export interface IndividualsChart {
@@ -45,16 +46,21 @@ export function movingRanges(xs: readonly number[]): number[] {
   return out
 }
 
-/** Cp = spec width / 6σ; Cpk = distance from the mean to the nearer spec limit / 3σ. */
+/**
+ * Cp = spec width / 6σ (two-sided specs only); Cpk = distance from the mean to the nearer spec
+ * limit / 3σ, of the one limit a one-sided spec has.
+ */
 export function capability(
   centre: number,
   sigma: number,
   spec: SpecLimits,
 ): { cp: number | null; cpk: number | null } {
-  if (!(sigma > 0)) return { cp: null, cpk: null }
+  const { min, max } = spec
+  if (!(sigma > 0) || (min === undefined && max === undefined)) return { cp: null, cpk: null }
+  const margins = [max === undefined ? null : max - centre, min === undefined ? null : centre - min]
   return {
-    cp: (spec.max - spec.min) / (6 * sigma),
-    cpk: Math.min(spec.max - centre, centre - spec.min) / (3 * sigma),
+    cp: min !== undefined && max !== undefined ? (max - min) / (6 * sigma) : null,
+    cpk: Math.min(...margins.filter((m) => m !== null)) / (3 * sigma),
   }
 }
 

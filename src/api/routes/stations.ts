@@ -1,49 +1,38 @@
 import { Type } from 'typebox'
-import { stationNames, stations } from '../../catalog/index.ts'
 import { latestReading, type Pool, readingCounts } from '../../db/index.ts'
+import type { LiveCatalog } from '../catalog.ts'
 import { sendJsonText } from '../json-text.ts'
 import { windowOf } from '../params.ts'
 import { answers, problem, sendProblem } from '../problems.ts'
-import { Counts, Reading, Station, StationPath, WindowQuery } from '../schemas.ts'
+import { Assets, Counts, Reading, Station, StationPath, WindowQuery } from '../schemas.ts'
 import type { Api } from '../types.ts'
 
-/** The catalog as served: what a client needs to read the data (not the simulator's model). */
-const catalog: Station[] = stationNames.map((name): Station => {
-  const s = stations[name]
-  return {
-    name,
-    title: s.title,
-    description: s.description,
-    topic_suffix: name,
-    fields: Object.entries(s.fields).map(([field, f]) =>
-      f.kind === 'enum'
-        ? { name: field, kind: f.kind, description: f.description, values: f.values }
-        : {
-            name: field,
-            kind: f.kind,
-            unit: f.unit,
-            description: f.description,
-            precision: f.precision,
-            plausible: { min: f.plausible[0], max: f.plausible[1] },
-            spec: { min: f.spec[0], max: f.spec[1] },
-          },
-    ),
-  }
-})
-const catalogJson = JSON.stringify(catalog)
-
-export function stationRoutes(app: Api, pool: Pool): void {
+export function stationRoutes(app: Api, pool: Pool, live: LiveCatalog): void {
   app.get(
     '/stations',
     {
       config: { scope: 'read' },
       schema: {
-        summary: 'The station catalog: fields, units, plausible and specification ranges',
+        summary:
+          'The station catalog in force: fields, units, plausible and specification ranges; retired stations too',
         tags: ['stations'],
         response: answers({ 200: Type.Array(Station) }),
       },
     },
-    async (_req, reply) => sendJsonText(reply, catalogJson),
+    async (_req, reply) => sendJsonText(reply, live.json().stations),
+  )
+
+  app.get(
+    '/assets',
+    {
+      config: { scope: 'read' },
+      schema: {
+        summary: 'The plant’s hierarchy (ISA-95): site, areas, lines and their stations',
+        tags: ['stations'],
+        response: answers({ 200: Assets }),
+      },
+    },
+    async (_req, reply) => sendJsonText(reply, live.json().assets),
   )
 
   app.get(

@@ -1,4 +1,5 @@
 import { type LiveReading, type Pool, readingsAfter } from '../../db/index.ts'
+import type { LiveCatalog } from '../catalog.ts'
 import type { LiveFeed } from '../live.ts'
 import { answers } from '../problems.ts'
 import { ReadingEvent, StreamHeaders, StreamQuery } from '../schemas.ts'
@@ -11,9 +12,10 @@ const event = (r: LiveReading) => `id: ${r.id}\nevent: reading\ndata: ${r.json}\
 /**
  * `GET /sensor-data/stream`: Server-Sent Events of readings as the ETL commits them. A client
  * that reconnects with `Last-Event-ID` first gets what it missed (up to 1000 readings), then the
- * live feed; ids it already has are not sent twice.
+ * live feed; ids it already has are not sent twice. A new catalog version is an `event: catalog`
+ * (its data: `{"version": N}`), so the dashboard rebuilds its panels without a reload.
  */
-export function streamRoutes(app: Api, pool: Pool, feed: LiveFeed): void {
+export function streamRoutes(app: Api, pool: Pool, feed: LiveFeed, live: LiveCatalog): void {
   const open = new Set<() => void>()
   // Streams never end on their own: end them when the server closes, or close would wait forever.
   app.addHook('preClose', async () => {
@@ -25,7 +27,8 @@ export function streamRoutes(app: Api, pool: Pool, feed: LiveFeed): void {
     {
       config: { scope: 'read' },
       schema: {
-        summary: 'Readings as they are loaded, as Server-Sent Events (`event: reading`, `id`: the row id)',
+        summary:
+          'Readings as they are loaded, as Server-Sent Events (`event: reading`, `id`: the row id; `event: catalog` when a new catalog version is applied)',
         description:
           'Reconnect with a `Last-Event-ID` header (EventSource does) to receive the readings missed meanwhile.',
         tags: ['readings'],
@@ -74,8 +77,12 @@ export function streamRoutes(app: Api, pool: Pool, feed: LiveFeed): void {
         send(pending.splice(0))
       } else lastSent = Number.NaN // live only: nothing to skip
       const heartbeat = setInterval(() => reply.raw.write(': ping\n\n'), HEARTBEAT_MS)
+      const unfollow = live.onChange((c) =>
+        reply.raw.write(`event: catalog\ndata: {"version":${c.version}}\n\n`),
+      )
       const end = () => {
         clearInterval(heartbeat)
+        unfollow()
         unsubscribe()
         open.delete(end)
         reply.raw.end()

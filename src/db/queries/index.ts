@@ -10,7 +10,16 @@ export {
   type Skipped,
   skipBlocked,
 } from './blocked.ts'
-export { biColumn } from './catalog.ts'
+export {
+  CATALOG_CHANNEL,
+  catalogVersion,
+  lastAppliedFrom,
+  lockCatalog,
+  notifyCatalog,
+  readCatalogState,
+  writeCatalogVersion,
+  writeDerived,
+} from './catalog.ts'
 export { ensureDatabase } from './databases.ts'
 export {
   type DeadLetterFilter,
@@ -43,6 +52,7 @@ export {
   LOADED_CHANNEL,
   type LoadedListener,
   type LoadedRange,
+  listenChannel,
   listenLoaded,
 } from './loaded.ts'
 export { initOffsets, readPositions, recordLogEnds } from './offsets.ts'

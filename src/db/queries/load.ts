@@ -6,7 +6,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
-import type { SourceRecord, StationName } from '../../catalog/index.ts'
+import type { SourceRecord } from '../../catalog/index.ts'
 import { PipelineError } from '../../errors/index.ts'
 import { encodeLoaded, LOADED_CHANNEL } from './loaded.ts'
 import { mergeRollups, type Rollups } from './rollups.ts'
@@ -14,7 +14,7 @@ import { transaction } from './transaction.ts'
 
 /** A row for `sensor_data`, of a station of the catalog. */
 export interface SensorRow {
-  station: StationName
+  station: string
   /** the transformed reading, serialised: what `data` holds */
   data: string
   /** reading time, epoch seconds */

@@ -41,20 +41,30 @@ export interface LoadedListener {
  * `onLoaded` gets each commit's message (for `decodeLoaded`), `onLost` the error that ends the
  * connection once it was listening. Rejects if it cannot connect and listen.
  */
-export async function listenLoaded(
+export function listenLoaded(
   pool: Pool,
   onLoaded: (payload: string | undefined) => void,
   onLost: (error: Error) => void,
 ): Promise<LoadedListener> {
+  return listenChannel(pool, LOADED_CHANNEL, onLoaded, onLost)
+}
+
+/** A connection of its own listening on `channel` (a constant of this module or another query module). */
+export async function listenChannel(
+  pool: Pool,
+  channel: string,
+  onMessage: (payload: string | undefined) => void,
+  onLost: (error: Error) => void,
+): Promise<LoadedListener> {
   const client = new pg.Client(pool.options)
-  client.on('notification', (n) => onLoaded(n.payload))
+  client.on('notification', (n) => onMessage(n.payload))
   let listening = false
   client.on('error', (error) => {
     if (listening) onLost(error)
   })
   try {
     await client.connect()
-    await client.query(`LISTEN ${LOADED_CHANNEL}`)
+    await client.query(`LISTEN ${channel}`)
   } catch (error) {
     await client.end().catch(() => undefined)
     throw error

@@ -2,7 +2,6 @@
  * The statistics the API serves, from the rollups (`rollup_1m`, `rollup_1h`) and, at the edges of
  * a window, from the readings themselves. Series are built as JSON by PostgreSQL.
  */
-import { inspection, readingCountFields } from '../../catalog/index.ts'
 import type { Pool } from '../pool.ts'
 
 /** A rollup table's bucket. */
@@ -12,20 +11,21 @@ export const BUCKET_SECONDS: Record<Bucket, number> = { '1m': 60, '1h': 3600 }
 const TABLE: Record<Bucket, string> = { '1m': 'rollup_1m', '1h': 'rollup_1h' }
 
 /**
- * Records per station in [from, to): whole minutes from the 1-minute rollups (the count of each
- * station's first field: every reading carries all of its station's fields), and the partial
- * minutes at either edge from the readings themselves. Exact, and a few hundred rows read at most.
+ * Records per station of the catalog (retired ones too) in [from, to): whole minutes from the
+ * 1-minute rollups (the count of each station's first measurement, over its categories: every
+ * reading carries all of its station's measurements), and the partial minutes at either edge from
+ * the readings themselves. Exact, and a few hundred rows read at most.
  */
 const COUNTS = `
 SELECT s.station, coalesce(sum(c.n), 0)::int AS records
-FROM unnest($1::text[]) AS s(station) LEFT JOIN (
+FROM (SELECT station FROM catalog_fields WHERE position = 0) s LEFT JOIN (
   SELECT r.station, sum(r.n) AS n FROM rollup_1m r
-  JOIN unnest($1::text[], $4::text[]) AS f(station, field) ON r.station = f.station AND r.field = f.field
-  WHERE r.category = '' AND r.bucket >= $5 AND r.bucket < $6 GROUP BY r.station
+  JOIN catalog_fields f ON f.position = 0 AND r.station = f.station AND r.field = f.field
+  WHERE r.bucket >= $3 AND r.bucket < $4 GROUP BY r.station
   UNION ALL
-  SELECT station, count(*) FROM sensor_data WHERE reading_time >= $2 AND reading_time < $5 GROUP BY station
+  SELECT station, count(*) FROM sensor_data WHERE reading_time >= $1 AND reading_time < $3 GROUP BY station
   UNION ALL
-  SELECT station, count(*) FROM sensor_data WHERE reading_time >= $6 AND reading_time < $3 GROUP BY station
+  SELECT station, count(*) FROM sensor_data WHERE reading_time >= $4 AND reading_time < $2 GROUP BY station
 ) c USING (station)
 GROUP BY s.station ORDER BY s.station`
 
@@ -42,7 +42,7 @@ export async function readingCounts(
   const { rows } = await pool.query<{ station: string; records: number }>({
     name: 'stats-counts',
     text: COUNTS,
-    values: [readingCountFields.stations, from, to, readingCountFields.fields, mlo, mhi],
+    values: [from, to, mlo, mhi],
   })
   return rows
 }
@@ -74,7 +74,7 @@ export interface QualityCounts {
   series: { t: string; results: Record<string, number>; defects: number }[]
 }
 
-/** Inspections per result and defects ($3 station, $4 result field, $5 defects field). */
+/** Inspections per result and defects ($3 station, $4 result field, $5 defects field or null). */
 const QUALITY = (table: string) => `
 WITH r AS (
   SELECT bucket, field, category, n, sum FROM ${table}
@@ -90,9 +90,10 @@ SELECT
             coalesce(sum(sum) FILTER (WHERE field = $5), 0) AS defects
      FROM r GROUP BY bucket) s) AS series`
 
-/** The inspection station's results and defects in [from, to), per bucket and in total. */
+/** An inspection station's results and defects in [from, to), per bucket and in total. */
 export async function qualityCounts(
   pool: Pool,
+  inspection: { station: string; field: string; defects: string | undefined },
   bucket: Bucket,
   from: Date,
   to: Date,
@@ -101,7 +102,7 @@ export async function qualityCounts(
     counts: Record<string, number>
     defects: number
     series: QualityCounts['series']
-  }>(QUALITY(TABLE[bucket]), [from, to, inspection.station, inspection.field, inspection.defects])
+  }>(QUALITY(TABLE[bucket]), [from, to, inspection.station, inspection.field, inspection.defects ?? null])
   const row = rows[0]!
   return { counts: row.counts, defects: Number(row.defects), series: row.series }
 }

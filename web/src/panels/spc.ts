@@ -1,15 +1,16 @@
 /**
  * Individuals chart of one numeric field over the last N readings (GET /sensor-data), with the
- * limits computed in the browser (spc.ts) and points beyond them listed and marked. New readings
- * from the stream are appended as they arrive.
+ * limits computed in the browser (spc.ts) and points beyond them listed and marked, and the spec
+ * limits in force at each reading's time (from GET /stats/timeseries) as step lines. New readings
+ * from the stream are appended as they arrive. The measurements offered follow the catalog.
  */
 import type uPlot from 'uplot'
-import { ApiError, api, type NumericField, type Reading, type Station } from '../api.ts'
-import { Chart, colours } from '../chart.ts'
+import { ApiError, api, type Limits, type NumericField, type Reading, type Station } from '../api.ts'
+import { fillMeasurements, findMeasurement, limitsAt } from '../catalog.ts'
+import { Chart, colours, stepped } from '../chart.ts'
 import { byId, clock, empty, h, label, num } from '../dom.ts'
 import { individualsChart } from '../spc.ts'
 import { failed } from './common.ts'
-import { numericFields } from './trends.ts'
 
 const sizes = [50, 100, 250, 500]
 
@@ -20,23 +21,20 @@ export class SpcPanel {
   private readonly body = h('div', { class: 'chart-body' })
   private readonly alarms = h('div', { class: 'alarms' })
   private chart: Chart | null = null
+  private catalog: readonly Station[] = []
   /** oldest first */
   private readings: Reading[] = []
+  /** the spec limits in force over the readings' time, oldest first */
+  private limits: Limits[] = []
 
-  constructor(private readonly catalog: Station[]) {
+  constructor() {
     this.field = h('select', { id: 'spc-field' })
-    for (const s of catalog) {
-      const group = h('optgroup', { label: s.title })
-      for (const f of numericFields(s))
-        group.append(h('option', { value: `${s.name}.${f.name}` }, label(f.name)))
-      this.field.append(group)
-    }
-    this.field.value = 'paint.paint_thickness'
     this.size = h('select', { id: 'spc-size' }, ...sizes.map((n) => h('option', { value: n }, n)))
     this.size.value = '100'
     for (const sel of [this.field, this.size]) {
       sel.addEventListener('change', () => {
         this.drop()
+        this.readings = []
         void this.refresh()
       })
     }
@@ -56,16 +54,37 @@ export class SpcPanel {
     )
   }
 
-  private get selected(): { station: string; field: NumericField } {
-    const [station, name] = this.field.value.split('.') as [string, string]
-    const s = this.catalog.find((c) => c.name === station)!
-    return { station, field: numericFields(s).find((f) => f.name === name)! }
+  /** The measurements to offer; the one charted stays unless it left the catalog. */
+  setCatalog(catalog: readonly Station[]): void {
+    this.catalog = catalog
+    if (fillMeasurements(this.field, catalog)) {
+      this.drop()
+      this.readings = []
+      this.limits = []
+    }
+  }
+
+  private get selected(): { station: string; field: NumericField } | null {
+    const m = findMeasurement(this.catalog, this.field.value)
+    return m && { station: m.station.name, field: m.field }
   }
 
   async refresh(): Promise<void> {
+    const selected = this.selected
+    if (!selected) {
+      this.drop()
+      this.stats.replaceChildren()
+      this.alarms.replaceChildren()
+      this.body.replaceChildren(empty('No numeric measurement in the catalog.'))
+      return
+    }
+    const key = this.field.value
     try {
-      const rows = await api.readings(this.selected.station, Number(this.size.value))
-      this.readings = rows.reverse()
+      const rows = (await api.readings(selected.station, Number(this.size.value))).reverse()
+      const limits = await this.limitsOver(selected, rows)
+      if (this.field.value !== key) return // another measurement was chosen meanwhile
+      this.readings = rows
+      this.limits = limits
       this.render()
     } catch (error) {
       if (error instanceof ApiError) this.drop()
@@ -73,9 +92,20 @@ export class SpcPanel {
     }
   }
 
+  /** The limits in force from the oldest reading on (a window of rollups: its `limits`). */
+  private async limitsOver(selected: { station: string; field: NumericField }, rows: Reading[]) {
+    if (rows.length === 0) return []
+    const from = rows[0]!.data.timestamp * 1000
+    const to = Math.max(Date.now(), rows[rows.length - 1]!.data.timestamp * 1000) + 1000
+    const range = { from: new Date(from).toISOString(), to: new Date(to).toISOString() }
+    return (await api.timeseries(selected.station, selected.field.name, '1h', range)).limits
+  }
+
   /** Readings from the stream: those of the charted station are appended. */
   push(readings: Reading[]): void {
-    const { station } = this.selected
+    const selected = this.selected
+    if (!selected) return
+    const { station } = selected
     // The stream sends readings in id order.
     const lastId = this.readings[this.readings.length - 1]?.id ?? 0
     const fresh = readings.filter((r) => r.station === station && r.id > lastId)
@@ -85,12 +115,15 @@ export class SpcPanel {
   }
 
   private render(): void {
-    const { field } = this.selected
+    const { field } = this.selected!
     const points = this.readings
       .map((r) => ({ r, v: r.data[field.name] }))
       .filter((p): p is { r: Reading; v: number } => typeof p.v === 'number')
     const xs = points.map((p) => p.v)
-    const spc = individualsChart(xs, field.spec)
+    // Each reading is drawn against the limits of its time; the capability is the newest one's.
+    const inForce = points.map((p) => limitsAt(this.limits, p.r.data.timestamp))
+    const newest = inForce[inForce.length - 1]
+    const spc = individualsChart(xs, { min: newest?.lsl ?? undefined, max: newest?.usl ?? undefined })
     const d = field.precision + 1
     if (!spc) {
       this.drop()
@@ -117,8 +150,8 @@ export class SpcPanel {
       flat(spc.mean),
       flat(spc.ucl),
       flat(spc.lcl),
-      flat(field.spec.min),
-      flat(field.spec.max),
+      inForce.map((l) => l?.lsl ?? null),
+      inForce.map((l) => l?.usl ?? null),
       xs.map((v, i) => (spc.outOfControl.includes(i) ? v : null)),
     ]
     const text = `Individuals chart of ${label(field.name)}: ${spc.n} readings, ${ooc} out of control, Cpk ${num(spc.cpk, 2)}`
@@ -147,13 +180,14 @@ export class SpcPanel {
     const target = h('div', { class: 'chart', 'data-testid': 'spc-chart' })
     this.body.replaceChildren(target)
     const value = (_u: uPlot, v: number | null) => (v == null ? '—' : num(v, field.precision + 1))
-    const limit = (lbl: string, stroke: string, dash: number[]): uPlot.Series => ({
+    const limit = (lbl: string, stroke: string, dash: number[], paths?: uPlot.Series.PathBuilder) => ({
       label: lbl,
       stroke,
       dash,
       width: 1,
       points: { show: false },
       value,
+      ...(paths ? { paths } : {}),
     })
     this.chart = new Chart(
       target,
@@ -171,14 +205,14 @@ export class SpcPanel {
           limit('centre', colours.band, []),
           limit('UCL', colours.limit, [6, 4]),
           limit('LCL', colours.limit, [6, 4]),
-          limit('spec min', colours.spec, [2, 4]),
-          limit('spec max', colours.spec, [2, 4]),
+          limit('LSL', colours.spec, [2, 4], stepped),
+          limit('USL', colours.spec, [2, 4], stepped),
           {
             label: 'out of control',
-            stroke: colours.fail,
-            fill: colours.fail,
+            stroke: colours.alarm,
+            fill: colours.alarm,
             paths: () => null,
-            points: { show: true, size: 12, width: 2, stroke: colours.fail, fill: colours.fail },
+            points: { show: true, size: 12, width: 2, stroke: colours.alarm, fill: colours.alarm },
             value,
           },
         ],

@@ -1,12 +1,17 @@
 /**
- * One card per station: the latest value of each field with its unit, marked against the
- * catalog's spec limits (by colour and by a word, not by colour alone), and the time since the
- * last reading. A station silent for longer than `silentAfterSec` turns red.
+ * One card per station taking readings: the latest value of each field with its unit, marked
+ * against the catalog's spec limits (by colour and by a word, not by colour alone), and the time
+ * since the last reading. A station silent for longer than `silentAfterSec` turns red; one that
+ * never had a reading says so. The cards follow the catalog: `setCatalog` rebuilds them, keeping
+ * what they showed; a retired station has no card (its history is in the other panels).
  */
 import type { Field, Reading, Station } from '../api.ts'
-import { ago, byId, h, label, num } from '../dom.ts'
+import { specText } from '../catalog.ts'
+import { resultColours } from '../chart.ts'
+import { ago, byId, empty, h, label, num } from '../dom.ts'
 
 interface Card {
+  station: Station
   article: HTMLElement
   age: HTMLElement
   values: Map<string, HTMLElement>
@@ -16,14 +21,25 @@ interface Card {
 }
 
 export class StationCards {
-  private readonly cards = new Map<string, Card>()
+  private cards = new Map<string, Card>()
+  /** the latest reading shown per station: a new catalog version shows them again at once */
+  private readonly shown = new Map<string, Reading>()
 
-  constructor(
-    private readonly catalog: Station[],
-    private readonly silentAfterSec: number,
-  ) {
+  constructor(private readonly silentAfterSec: number) {}
+
+  /** The stations to show, in catalog order. */
+  setCatalog(catalog: readonly Station[]): void {
+    const active = catalog.filter((s) => s.status === 'active')
+    this.cards = new Map()
     const root = byId('stations')
-    root.replaceChildren(...catalog.map((s) => this.card(s)))
+    root.replaceChildren(...active.map((s) => this.card(s)))
+    if (active.length === 0) root.replaceChildren(empty('No station takes readings in the catalog.'))
+    for (const r of this.shown.values()) this.show(r)
+  }
+
+  /** The stations with a card. */
+  get stations(): string[] {
+    return [...this.cards.keys()]
   }
 
   private card(station: Station): HTMLElement {
@@ -38,23 +54,23 @@ export class StationCards {
     const article = h(
       'article',
       { class: 'card', 'aria-labelledby': headingId, 'data-station': station.name, 'data-state': 'none' },
-      h('h3', { id: headingId }, station.title),
+      h('h3', { id: headingId, title: station.description }, station.title),
       age,
       h('dl', {}, ...rows),
     )
-    this.cards.set(station.name, { article, age, values, last: null, id: 0 })
+    this.cards.set(station.name, { station, article, age, values, last: null, id: 0 })
     return article
   }
 
   /** Shows a reading unless the card already shows a newer one (the stream and a refresh race). */
   show(reading: Reading): void {
+    if ((this.shown.get(reading.station)?.id ?? 0) <= reading.id) this.shown.set(reading.station, reading)
     const card = this.cards.get(reading.station)
-    const station = this.catalog.find((s) => s.name === reading.station)
-    if (!card || !station || reading.id < card.id) return
+    if (!card || reading.id < card.id) return
     card.id = reading.id
     card.last = reading.data.timestamp
     card.article.dataset.readingId = String(reading.id)
-    for (const f of station.fields) showValue(card.values.get(f.name)!, f, reading.data[f.name])
+    for (const f of card.station.fields) showValue(card.values.get(f.name)!, f, reading.data[f.name])
     this.tick()
   }
 
@@ -71,26 +87,47 @@ export class StationCards {
 }
 
 function showValue(dd: HTMLElement, field: Field, value: unknown): void {
+  delete dd.dataset.spec
   if (field.kind === 'enum') {
     const v = typeof value === 'string' ? value : '—'
-    dd.replaceChildren(h('span', { class: `outcome outcome-${v.toLowerCase()}` }, v))
+    const span = h('span', { class: 'outcome' }, v)
+    if (field.pass !== undefined && typeof value === 'string') {
+      span.dataset.pass = String(value === field.pass)
+      const colour = resultColours(field.values, field.pass).get(value)
+      if (colour) span.style.color = colour
+    }
+    dd.replaceChildren(span)
+    return
+  }
+  if (field.kind === 'boolean') {
+    dd.replaceChildren(
+      h('span', { class: 'outcome' }, typeof value === 'boolean' ? (value ? 'yes' : 'no') : '—'),
+    )
     return
   }
   if (typeof value !== 'number') {
     dd.replaceChildren('—')
     return
   }
-  const { min, max } = field.spec
-  const state = value < min ? 'low' : value > max ? 'high' : 'ok'
+  const unit = field.unit ? h('span', { class: 'unit' }, ` ${field.unit}`) : ''
+  const shown = h('span', { class: 'num' }, num(value, field.precision))
+  // The limits in force now (the newest reading is judged by them); a side may have none.
+  const lsl = field.spec?.lsl
+  const usl = field.spec?.usl
+  if (lsl === undefined && usl === undefined) {
+    dd.replaceChildren(shown, unit)
+    return
+  }
+  const state = lsl !== undefined && value < lsl ? 'low' : usl !== undefined && value > usl ? 'high' : 'ok'
   dd.dataset.spec = state
   dd.replaceChildren(
-    h('span', { class: 'num' }, num(value, field.precision)),
-    field.unit ? h('span', { class: 'unit' }, ` ${field.unit}`) : '',
+    shown,
+    unit,
     h(
       'span',
       { class: 'spec' },
       state === 'ok' ? ` in spec` : state === 'low' ? ' ▼ below spec' : ' ▲ above spec',
-      h('span', { class: 'range' }, ` (${num(min, field.precision)}–${num(max, field.precision)})`),
+      h('span', { class: 'range' }, ` (${specText(lsl, usl, (v) => num(v, field.precision))})`),
     ),
   )
 }

@@ -1,10 +1,12 @@
 /**
  * Any numeric field of any station over the window, from the rollups (GET /stats/timeseries):
- * mean per bucket with the bucket's min and max, and the spec limits. Drag to zoom.
+ * mean per bucket with the bucket's min and max, and the spec limits in force at each bucket's
+ * time. The measurements offered follow the catalog. Drag to zoom.
  */
 import type uPlot from 'uplot'
-import { ApiError, api, type NumericField, type Range, type Station } from '../api.ts'
-import { Chart, colours, seconds } from '../chart.ts'
+import { ApiError, api, type Limits, type Range, type Station } from '../api.ts'
+import { fillMeasurements, findMeasurement, limitsAt, specText } from '../catalog.ts'
+import { Chart, colours, seconds, stepped } from '../chart.ts'
 import { byId, empty, h, label, num } from '../dom.ts'
 import type { WindowKey } from '../time.ts'
 import { windows } from '../time.ts'
@@ -16,16 +18,10 @@ export class TrendsPanel {
   private chart: Chart | null = null
   private chartKey = ''
   private last: { range: Range; window: WindowKey } | null = null
+  private catalog: readonly Station[] = []
 
-  constructor(private readonly catalog: Station[]) {
+  constructor() {
     this.select = h('select', { id: 'trend-field' })
-    for (const s of catalog) {
-      const group = h('optgroup', { label: s.title })
-      for (const f of numericFields(s))
-        group.append(h('option', { value: `${s.name}.${f.name}` }, label(f.name)))
-      this.select.append(group)
-    }
-    this.select.value = 'paint.paint_thickness'
     this.select.addEventListener('change', () => {
       if (this.last) void this.refresh(this.last.range, this.last.window)
     })
@@ -35,12 +31,23 @@ export class TrendsPanel {
     )
   }
 
+  /** The measurements to offer; the one charted stays unless it left the catalog. */
+  setCatalog(catalog: readonly Station[]): void {
+    this.catalog = catalog
+    fillMeasurements(this.select, catalog)
+  }
+
   async refresh(range: Range, window: WindowKey): Promise<void> {
     this.last = { range, window }
-    const [station, fieldName] = this.select.value.split('.') as [string, string]
-    const field = numericFields(this.catalog.find((s) => s.name === station)!).find(
-      (f) => f.name === fieldName,
-    )!
+    const chosen = findMeasurement(this.catalog, this.select.value)
+    if (!chosen) {
+      this.drop()
+      this.body.replaceChildren(empty('No numeric measurement in the catalog.'))
+      return
+    }
+    const { field } = chosen
+    const station = chosen.station.name
+    const fieldName = field.name
     const bucket = windows[window].bucket
     try {
       const ts = await api.timeseries(station, fieldName, bucket, range)
@@ -55,10 +62,12 @@ export class TrendsPanel {
         p.map((x) => x.mean),
         p.map((x) => x.min),
         p.map((x) => x.max),
-        ...specLines(p, field),
+        ...specLines(p, ts.limits),
       ]
       const latest = p[p.length - 1]!
-      const text = `${label(fieldName)} (${field.unit}), mean per ${bucket === '1m' ? 'minute' : 'hour'}: ${p.length} points, latest ${num(latest.mean, field.precision)}; spec ${field.spec.min}–${field.spec.max}`
+      const now = ts.limits[ts.limits.length - 1]
+      const spec = specText(now?.lsl, now?.usl, (v) => String(v))
+      const text = `${label(fieldName)} (${field.unit}), mean per ${bucket === '1m' ? 'minute' : 'hour'}: ${p.length} points, latest ${num(latest.mean, field.precision)}; ${spec ? `spec ${spec}` : 'no spec limits'}`
       const key = `${station}.${fieldName}.${bucket}`
       if (this.chart && this.chartKey === key) {
         this.chart.update(data, text)
@@ -69,6 +78,15 @@ export class TrendsPanel {
       this.body.replaceChildren(target)
       const unit = field.unit
       const fmt = (_u: uPlot, v: number | null) => (v == null ? '—' : `${num(v, field.precision)} ${unit}`)
+      const limit = (lbl: string): uPlot.Series => ({
+        label: lbl,
+        stroke: colours.spec,
+        width: 1,
+        dash: [8, 6],
+        paths: stepped,
+        points: { show: false },
+        value: fmt,
+      })
       this.chart = new Chart(
         target,
         {
@@ -77,8 +95,8 @@ export class TrendsPanel {
             { label: 'mean', stroke: colours.value, width: 2, value: fmt },
             { label: 'min', stroke: colours.band, width: 1, dash: [4, 4], value: fmt },
             { label: 'max', stroke: colours.band, width: 1, dash: [4, 4], value: fmt },
-            { label: 'spec min', stroke: colours.spec, width: 1, dash: [8, 6], points: { show: false } },
-            { label: 'spec max', stroke: colours.spec, width: 1, dash: [8, 6], points: { show: false } },
+            limit('LSL'),
+            limit('USL'),
           ],
           axes: [{ label: unit, size: 70 }],
         },
@@ -99,18 +117,21 @@ export class TrendsPanel {
 }
 
 /**
- * The spec limits as two flat lines, each left out (all null) when it lies far from the data:
- * insulation resistance's upper limit is 10× its readings and would flatten the trend.
+ * The spec limits as two step lines, each point's bucket judged by the limits in force at its time
+ * (a limit changed today does not move yesterday's line). A side is left out (all null) when it
+ * lies far from the data: an upper limit at 10× the readings would flatten the trend.
  */
-function specLines(points: { min: number; max: number }[], field: NumericField): (number | null)[][] {
+function specLines(
+  points: { t: string; min: number; max: number }[],
+  limits: readonly Limits[],
+): (number | null)[][] {
   const lo = Math.min(...points.map((p) => p.min))
   const hi = Math.max(...points.map((p) => p.max))
   const reach = 2 * Math.max(hi - lo, Math.abs(hi) * 0.01, 1e-9)
-  return [field.spec.min, field.spec.max].map((limit) =>
-    points.map(() => (limit >= lo - reach && limit <= hi + reach ? limit : null)),
-  )
-}
-
-export function numericFields(s: Station): NumericField[] {
-  return s.fields.filter((f): f is NumericField => f.kind !== 'enum')
+  const near = (v: number | null | undefined) => v != null && v >= lo - reach && v <= hi + reach
+  const inForce = points.map((p) => limitsAt(limits, seconds(p.t)))
+  return (['lsl', 'usl'] as const).map((side) => {
+    const line = inForce.map((l) => l?.[side] ?? null)
+    return line.some(near) ? line : line.map(() => null)
+  })
 }

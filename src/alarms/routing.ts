@@ -24,6 +24,8 @@ export interface Notice {
   to: AlarmState
   value: number | null
   at: number
+  /** why, in words (the history's reason) */
+  reason?: string | undefined
 }
 
 export interface Route {
@@ -52,7 +54,7 @@ export interface RoutingPolicy {
 /** A message to send: to one receiver, the notices of one group, or a flood summary. */
 export interface Message {
   receiver: string
-  kind: 'group' | 'flood-summary'
+  kind: 'group' | 'flood-summary' | 'repeat'
   station: string | null
   notices: Notice[]
   /** notices held back by the flood guard since its last summary (flood-summary only) */
@@ -84,83 +86,71 @@ export function silencedBy(notice: Notice, silences: readonly Silence[], now: nu
   )
 }
 
-interface Group {
-  receiver: string
-  station: string
-  firstAt: number
-  notices: Notice[]
+/** What the router knows when it plans: the time, silences in force, and each receiver's recent messages. */
+export interface PlanContext {
+  now: number
+  silences: readonly Silence[]
+  /** per receiver: notices its messages carried in the flood window, and its last flood summary (ms) */
+  recent: ReadonlyMap<string, { notices: number; lastSummary: number | null }>
+}
+
+/** What to send, and what became of each notice (a silence's id, `flood-guard`, or null: sent). */
+export interface Plan {
+  messages: Message[]
+  routed: { id: number; silencedBy: string | null }[]
 }
 
 /**
- * Groups notices into messages over time. `add` takes a notice as it happens (answering whether a
- * silence kept it); `due` answers the messages whose group wait is over, flood-guarded.
+ * Plans the messages for notices no message carries yet, oldest first. A station's notices wait
+ * together until the oldest is `groupWaitMs` old (Alertmanager's group_wait), then go as one
+ * message per receiver. Past `floodLimit` notices to a receiver in the window, the receiver gets
+ * one summary of what is held back, and nothing more until the window has passed. Notices of a
+ * station still in its group wait are left for a later plan.
  */
-export class Dispatcher {
-  private readonly groups = new Map<string, Group>()
-  /** per receiver, when its recent messages' notices were sent (for the flood guard) */
-  private readonly sent = new Map<string, number[]>()
-  private readonly withheld = new Map<string, Notice[]>()
-
-  constructor(private readonly policy: RoutingPolicy) {}
-
-  add(
-    notice: Notice,
-    silences: readonly Silence[],
-    now: number,
-  ): { silencedBy?: string; receivers: string[] } {
-    const silence = silencedBy(notice, silences, now)
-    if (silence) return { silencedBy: silence.id, receivers: [] }
-    const receivers = receiversOf(notice, this.policy.routes)
-    for (const receiver of receivers) {
-      const key = `${receiver}\u0000${notice.station}`
-      const g = this.groups.get(key) ?? { receiver, station: notice.station, firstAt: now, notices: [] }
-      g.notices.push(notice)
-      this.groups.set(key, g)
+export function plan(notices: readonly Notice[], policy: RoutingPolicy, ctx: PlanContext): Plan {
+  const byStation = new Map<string, Notice[]>()
+  for (const n of notices) byStation.set(n.station, [...(byStation.get(n.station) ?? []), n])
+  const messages: Message[] = []
+  const routed: Plan['routed'] = []
+  const recent = new Map([...ctx.recent].map(([r, v]) => [r, { ...v }]))
+  const held = new Map<string, Notice[]>()
+  for (const [station, group] of byStation) {
+    if (ctx.now - Math.min(...group.map((n) => n.at)) < policy.groupWaitMs) continue
+    const perReceiver = new Map<string, Notice[]>()
+    for (const n of group) {
+      const silence = silencedBy(n, ctx.silences, ctx.now)
+      routed.push({ id: n.id, silencedBy: silence?.id ?? null })
+      if (silence) continue
+      for (const r of receiversOf(n, policy.routes)) perReceiver.set(r, [...(perReceiver.get(r) ?? []), n])
     }
-    return { receivers }
-  }
-
-  /** The messages due at `now`, in the order their groups started. */
-  due(now: number): Message[] {
-    const out: Message[] = []
-    const ready = [...this.groups.entries()]
-      .filter(([, g]) => now - g.firstAt >= this.policy.groupWaitMs)
-      .sort((a, b) => a[1].firstAt - b[1].firstAt)
-    for (const [key, g] of ready) {
-      this.groups.delete(key)
-      const recent = (this.sent.get(g.receiver) ?? []).filter((t) => now - t < this.policy.floodWindowMs)
-      if (recent.length + g.notices.length > this.policy.floodLimit) {
-        // Over the limit: held back, and said once per window in a summary.
-        const held = this.withheld.get(g.receiver) ?? []
-        held.push(...g.notices)
-        this.withheld.set(g.receiver, held)
-        this.sent.set(g.receiver, recent)
+    for (const [receiver, list] of perReceiver) {
+      const r = recent.get(receiver) ?? { notices: 0, lastSummary: null }
+      recent.set(receiver, r)
+      if (r.notices + list.length > policy.floodLimit) {
+        held.set(receiver, [...(held.get(receiver) ?? []), ...list])
         continue
       }
-      for (const _ of g.notices) recent.push(now)
-      this.sent.set(g.receiver, recent)
-      out.push({ receiver: g.receiver, kind: 'group', station: g.station, notices: g.notices, withheld: 0 })
+      r.notices += list.length
+      messages.push({ receiver, kind: 'group', station, notices: list, withheld: 0 })
     }
-    for (const [receiver, held] of this.withheld) {
-      const last = this.summarisedAt.get(receiver)
-      if (held.length === 0 || (last !== undefined && now - last < this.policy.floodWindowMs)) continue
-      out.push({
+  }
+  for (const [receiver, list] of held) {
+    const r = recent.get(receiver)!
+    if (r.lastSummary === null || ctx.now - r.lastSummary >= policy.floodWindowMs) {
+      messages.push({
         receiver,
         kind: 'flood-summary',
         station: null,
-        notices: held.slice(0, 20),
-        withheld: held.length,
+        notices: list.slice(0, 20),
+        withheld: list.length,
       })
-      this.withheld.set(receiver, [])
-      this.summarisedAt.set(receiver, now)
+      r.lastSummary = ctx.now
     }
-    return out
   }
-
-  private readonly summarisedAt = new Map<string, number>()
-
-  /** Groups still waiting (for /metrics and tests). */
-  get pending(): number {
-    return this.groups.size
-  }
+  // A notice only the flood guard kept from every receiver is recorded as such.
+  const sentIds = new Set(messages.flatMap((m) => m.notices.map((n) => n.id)))
+  const heldIds = new Set([...held.values()].flat().map((n) => n.id))
+  for (const r of routed)
+    if (r.silencedBy === null && heldIds.has(r.id) && !sentIds.has(r.id)) r.silencedBy = 'flood-guard'
+  return { messages, routed }
 }

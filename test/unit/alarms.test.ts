@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { type Alarm, type AlarmEvent, normal, step } from '../../src/alarms/lifecycle.ts'
-import { Dispatcher, type Notice, receiversOf, type Silence } from '../../src/alarms/routing.ts'
+import { type Notice, plan, receiversOf, type Silence } from '../../src/alarms/routing.ts'
 import { firingRules, SpcSeries, type WeRule } from '../../src/alarms/western-electric.ts'
 
 const FOR = 10_000
@@ -216,44 +216,73 @@ describe('routing, grouping, silences and the flood guard', () => {
     assert.deepEqual(receiversOf(notice(1, 'paint', 'low'), policy.routes), ['mail:paint-team'])
   })
 
+  const ctx = (now: number, silences: Silence[] = [], recent = new Map()) => ({ now, silences, recent })
+  const one = { ...policy, routes: [{ receivers: ['mail:shift'] }] }
+
   it('sends a burst on one station as one message after the group wait', () => {
-    const d = new Dispatcher({ ...policy, routes: [{ receivers: ['mail:shift'] }] })
-    for (let i = 1; i <= 3; i++) d.add(notice(i), [], i * 1000)
-    d.add(notice(4, 'battery'), [], 2000)
-    assert.deepEqual(d.due(9_999), [])
-    const sent = d.due(11_000)
+    const burst = [1, 2, 3].map((i) => notice(i, 'paint', 'high', i * 1000))
+    const all = [...burst, notice(4, 'battery', 'high', 2000)]
+    assert.deepEqual(plan(all, one, ctx(10_999)), { messages: [], routed: [] }, 'still in the group wait')
+    const p = plan(all, one, ctx(11_000))
     assert.deepEqual(
-      sent.map((m) => [m.station, m.notices.map((n) => n.id)]),
+      p.messages.map((m) => [m.station, m.notices.map((n) => n.id)]),
       [['paint', [1, 2, 3]]],
     )
     assert.deepEqual(
-      d.due(12_000).map((m) => [m.station, m.notices.map((n) => n.id)]),
+      p.routed.map((r) => r.id),
+      [1, 2, 3],
+      'battery waits for its own group wait',
+    )
+    assert.deepEqual(
+      plan([all[3]!], one, ctx(12_000)).messages.map((m) => [m.station, m.notices.map((n) => n.id)]),
       [['battery', [4]]],
     )
   })
 
   it('keeps a silenced notice out of every message, only while the silence lasts', () => {
-    const d = new Dispatcher({ ...policy, routes: [{ receivers: ['mail:shift'] }] })
     const window: Silence = { id: 's1', stations: ['paint'], startsAt: 0, endsAt: 60_000 }
-    assert.deepEqual(d.add(notice(1), [window], 1000), { silencedBy: 's1', receivers: [] })
-    assert.deepEqual(d.add(notice(2, 'battery'), [window], 1000).receivers, ['mail:shift'])
-    assert.equal(d.add(notice(3), [window], 60_000).silencedBy, undefined, 'expired')
+    const p = plan([notice(1), notice(2, 'battery')], { ...one, groupWaitMs: 0 }, ctx(1000, [window]))
+    assert.deepEqual(p.routed, [
+      { id: 1, silencedBy: 's1' },
+      { id: 2, silencedBy: null },
+    ])
+    assert.deepEqual(
+      p.messages.map((m) => m.station),
+      ['battery'],
+    )
+    const later = plan(
+      [notice(3, 'paint', 'high', 60_000)],
+      { ...one, groupWaitMs: 0 },
+      ctx(60_000, [window]),
+    )
+    assert.equal(later.routed[0]!.silencedBy, null, 'expired')
+    assert.equal(later.messages.length, 1)
   })
 
   it('past the flood limit, one summary instead of more messages', () => {
-    const d = new Dispatcher({ ...policy, routes: [{ receivers: ['mail:shift'] }], groupWaitMs: 0 })
+    const flood = { ...one, groupWaitMs: 0 }
+    const recent = new Map<string, { notices: number; lastSummary: number | null }>()
     const messages: string[] = []
+    const guarded: number[] = []
     for (let i = 1; i <= 30; i++) {
-      d.add(notice(i, `station_${i}`), [], i * 1000)
-      for (const m of d.due(i * 1000)) messages.push(`${m.kind}:${m.notices.length}:${m.withheld}`)
+      const p = plan([notice(i, `station_${i}`, 'high', i * 1000)], flood, ctx(i * 1000, [], recent))
+      for (const m of p.messages) {
+        messages.push(`${m.kind}:${m.notices.length}:${m.withheld}`)
+        const r = recent.get(m.receiver) ?? { notices: 0, lastSummary: null }
+        if (m.kind === 'group') r.notices += m.notices.length
+        else r.lastSummary = i * 1000
+        recent.set(m.receiver, r)
+      }
+      for (const r of p.routed) if (r.silencedBy === 'flood-guard') guarded.push(r.id)
     }
     assert.deepEqual(messages.slice(0, 5), ['group:1:0', 'group:1:0', 'group:1:0', 'group:1:0', 'group:1:0'])
     assert.deepEqual(messages.slice(5), ['flood-summary:1:1'], 'one summary in the window')
-    const later = d.due(700_000)
+    assert.equal(guarded.length, 24, 'the rest recorded as held back by the flood guard')
+    const after = plan([notice(31, 'x', 'high', 700_000)], flood, ctx(700_000, [], new Map()))
     assert.deepEqual(
-      later.map((m) => `${m.kind}:${m.withheld}`),
-      ['flood-summary:24'],
-      'the rest, summarised once the window has passed',
+      after.messages.map((m) => m.kind),
+      ['group'],
+      'a new window sends again',
     )
   })
 })

@@ -141,18 +141,7 @@ export class Conditions {
     const key = condKey(rule.id, '')
     let s = this.state(key)
     if (s.rev !== rule.revision) {
-      // A new or edited rule learns (or takes) its centre and σ again.
-      s = { on: s.on, rev: rule.revision, n: 0, sum: 0, z: [], calm: 0 }
-      const fixed =
-        p.source === 'fixed'
-          ? { centre: p.centre!, sigma: p.sigma! }
-          : p.source === 'catalog' && measurement?.limits[0]
-            ? catalogSigma(measurement.limits[0])
-            : undefined
-      if (fixed) {
-        s.centre = fixed.centre
-        s.sigma = fixed.sigma / Math.sqrt(p.subgroup)
-      } else s.base = { n: 0, sum: 0, sumsq: 0 }
+      s = fresh(rule, measurement, s.on)
       this.states.set(key, s)
     }
     s.n = (s.n ?? 0) + 1
@@ -193,7 +182,11 @@ export class Conditions {
           `subgroup mean ${round(mean)} (${what})`,
         )
       }
-    } else if (s.on && (s.calm = (s.calm ?? 0) + 1) >= p.clear_after) {
+      return
+    }
+    if (!s.on) return
+    s.calm = (s.calm ?? 0) + 1
+    if (s.calm >= p.clear_after) {
       s.on = false
       s.calm = 0
       this.change(
@@ -290,3 +283,24 @@ export class Conditions {
 }
 
 const round = (x: number) => Number(x.toPrecision(6))
+
+/** A new or edited SPC rule's state: it learns (or takes) its centre and σ again. */
+function fresh(
+  rule: Extract<Rule, { kind: 'spc' }>,
+  measurement: Measurement | undefined,
+  on: boolean,
+): CondState {
+  const p = rule.params
+  const s: CondState = { on, rev: rule.revision, n: 0, sum: 0, z: [], calm: 0 }
+  const given =
+    p.source === 'fixed'
+      ? { centre: p.centre!, sigma: p.sigma! }
+      : p.source === 'catalog' && measurement?.limits[0]
+        ? catalogSigma(measurement.limits[0])
+        : undefined
+  if (given) {
+    s.centre = given.centre
+    s.sigma = given.sigma / Math.sqrt(p.subgroup)
+  } else s.base = { n: 0, sum: 0, sumsq: 0 }
+  return s
+}

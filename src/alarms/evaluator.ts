@@ -11,6 +11,7 @@ import type { Catalog } from '../catalog/model.ts'
 import {
   ALARMS_CHANNEL,
   type AlarmRow,
+  type AlarmWrite,
   alarmCursor,
   alarmsDue,
   checkLead,
@@ -40,7 +41,7 @@ import {
 import type { Logger } from '../shared/log.ts'
 import { sleep } from '../shared/time.ts'
 import { type Change, Conditions, type CondState, condKey } from './conditions.ts'
-import { type Alarm, type AlarmEvent, type AlarmState, step } from './lifecycle.ts'
+import { type Alarm, type AlarmEvent, type AlarmState, step, type Transition } from './lifecycle.ts'
 import type { Notifier } from './notifier.ts'
 import { catalogRules, type Rule, ruleOf } from './rules.ts'
 
@@ -158,8 +159,12 @@ export class AlarmEvaluator {
           onLost,
         ),
       )
-      // What was loaded while no evaluator listened (from the cursor to where the ETL stands).
-      this.enqueue(await loadedPositions(pool))
+      // What was loaded while no evaluator listened: from the cursor to where the ETL stands. A
+      // partition never evaluated starts where the ETL stands (alarms are about now on).
+      const positions = await loadedPositions(pool)
+      for (const p of positions)
+        this.cursor.set(`${p.topic}:${p.partition}`, this.cursor.get(`${p.topic}:${p.partition}`) ?? p.to)
+      this.enqueue(positions)
       timers.push(setInterval(() => this.serial(() => this.tick()), this.opts.tickMs ?? 1_000))
       timers.push(setInterval(() => this.serial(() => this.checkPipeline()), this.opts.pipelineMs ?? 5_000))
       const error = await ended
@@ -232,13 +237,11 @@ export class AlarmEvaluator {
     this.draining = false
     const ranges: LoadedRange[] = []
     for (const [key, r] of this.pending) {
-      const from = this.cursor.get(key) ?? r.to
+      const from = this.cursor.get(key) ?? r.from
       if (from < r.to)
         ranges.push({ ...r, from, to: r.to - from > MAX_ROWS ? from + BigInt(MAX_ROWS) : r.to })
       if (from >= r.to) this.pending.delete(key)
     }
-    // A partition never seen starts at its end: alarms are about what happens from now on.
-    for (const [key, r] of this.pending) if (!this.cursor.has(key)) this.cursor.set(key, r.to)
     if (ranges.length === 0) return
     const rows = await readingsForAlarms(this.opts.pool, ranges)
     const conditions = this.conditions!
@@ -316,95 +319,99 @@ export class AlarmEvaluator {
     due: readonly AlarmRow[],
     cursor: ReadonlyMap<string, bigint>,
   ): Promise<void> {
-    const conditions = this.conditions!
-    const dirty = conditions.takeDirty()
+    const dirty = this.conditions!.takeDirty()
     if (changes.length === 0 && due.length === 0 && dirty.length === 0 && cursor === this.cursor) return
     const epoch = this.epoch!
     const events = await inTransaction(this.opts.pool, async (client) => {
       await checkLead(client, epoch)
-      const keys = new Map<
-        string,
-        { rule_id: string; subject: string; station: string | null; measurement: string | null }
-      >()
-      for (const c of changes)
-        keys.set(condKey(c.rule.id, c.subject), {
-          rule_id: c.rule.id,
-          subject: c.subject,
-          station: c.station,
-          measurement: c.measurement,
-        })
+      const keys = new Map<string, AlarmKey>()
+      for (const c of changes) keys.set(condKey(c.rule.id, c.subject), { rule_id: c.rule.id, ...c })
       for (const a of due) keys.set(condKey(a.rule_id, a.subject), a)
       const locked = keys.size > 0 ? await lockAlarms(client, [...keys.values()]) : []
-      const alarms = new Map(
-        locked.map((a) => [condKey(a.rule_id, a.subject), { row: a, alarm: toAlarm(a), changed: false }]),
-      )
+      const moved = new Map(locked.map((a) => [condKey(a.rule_id, a.subject), new Moving(a)]))
       const events: NewAlarmEvent[] = []
-      const apply = (key: string, event: AlarmEvent, detail: string) => {
-        const entry = alarms.get(key)
-        const rule = entry && this.rules.get(entry.row.rule_id)
-        if (!entry || !rule) return
-        const s = step(entry.alarm, event, rule.forMs)
-        entry.alarm = s.alarm
-        entry.changed = true
-        for (const t of s.transitions)
-          events.push({
-            rule_id: rule.id,
-            subject: entry.row.subject,
-            station: entry.row.station ?? rule.station,
-            measurement: entry.row.measurement ?? rule.measurement,
-            kind: rule.kind,
-            severity: rule.severity,
-            from_state: t.from,
-            to_state: t.to,
-            at: t.at,
-            by_whom: t.by,
-            comment: t.comment,
-            value: t.value,
-            reason: t.to === 'UNACK' || t.reason === 'cleared' ? `${t.reason}: ${detail}` : t.reason,
-            notify: t.to === 'UNACK',
-          })
+      for (const c of changes) {
+        const event: AlarmEvent = { kind: 'evaluate', active: c.active, value: c.value, at: c.at }
+        events.push(...this.move(moved.get(condKey(c.rule.id, c.subject)), event, c.detail))
       }
-      for (const c of changes)
-        apply(
-          condKey(c.rule.id, c.subject),
-          { kind: 'evaluate', active: c.active, value: c.value, at: c.at },
-          c.detail,
-        )
       const now = Date.now()
       for (const a of due)
-        apply(condKey(a.rule_id, a.subject), { kind: 'tick', at: now }, 'pending period over')
+        events.push(...this.move(moved.get(condKey(a.rule_id, a.subject)), { kind: 'tick', at: now }, ''))
       const states = new Map(dirty.map((d) => [d.key, d.state]))
       await writeAlarms(
         client,
-        [...alarms]
-          .filter(([, e]) => e.changed)
-          .map(([key, e]) => ({
-            rule_id: e.row.rule_id,
-            subject: e.row.subject,
-            ...e.alarm,
-            eval: (states.get(key) ?? e.row.eval) as Record<string, unknown>,
-            changed: e.alarm.state !== (e.row.state as AlarmState),
-          })),
+        [...moved].filter(([, m]) => m.stepped).map(([key, m]) => m.write(states.get(key))),
       )
+      const rest = dirty.filter((d) => !moved.get(d.key)?.stepped)
       await saveEval(
         client,
-        dirty
-          .filter((d) => !alarms.get(d.key)?.changed)
-          .map((d) => {
-            const rule = this.rules.get(d.rule)
-            return {
-              rule_id: d.rule,
-              subject: d.subject,
-              station: rule?.station ?? null,
-              measurement: rule?.measurement ?? null,
-              eval: d.state,
-            }
-          }),
+        rest.map((d) => ({ ...this.keyOf(d.rule, d.subject), eval: d.state })),
       )
       await saveCursor(client, cursor)
       return insertEvents(client, events)
     })
     this.stats.transitions += events.length
+  }
+
+  private keyOf(ruleId: string, subject: string): AlarmKey {
+    const rule = this.rules.get(ruleId)
+    return {
+      rule_id: ruleId,
+      subject,
+      station: rule?.station ?? null,
+      measurement: rule?.measurement ?? null,
+    }
+  }
+
+  /** Moves one alarm's lifecycle by `event`; answers the transitions as the history keeps them. */
+  private move(m: Moving | undefined, event: AlarmEvent, detail: string): NewAlarmEvent[] {
+    const rule = m && this.rules.get(m.row.rule_id)
+    if (!m || !rule) return []
+    return m.step(event, rule.forMs).map((t) => ({
+      rule_id: rule.id,
+      subject: m.row.subject,
+      station: m.row.station ?? rule.station,
+      measurement: m.row.measurement ?? rule.measurement,
+      kind: rule.kind,
+      severity: rule.severity,
+      from_state: t.from,
+      to_state: t.to,
+      at: t.at,
+      by_whom: t.by,
+      comment: t.comment,
+      value: t.value,
+      reason: detail && (t.to === 'UNACK' || t.reason === 'cleared') ? `${t.reason}: ${detail}` : t.reason,
+      notify: t.to === 'UNACK',
+    }))
+  }
+}
+
+type AlarmKey = { rule_id: string; subject: string; station: string | null; measurement: string | null }
+
+/** An alarm locked for a commit, and its lifecycle as the commit moves it. */
+class Moving {
+  alarm: Alarm
+  stepped = false
+
+  constructor(readonly row: AlarmRow) {
+    this.alarm = toAlarm(row)
+  }
+
+  step(event: AlarmEvent, forMs: number): Transition[] {
+    const s = step(this.alarm, event, forMs)
+    this.alarm = s.alarm
+    this.stepped = true
+    return s.transitions
+  }
+
+  write(state: CondState | undefined): AlarmWrite {
+    return {
+      rule_id: this.row.rule_id,
+      subject: this.row.subject,
+      ...this.alarm,
+      eval: state ?? this.row.eval,
+      changed: this.alarm.state !== (this.row.state as AlarmState),
+    }
   }
 }
 

@@ -8,9 +8,10 @@ import type { Config } from '../config/index.ts'
 import type { Pool } from '../db/index.ts'
 import { PipelineError } from '../errors/index.ts'
 import type { Logger } from '../shared/log.ts'
-import { createMailer, renderEmail } from './email.ts'
+import { createMailer } from './email.ts'
 import { AlarmEvaluator } from './evaluator.ts'
 import { Notifier, type Sender } from './notifier.ts'
+import { type NotificationPayload, renderEmail } from './payload.ts'
 import { type Route, type RoutingPolicy, SEVERITIES, type Severity } from './routing.ts'
 import { sendWebhook } from './webhook.ts'
 
@@ -72,7 +73,7 @@ export function senders(config: AlarmConfig): { senders: Map<string, Sender>; cl
     const mailer = createMailer(config.smtpUrl, { from: config.alarmEmailFrom, timeoutMs: 15_000 })
     const to = config.alarmEmailTo.split(',')
     out.set('email', async (m) => {
-      await mailer.send(to, renderEmail(m.payload as Parameters<typeof renderEmail>[0]))
+      await mailer.send(to, renderEmail(m.payload as NotificationPayload))
     })
     closers.push(() => mailer.close())
   }
@@ -84,10 +85,15 @@ export function senders(config: AlarmConfig): { senders: Map<string, Sender>; cl
       )
     const { alarmWebhookUrl: url, alarmWebhookSecret: secret } = config
     out.set('webhook', async (m) => {
-      await sendWebhook(url, secret, m.payload, { key: m.key, timeoutMs: 10_000 })
+      await sendWebhook(url, secret, m.payload as NotificationPayload, { key: m.key, timeoutMs: 10_000 })
     })
   }
-  return { senders: out, close: () => closers.forEach((c) => c()) }
+  return {
+    senders: out,
+    close: () => {
+      for (const c of closers) c()
+    },
+  }
 }
 
 export interface Alarms {

@@ -28,6 +28,7 @@ export const SETTINGS = {
   ETL: [...KAFKA, 'databaseUrl', ...ALL.filter((k) => k.startsWith('etl'))],
   CATALOG: [...DB, 'catalog', 'topicPrefix'],
   SIM: [...KAFKA, 'databaseUrl', 'catalog', ...ALL.filter((k) => k.startsWith('sim'))],
+  ALARMS: [...DB, 'catalog', 'etlStallSec', ...ALL.filter((k) => k.startsWith('alarm') || k === 'smtpUrl')],
   API: [
     ...DB,
     'apiHost',

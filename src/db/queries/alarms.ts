@@ -240,11 +240,11 @@ export async function insertEvents(
        by_whom, comment, value, reason, notify)
      SELECT rule_id, subject, station, measurement, kind, severity, from_state, to_state, to_timestamp(at / 1000.0),
        by_whom, comment, value, reason, notify
-     FROM jsonb_to_recordset($1::jsonb) WITH ORDINALITY AS e(rule_id text, subject text, station text,
+     FROM jsonb_to_recordset($1::jsonb) AS e(rule_id text, subject text, station text,
        measurement text, kind text, severity text, from_state text, to_state text, at float8, by_whom text,
-       comment text, value float8, reason text, notify boolean, n bigint)
+       comment text, value float8, reason text, notify boolean, n integer)
      ORDER BY n RETURNING id`,
-    [JSON.stringify(events)],
+    [JSON.stringify(events.map((e, n) => ({ ...e, n })))],
   )
   const ids = rows.map((r) => r.id)
   await client.query(`SELECT pg_notify('${ALARMS_CHANNEL}', $1)`, [JSON.stringify({ events: ids.length })])

@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path'
 import type { z } from 'zod'
 import { PipelineError } from '../errors/index.ts'
-import { type Config, flagFor, type SettingKey, settings } from './settings.ts'
+import { type Config, flagFor, type Setting, type SettingKey, settings } from './settings.ts'
 
 export type Overrides = Partial<Record<SettingKey, string | number | boolean | undefined>>
 
@@ -72,9 +72,9 @@ function describeIssues(error: z.ZodError): string {
 /** The environment that hands this config to a child process, so children agree with the parent. */
 export function configToEnv(config: Config): Record<string, string> {
   const env: Record<string, string> = {}
-  for (const [key, def] of Object.entries(settings) as [SettingKey, (typeof settings)[SettingKey]][]) {
+  for (const [key, def] of Object.entries(settings) as [SettingKey, Setting][]) {
     const value = config[key]
-    env[def.env] = Array.isArray(value) ? value.join(',') : String(value)
+    env[def.env] = def.toEnv ? def.toEnv(value) : Array.isArray(value) ? value.join(',') : String(value)
   }
   return env
 }

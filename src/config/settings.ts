@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import { Cron } from 'croner'
 import { z } from 'zod'
 import { DEFAULT_CATALOG } from '../catalog/index.ts'
+import { formatSimFault, parseSimFaults, SIM_FAULT_FORM } from './sim-fault.ts'
 
 /**
  * Every setting of the project, in one table: its environment variable, its CLI flag (derived
@@ -10,16 +11,21 @@ import { DEFAULT_CATALOG } from '../catalog/index.ts'
  * loader, the CLI and the README's settings table all read this table; a test keeps the README
  * in step with it.
  */
-interface Setting<T extends z.ZodType> {
+export interface Setting<T extends z.ZodType = z.ZodType> {
   env: string
   doc: string
   schema: T
+  /** A list whose flag may be given more than once: the values join as if separated by commas. */
+  repeatable?: boolean
+  /** Its value as its environment variable again, for a child (default: `String`, lists joined by commas). */
+  toEnv?(value: z.output<T>): string
 }
-const setting = <T extends z.ZodType>(env: string, doc: string, schema: T): Setting<T> => ({
-  env,
-  doc,
-  schema,
-})
+const setting = <T extends z.ZodType>(
+  env: string,
+  doc: string,
+  schema: T,
+  more: Pick<Setting<T>, 'repeatable' | 'toEnv'> = {},
+): Setting<T> => ({ env, doc, schema, ...more })
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max)
 const port = int(1, 65535)
@@ -166,6 +172,24 @@ export const settings = {
     'EVF_SIM_FAULT_RATE',
     'Probability that a reading is a fault (a spike outside the spec limits)',
     z.coerce.number().min(0).max(1).default(0.01),
+  ),
+  simFault: setting(
+    'EVF_SIM_FAULT',
+    'Faults the simulator injects from its start (comma-separated, or the flag repeated): `mean-shift:<station>.<measurement>:<sigmas>` moves its mean by sigmas × its simulation noise',
+    z
+      .string()
+      .default('')
+      .transform((text, ctx) => {
+        const { faults, problems } = parseSimFaults(text)
+        if (problems.length > 0)
+          ctx.issues.push({
+            code: 'custom',
+            input: text,
+            message: `${problems.join('; ')}; allowed: ${SIM_FAULT_FORM}`,
+          })
+        return faults
+      }),
+    { repeatable: true, toEnv: (faults) => faults.map(formatSimFault).join(',') },
   ),
   simStations: setting(
     'EVF_SIM_STATIONS',

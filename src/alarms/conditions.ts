@@ -5,7 +5,7 @@
  * changed (became active, or cleared), for the lifecycle. Pure: the state of every condition is a
  * plain object the evaluator keeps in PostgreSQL, so a restart resumes where it stood.
  */
-import { type Catalog, type Measurement, specAt } from '../catalog/model.ts'
+import { type Catalog, type Measurement, specAt } from '../catalog/index.ts'
 import { catalogSigma, type Rule } from './rules.ts'
 import { specActive } from './spec.ts'
 import { firingRules, WE_RULES, type WeRule } from './western-electric.ts'

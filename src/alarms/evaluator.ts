@@ -7,7 +7,7 @@
  */
 import { hostname } from 'node:os'
 import pg from 'pg'
-import type { Catalog } from '../catalog/model.ts'
+import type { Catalog } from '../catalog/index.ts'
 import {
   ALARMS_CHANNEL,
   type AlarmRow,

@@ -3,7 +3,7 @@
  * that arrive once. `startAlarms` runs the evaluator and the notifier in this process (the API's,
  * or `evf alarms run`); only one process in a deployment leads at a time.
  */
-import type { Catalog } from '../catalog/model.ts'
+import type { Catalog } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
 import type { Pool } from '../db/index.ts'
 import { PipelineError } from '../errors/index.ts'

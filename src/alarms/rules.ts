@@ -3,7 +3,7 @@
  * CLI, the API and the evaluator, and the defaults made from the catalog. Pure.
  */
 import { z } from 'zod'
-import type { Catalog, NumericMeasurement } from '../catalog/model.ts'
+import type { Catalog, NumericMeasurement } from '../catalog/index.ts'
 import type { NewRule } from '../db/index.ts'
 import { SEVERITIES } from './routing.ts'
 import { WE_RULE_NAMES } from './western-electric.ts'

@@ -52,6 +52,16 @@ function crossChecks(config: Config): string[] {
       'kafkaUsername is set but kafkaSaslMechanism is "none": set EVF_KAFKA_SASL_MECHANISM=scram-sha-512, or unset KAFKA_USERNAME',
     )
   }
+  if (config.alarmWebhookUrl && config.alarmWebhookSecret.length < 16) {
+    problems.push(
+      'alarmWebhookUrl is set: alarmWebhookSecret (EVF_ALARM_WEBHOOK_SECRET) must be at least 16 characters, the key its notifications are signed with',
+    )
+  }
+  if (Boolean(config.smtpUrl) !== Boolean(config.alarmEmailTo)) {
+    problems.push(
+      'smtpUrl and alarmEmailTo (EVF_SMTP_URL, EVF_ALARM_EMAIL_TO): give both (alarm e-mail) or neither',
+    )
+  }
   if (Boolean(config.apiTlsCert) !== Boolean(config.apiTlsKey)) {
     problems.push('apiTlsCert and apiTlsKey: give both (HTTPS) or neither (HTTP)')
   }

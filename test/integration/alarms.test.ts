@@ -1,67 +1,15 @@
 import assert from 'node:assert/strict'
 import { createHmac } from 'node:crypto'
-import { once } from 'node:events'
-import { createServer, type IncomingHttpHeaders } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { describe, it } from 'node:test'
-import { SMTPServer } from 'smtp-server'
 import { act, startAlarms } from '../../src/alarms/index.ts'
 import { catalogRules } from '../../src/alarms/rules.ts'
 import { catalogFromFile } from '../../src/catalog/index.ts'
 import { listRules, seedRules } from '../../src/db/index.ts'
 import { runBounded } from '../../src/etl/index.ts'
+import { receiver, smtp } from '../alarm-receivers.ts'
 import { count, isolatedConfig, log, produceRaw, sleep, waitFor } from '../helpers.ts'
 
 const SECRET = 'a-webhook-secret-for-tests'
-
-/** A webhook receiver we wrote only to receive: it answers `statuses` in turn (then 200). */
-async function receiver(statuses: number[]) {
-  const got: { headers: IncomingHttpHeaders; body: string; status: number }[] = []
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => {
-      const status = statuses.shift() ?? 200
-      got.push({ headers: req.headers, body: Buffer.concat(chunks).toString(), status })
-      res.writeHead(status).end()
-    })
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return {
-    got,
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
-    close: () => server.close(),
-  }
-}
-
-/** An SMTP server (npm smtp-server) that keeps every message it accepts. */
-async function smtp(port = 0) {
-  const mails: { to: string[]; raw: string }[] = []
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onData(stream, session, done) {
-      const chunks: Buffer[] = []
-      stream.on('data', (c: Buffer) => chunks.push(c))
-      stream.on('end', () => {
-        mails.push({
-          to: session.envelope.rcptTo.map((r) => r.address),
-          raw: Buffer.concat(chunks).toString(),
-        })
-        done()
-      })
-    },
-  })
-  server.listen(port, '127.0.0.1')
-  await once(server.server, 'listening')
-  return {
-    mails,
-    port: (server.server.address() as AddressInfo).port,
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  }
-}
 
 const paint = (ts: number, temp: number) =>
   JSON.stringify({

@@ -64,6 +64,8 @@ CREATE TABLE alarm_events (
   value       double precision,
   reason      text        NOT NULL,
   notify      boolean     NOT NULL DEFAULT false,
+  -- when the evaluator committed it (at − recorded_at: how long the reading took to raise it)
+  recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
   routed_at   timestamptz,
   silenced_by text
 );

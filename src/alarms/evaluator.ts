@@ -18,6 +18,7 @@ import {
   deadLettersLastMinute,
   decodeLoaded,
   etlHealth,
+  heartbeat,
   insertEvents,
   inTransaction,
   kafkaNodes,
@@ -267,6 +268,7 @@ export class AlarmEvaluator {
     const forMs = new Map([...this.rules.values()].map((r) => [r.id, r.forMs]))
     const due = await alarmsDue(this.opts.pool, forMs)
     await this.commit(this.conditions!.takeChanges(), due, this.cursor)
+    await heartbeat(this.opts.pool, this.epoch!)
     await this.opts.notifier?.run(this.epoch!)
   }
 

@@ -124,7 +124,9 @@ CREATE TABLE alarm_leader (
   singleton boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
   epoch     bigint      NOT NULL DEFAULT 0,
   holder    text,
-  since     timestamptz
+  since     timestamptz,
+  -- the leader's clock tick: old means no evaluator runs (the watchdog's signal)
+  heartbeat_at timestamptz
 );
 INSERT INTO alarm_leader DEFAULT VALUES;
 

@@ -413,3 +413,27 @@ export async function deadLettersLastMinute(db: Pool | pg.ClientBase): Promise<n
   )
   return rows[0]!.n
 }
+
+/** The leader's tick: proves an evaluator runs (and still leads). */
+export async function heartbeat(db: Pool | pg.ClientBase, epoch: number): Promise<void> {
+  await db.query('UPDATE alarm_leader SET heartbeat_at = now() WHERE epoch = $1', [epoch])
+}
+
+/** Whether alarms are being evaluated: who leads, how long since its last tick, how far behind the ETL. */
+export interface AlarmHealth {
+  holder: string | null
+  /** seconds since the leader's last tick; null when no evaluator ever ran */
+  heartbeat_age_sec: number | null
+  /** readings the ETL loaded that the evaluator has not evaluated */
+  behind: number
+}
+
+export async function alarmHealth(db: Pool | pg.ClientBase): Promise<AlarmHealth> {
+  const { rows } = await db.query<AlarmHealth>(
+    `SELECT l.holder, extract(epoch FROM now() - l.heartbeat_at)::float8 AS heartbeat_age_sec,
+            (SELECT coalesce(sum(greatest(e.next_offset - coalesce(a.next_offset, e.next_offset), 0)), 0)::float8
+             FROM etl_offsets e LEFT JOIN alarm_offsets a USING (topic, partition)) AS behind
+     FROM alarm_leader l`,
+  )
+  return rows[0] ?? { holder: null, heartbeat_age_sec: null, behind: 0 }
+}

@@ -42,6 +42,17 @@ export const SETTINGS = {
     'apiRateLimit',
     'apiStatementTimeoutMs',
     'apiCacheMs',
+    'etlStallSec',
+    'alarmEvaluator',
+    'smtpUrl',
+    'alarmEmailTo',
+    'alarmEmailFrom',
+    'alarmWebhookUrl',
+    'alarmWebhookSecret',
+    'alarmRoutes',
+    'alarmGroupWaitMs',
+    'alarmRepeatMs',
+    'alarmFloodLimit',
   ],
 } satisfies Record<string, SettingKey[]>
 

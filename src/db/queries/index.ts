@@ -24,6 +24,7 @@ export {
   type SilenceRow,
   unroutedEvents,
 } from './alarm-outbox.ts'
+export { type AlarmCount, alarmCounts, alarmStateOf, ruleById } from './alarm-views.ts'
 export {
   ALARMS_CHANNEL,
   type AlarmEventRow,

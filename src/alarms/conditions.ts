@@ -223,7 +223,7 @@ export class Conditions {
       if (s.last === undefined || s.on) continue
       const [ruleId, sensor] = key.split('\u0000') as [string, string]
       const rule = [...this.stale.values()].find((r) => r.id === ruleId)
-      if (!rule || rule.kind !== 'stale') continue
+      if (rule?.kind !== 'stale') continue
       const limit = Math.max(rule.params.intervals * (s.gap ?? 0), rule.params.min_silent_ms)
       const silent = now - s.last
       if (silent <= limit) continue

@@ -49,7 +49,16 @@ describe('a process drifting on a running plant', () => {
     mailbox = await smtp()
     const [apiPort, kafkaPort, controllerPort] = [await freePort(), await freePort(), await freePort()]
     stack = stackUp(
-      ['--data-dir', dataDir, '--kafka-port', String(kafkaPort), '--kafka-controller-port', String(controllerPort), '--api-port', String(apiPort)],
+      [
+        '--data-dir',
+        dataDir,
+        '--kafka-port',
+        String(kafkaPort),
+        '--kafka-controller-port',
+        String(controllerPort),
+        '--api-port',
+        String(apiPort),
+      ],
       {
         EVF_SIM_INTERVAL_MS: '250',
         EVF_SIM_SENSORS_PER_STATION: '1',
@@ -64,14 +73,21 @@ describe('a process drifting on a running plant', () => {
         EVF_ALARM_REPEAT_MS: '10000',
       },
     )
-    await waitFor('the stack banner', async () => (stack.output().includes('pipeline is up') ? true : undefined), 180_000, {
-      everyMs: 500,
-      detail: () => stack.output().slice(-4000),
-    })
+    await waitFor(
+      'the stack banner',
+      async () => (stack.output().includes('pipeline is up') ? true : undefined),
+      180_000,
+      {
+        everyMs: 500,
+        detail: () => stack.output().slice(-4000),
+      },
+    )
     for (const password of Object.values(readKafkaSecrets(dataDir) ?? {})) rememberSecret(password)
     rememberSecret(SECRET)
     base = `http://127.0.0.1:${apiPort}`
-    const { databaseUrl } = JSON.parse(readFileSync(join(dataDir, 'stack.json'), 'utf8')) as { databaseUrl: string }
+    const { databaseUrl } = JSON.parse(readFileSync(join(dataDir, 'stack.json'), 'utf8')) as {
+      databaseUrl: string
+    }
     db = new pg.Client({ connectionString: databaseUrl })
     await db.connect()
     const login = await fetch(await newLoginUrl(db as unknown as pg.Pool, base), { redirect: 'manual' })
@@ -89,10 +105,15 @@ describe('a process drifting on a running plant', () => {
   })
 
   it('reaches the mailbox and the webhook once, repeats until acknowledged, and keeps the whole story', async () => {
-    await waitFor('the first mail and webhook', async () => mailbox.mails.length > 0 && hook.got.length > 0, 120_000, {
-      everyMs: 250,
-      detail: () => stack.output().slice(-3000),
-    })
+    await waitFor(
+      'the first mail and webhook',
+      async () => mailbox.mails.length > 0 && hook.got.length > 0,
+      120_000,
+      {
+        everyMs: 250,
+        detail: () => stack.output().slice(-3000),
+      },
+    )
     const first = hook.got[0]!
     const expected = `sha256=${createHmac('sha256', SECRET).update(`${first.headers['x-evf-timestamp']}.${first.body}`).digest('hex')}`
     assert.equal(first.headers['x-evf-signature'], expected, 'signed with the shared secret')
@@ -103,9 +124,10 @@ describe('a process drifting on a running plant', () => {
     assert.equal(mailbox.mails.length, 1, 'one mail')
     assert.deepEqual(mailbox.mails[0]!.to, ['shift-lead@plant.example'])
     assert.match(mailPayloads()[0]!, /booth_temp/)
-    const active = await api<{ station: string; measurement: string; rule: string; state: string; severity: string }[]>(
-      '/alarms?state=active',
-    )
+    const active =
+      await api<{ station: string; measurement: string; rule: string; state: string; severity: string }[]>(
+        '/alarms?state=active',
+      )
     assert.deepEqual(
       active.map((a) => [a.station, a.measurement, a.rule, a.state, a.severity]),
       [['paint', 'booth_temp', RULE, 'UNACK', 'high']],
@@ -113,7 +135,10 @@ describe('a process drifting on a running plant', () => {
 
     // Unacknowledged, it is told again after the repeat interval (10 s); acknowledged, no more.
     await waitFor('a repeat', async () => hooks().some((p) => p.kind === 'repeat'), 30_000, { everyMs: 250 })
-    await api(`/alarms/${RULE}/acknowledge`, { method: 'POST', body: JSON.stringify({ comment: 'booth heater checked' }) })
+    await api(`/alarms/${RULE}/acknowledge`, {
+      method: 'POST',
+      body: JSON.stringify({ comment: 'booth heater checked' }),
+    })
     const told = hook.got.length
     const mailed = mailbox.mails.length
     await sleep(15_000)
@@ -124,7 +149,7 @@ describe('a process drifting on a running plant', () => {
     // A silence on paint: a new paint alarm is recorded, not sent.
     await api('/alarms/silences', {
       method: 'POST',
-      body: JSON.stringify({ stations: ['paint'], minutes: 30, comment: 'booth maintenance' }),
+      body: JSON.stringify({ stations: ['paint'], duration_minutes: 30, comment: 'booth maintenance' }),
     })
     await api('/alarms/rules/spc:paint:booth_temp', {
       method: 'PUT',
@@ -153,7 +178,6 @@ describe('a process drifting on a running plant', () => {
       await api(`/alarms/rules/burst:chassis:${m}`, {
         method: 'PUT',
         body: JSON.stringify({
-          id: `burst:chassis:${m}`,
           kind: 'spc',
           station: 'chassis',
           measurement: m,
@@ -169,9 +193,9 @@ describe('a process drifting on a running plant', () => {
     assert.equal(burst[0]!.alarms.length, 3)
 
     // The story: raised, repeated, acknowledged by the dashboard's session, silenced, grouped.
-    const history = await api<{ rule: string; to_state: string; by_whom: string | null; comment: string | null }[]>(
-      `/alarms/history?rule=${RULE}`,
-    )
+    const history = await api<
+      { rule: string; to_state: string; by_whom: string | null; comment: string | null }[]
+    >(`/alarms/history?rule=${RULE}`)
     const acked = history.find((h) => h.to_state === 'ACKED')
     assert.equal(acked?.comment, 'booth heater checked')
     assert.ok(acked?.by_whom, 'who acknowledged')

@@ -119,7 +119,8 @@ describe('conditions on the stream', () => {
     const feed = (n: number, mean: number) => {
       const out: string[] = []
       for (let i = 0; i < n; i++) {
-        c.reading('paint', (t += 1000), { booth_temp: mean + noise() })
+        t += 1000
+        c.reading('paint', t, { booth_temp: mean + noise() })
         out.push(...c.takeChanges().map((ch) => `${ch.active ? 'on' : 'off'}:${ch.detail}`))
       }
       return out

@@ -188,8 +188,8 @@ export function ruleOf(row: {
 }
 
 /**
- * The rules every plant starts with, made from its catalog: a spec rule per measurement with
- * limits (on, hysteresis 2 % of the spec width), an SPC rule per numeric measurement (off until an
+ * The rules every plant starts with, made from its catalog: a spec rule per process measurement
+ * with limits (on, hysteresis 2 % of the spec width), an SPC rule per numeric measurement (off until an
  * engineer switches it on: a rule that fires by chance every few minutes is how alarms stop being
  * trusted), a stale rule per station, and the three pipeline rules.
  */
@@ -197,7 +197,9 @@ export function catalogRules(catalog: Catalog): NewRule[] {
   const out: NewRule[] = []
   for (const s of catalog.stations) {
     for (const m of s.measurements) {
-      if (!m.numeric) continue
+      // An inspection's outcome (a role) is an event per vehicle, judged by the quality panel: an
+      // alarm on each failed inspection would be noise. An operator may still add a rule on it.
+      if (!m.numeric || m.role !== undefined) continue
       const spec = m.limits[0]
       if (spec && (spec.lsl !== undefined || spec.usl !== undefined)) {
         out.push({

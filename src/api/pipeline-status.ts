@@ -1,8 +1,10 @@
 import {
   type Activity,
   type AlarmCount,
+  type AlarmHealth,
   activity,
   alarmCounts,
+  alarmHealth,
   type DeliveryStats,
   deliveryStats,
   type EtlHealth,
@@ -13,6 +15,7 @@ import {
   replicaLag,
 } from '../db/index.ts'
 import type { PipelineStatus } from './schemas.ts'
+import { EVALUATOR_STALE_SEC } from './schemas-alarms.ts'
 
 /**
  * The pipeline's state composed from several reads, for `/pipeline/status` (people and the
@@ -28,7 +31,7 @@ export interface Status extends Activity {
   /** the standby the API reads from, when there is one */
   replica: ReplicaLag | null
   kafka: PipelineStatus['kafka']
-  alarms: { counts: AlarmCount[]; deliveries: DeliveryStats[] }
+  alarms: { counts: AlarmCount[]; deliveries: DeliveryStats[]; health: AlarmHealth }
 }
 
 /** The alarm evaluator this API process runs (EVF_ALARM_EVALUATOR=api), or undefined. */
@@ -46,15 +49,16 @@ export async function pipelineStatus(
   stallSec: number,
   replica?: Pool,
 ): Promise<Status> {
-  const [done, etl, lag, nodes, counts, deliveries] = await Promise.all([
+  const [done, etl, lag, nodes, counts, deliveries, health] = await Promise.all([
     activity(pool, from, to, CURRENT_RATE_SEC),
     etlHealth(pool, stallSec),
     replica ? replicaLag(replica) : null,
     kafkaNodes(pool),
     alarmCounts(pool),
     deliveryStats(pool),
+    alarmHealth(pool),
   ])
-  return { ...done, etl, replica: lag, kafka: nodes, alarms: { counts, deliveries } }
+  return { ...done, etl, replica: lag, kafka: nodes, alarms: { counts, deliveries, health } }
 }
 
 /** The alarms' part of `/pipeline/status`. */
@@ -73,6 +77,7 @@ export function alarmsStatus(s: Status, e: ReturnType<EvaluatorOf>): PipelineSta
       last_error: d.last_error,
       oldest_pending: d.oldest_pending === null ? null : new Date(d.oldest_pending).toISOString(),
     })),
+    evaluation: evaluation(s.alarms.health),
     // null: no evaluator in this process (or not started yet)
     evaluator: e
       ? {
@@ -83,5 +88,15 @@ export function alarmsStatus(s: Status, e: ReturnType<EvaluatorOf>): PipelineSta
           last_error: e.stats.lastError || null,
         }
       : null,
+  }
+}
+
+/** Whether alarms are being evaluated, by whichever process leads (the watchdog's view). */
+export function evaluation(h: AlarmHealth): PipelineStatus['alarms']['evaluation'] {
+  return {
+    evaluating: h.heartbeat_age_sec !== null && h.heartbeat_age_sec <= EVALUATOR_STALE_SEC,
+    holder: h.holder,
+    heartbeat_age_sec: h.heartbeat_age_sec === null ? null : Math.round(h.heartbeat_age_sec * 10) / 10,
+    behind: Math.round(h.behind),
   }
 }

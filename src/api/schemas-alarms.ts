@@ -271,6 +271,24 @@ export const AlarmStreamEvent = Type.Object(
 )
 
 /** The alarms' part of /pipeline/status. */
+/** The watchdog's view of the evaluation, whichever process leads it (`alarm_leader`, `alarm_offsets`). */
+export const AlarmEvaluation = Type.Object(
+  {
+    evaluating: Type.Boolean({
+      description: 'an evaluator ticked in the last 30 s (false also when none ever ran)',
+    }),
+    holder: Nullable(Type.String({ description: 'the leading process, host:pid' })),
+    heartbeat_age_sec: Nullable(
+      Type.Number({ description: 'seconds since the leader last ticked; null: never' }),
+    ),
+    behind: Type.Integer({ description: 'readings loaded by the ETL that no evaluator has evaluated yet' }),
+  },
+  { description: 'whether alarms are being evaluated at all (docs/alarms.md, the watchdog)' },
+)
+
+/** An evaluator that has not ticked for this long is not evaluating: /ready says degraded. */
+export const EVALUATOR_STALE_SEC = 30
+
 export const PipelineAlarms = Type.Object({
   counts: Type.Array(Type.Object({ state: State, severity: Severity, count: Type.Integer() }), {
     description: 'alarms per state and severity (NORMAL included)',
@@ -286,6 +304,7 @@ export const PipelineAlarms = Type.Object({
     }),
     { description: 'notification messages per receiver and status' },
   ),
+  evaluation: AlarmEvaluation,
   evaluator: Nullable(
     Type.Object(
       {

@@ -9,7 +9,7 @@
  * browser build can import its types.
  */
 import { type Static, type TSchema, Type } from 'typebox'
-import { PipelineAlarms } from './schemas-alarms.ts'
+import { AlarmEvaluation, PipelineAlarms } from './schemas-alarms.ts'
 import { DateTime, Nullable, Query, StationName, StationParam, TIME, TimeParam } from './schemas-common.ts'
 
 export { EPOCH_PATTERN, StationParam, TimeParam } from './schemas-common.ts'
@@ -293,6 +293,7 @@ export const Health = Type.Object({ status: Type.Literal('ok') })
 export const Ready = Type.Object({
   status: Type.Enum(['ready', 'degraded', 'stalled', 'kafka-unavailable'], { type: 'string' }),
   kafka: KafkaNodes,
+  alarms: AlarmEvaluation,
   database: Type.Literal('ok'),
   etl: Type.Object({
     last_commit_at: Nullable(DateTime()),

@@ -198,9 +198,9 @@ describe('a process drifting on a running plant', () => {
     assert.equal(burst[0]!.alarms.length, 3)
 
     // The story: raised, repeated, acknowledged by the dashboard's session, silenced, grouped.
-    const history = await api<
-      { rule: string; to: string; by: string | null; comment: string | null }[]
-    >(`/alarms/history?rule=${RULE}`)
+    const history = await api<{ rule: string; to: string; by: string | null; comment: string | null }[]>(
+      `/alarms/history?rule=${RULE}`,
+    )
     const acked = history.find((h) => h.to === 'ACKED')
     assert.equal(acked?.comment, 'booth heater checked')
     assert.ok(acked?.by, 'who acknowledged')

@@ -403,4 +403,29 @@ describe('alarms in the API', () => {
     await reader$.cancel()
     await close()
   })
+
+  it('says when alarms are no longer evaluated: /ready degraded, /metrics and /pipeline/status', async (t) => {
+    const { pool } = await isolatedConfig(t)
+    const app = await buildApp({ pool, logger: false, auth: 'off', config: { apiRateLimit: 0 } })
+    t.after(() => app.close())
+    type ReadyBody = { status: string; alarms: { evaluating: boolean; heartbeat_age_sec: number | null } }
+    const ready = async () => (await app.inject({ url: '/ready' })).json<ReadyBody>()
+    // No evaluator ever ran (a deployment without alarms): ready, not evaluating.
+    assert.deepEqual([(await ready()).status, (await ready()).alarms.evaluating], ['ready', false])
+    // One ran, and its last tick is a minute old: nobody would be told of a drift.
+    await pool.query(`UPDATE alarm_leader SET holder = 'api:1', heartbeat_at = now() - interval '60 seconds'`)
+    const stale = await ready()
+    assert.equal(stale.status, 'degraded')
+    assert.equal(stale.alarms.evaluating, false)
+    assert.ok(stale.alarms.heartbeat_age_sec! >= 60)
+    const metrics = (await app.inject({ url: '/metrics' })).body
+    assert.match(metrics, /^evf_alarm_evaluator_heartbeat_age_seconds 6\d/m)
+    const status = (await app.inject({ url: '/pipeline/status' })).json<{
+      alarms: { evaluation: { evaluating: boolean; holder: string } }
+    }>()
+    assert.deepEqual(status.alarms.evaluation.holder, 'api:1')
+    // Ticking again: ready.
+    await pool.query('UPDATE alarm_leader SET heartbeat_at = now()')
+    assert.deepEqual([(await ready()).status, (await ready()).alarms.evaluating], ['ready', true])
+  })
 })

@@ -168,6 +168,14 @@ function alarmMetrics(registry: Registry, evaluator: EvaluatorOf | undefined) {
     'Age of the oldest message a receiver has not taken yet (0: none pending)',
     ['receiver'],
   )
+  const heartbeat = gauge(
+    'evf_alarm_evaluator_heartbeat_age_seconds',
+    'Seconds since the leading alarm evaluator last ticked (any process; absent when none ever ran): over 30, alarms are not being evaluated',
+  )
+  const behind = gauge(
+    'evf_alarm_evaluator_behind_readings',
+    'Readings loaded by the ETL that no alarm evaluator has evaluated yet',
+  )
   // Only in a process that runs an evaluator (EVF_ALARM_EVALUATOR=api).
   const leader =
     evaluator &&
@@ -190,5 +198,8 @@ function alarmMetrics(registry: Registry, evaluator: EvaluatorOf | undefined) {
       oldest.set({ receiver: d.receiver }, Math.max(0, age))
     }
     leader?.set(evaluator?.()?.leading ? 1 : 0)
+    heartbeat.reset()
+    if (s.alarms.health.heartbeat_age_sec !== null) heartbeat.set(s.alarms.health.heartbeat_age_sec)
+    behind.set(s.alarms.health.behind)
   }
 }

@@ -134,5 +134,11 @@ describe('alarms on the commit stream', () => {
       history.rows.map((r) => `${r.from_state}→${r.to_state}${r.by_whom ? ` by ${r.by_whom}` : ''}`),
       ['NORMAL→UNACK', 'UNACK→ACKED by ana', 'ACKED→NORMAL'],
     )
+    // The history, as BI tools read it.
+    const bi = await pool.query<{ to_state: string; by_whom: string | null; comment: string | null }>(
+      `SELECT to_state, by_whom, comment FROM bi.alarm_history WHERE rule = 'spec:paint:booth_temp' AND to_state = 'ACKED'`,
+    )
+    assert.deepEqual(bi.rows, [{ to_state: 'ACKED', by_whom: 'ana', comment: 'gun cleaned' }])
+    await c.close()
   })
 })

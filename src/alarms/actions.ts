@@ -4,7 +4,7 @@
  * API and the CLI; the row lock makes an action and the evaluator's next step take turns.
  */
 import { insertEvents, inTransaction, lockAlarms, type Pool, type RuleRow, writeAlarms } from '../db/index.ts'
-import { type AlarmEvent, type AlarmState, step } from './lifecycle.ts'
+import { type AlarmEvent, type AlarmState, historyEvent, step } from './lifecycle.ts'
 
 export const ACTIONS = ['acknowledge', 'shelve', 'unshelve', 'out-of-service', 'return-to-service'] as const
 export type Action = (typeof ACTIONS)[number]
@@ -55,22 +55,7 @@ export async function act(
     ])
     await insertEvents(
       client,
-      s.transitions.map((t) => ({
-        rule_id: rule.id,
-        subject,
-        station: row.station ?? rule.station,
-        measurement: row.measurement ?? rule.measurement,
-        kind: rule.kind,
-        severity: rule.severity,
-        from_state: t.from,
-        to_state: t.to,
-        at: t.at,
-        by_whom: t.by,
-        comment: t.comment,
-        value: t.value,
-        reason: t.reason,
-        notify: t.to === 'UNACK',
-      })),
+      s.transitions.map((t) => historyEvent({ rule, alarm: { ...row, subject } }, t)),
     )
     return { from: before, to: s.alarm.state }
   })

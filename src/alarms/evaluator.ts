@@ -42,7 +42,14 @@ import {
 import type { Logger } from '../shared/log.ts'
 import { sleep } from '../shared/time.ts'
 import { type Change, Conditions, type CondState, condKey } from './conditions.ts'
-import { type Alarm, type AlarmEvent, type AlarmState, step, type Transition } from './lifecycle.ts'
+import {
+  type Alarm,
+  type AlarmEvent,
+  type AlarmState,
+  historyEvent,
+  step,
+  type Transition,
+} from './lifecycle.ts'
 import type { Notifier } from './notifier.ts'
 import { catalogRules, type Rule, ruleOf } from './rules.ts'
 
@@ -369,22 +376,7 @@ export class AlarmEvaluator {
   private move(m: Moving | undefined, event: AlarmEvent, detail: string): NewAlarmEvent[] {
     const rule = m && this.rules.get(m.row.rule_id)
     if (!m || !rule) return []
-    return m.step(event, rule.forMs).map((t) => ({
-      rule_id: rule.id,
-      subject: m.row.subject,
-      station: m.row.station ?? rule.station,
-      measurement: m.row.measurement ?? rule.measurement,
-      kind: rule.kind,
-      severity: rule.severity,
-      from_state: t.from,
-      to_state: t.to,
-      at: t.at,
-      by_whom: t.by,
-      comment: t.comment,
-      value: t.value,
-      reason: detail && (t.to === 'UNACK' || t.reason === 'cleared') ? `${t.reason}: ${detail}` : t.reason,
-      notify: t.to === 'UNACK',
-    }))
+    return m.step(event, rule.forMs).map((t) => historyEvent({ rule, alarm: m.row }, t, detail))
   }
 }
 

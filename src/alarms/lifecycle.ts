@@ -143,3 +143,32 @@ export function step(alarm: Alarm, event: AlarmEvent, forMs: number): Step {
 
 /** Whether people are told of this state (notifications, the banner). */
 export const isAnnunciated = (s: AlarmState): boolean => s === 'UNACK' || s === 'ACKED' || s === 'RTNUN'
+
+/** A rule and an alarm of it, as the history names them. */
+export interface HistoryOf {
+  rule: { id: string; kind: string; severity: string; station: string | null; measurement: string | null }
+  alarm: { subject: string; station: string | null; measurement: string | null }
+}
+
+/**
+ * A transition as the history keeps it (`alarm_events`): told to people when it raises (to
+ * UNACK); `detail` (what the condition saw) joins the reason of a raise or a clear.
+ */
+export function historyEvent({ rule, alarm }: HistoryOf, t: Transition, detail = '') {
+  return {
+    rule_id: rule.id,
+    subject: alarm.subject,
+    station: alarm.station ?? rule.station,
+    measurement: alarm.measurement ?? rule.measurement,
+    kind: rule.kind,
+    severity: rule.severity,
+    from_state: t.from,
+    to_state: t.to,
+    at: t.at,
+    by_whom: t.by,
+    comment: t.comment,
+    value: t.value,
+    reason: detail && (t.to === 'UNACK' || t.reason === 'cleared') ? `${t.reason}: ${detail}` : t.reason,
+    notify: t.to === 'UNACK',
+  }
+}

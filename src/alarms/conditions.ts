@@ -217,6 +217,14 @@ export class Conditions {
     }
   }
 
+  /**
+   * After a restart: a sensor's silence counts from now, not from its last reading before the
+   * stop (every sensor would otherwise be stale for the seconds readings take to flow again).
+   */
+  resumeAt(now: number): void {
+    for (const s of this.states.values()) if (s.last !== undefined && !s.on) s.last = Math.max(s.last, now)
+  }
+
   /** The clock: sensors silent for too long. */
   tick(now: number): void {
     for (const [key, s] of this.states) {

@@ -193,6 +193,7 @@ export class AlarmEvaluator {
     for (const a of await loadAlarms(pool))
       saved.set(condKey(a.rule_id, a.subject), a.eval as unknown as CondState)
     await this.loadRules(saved)
+    this.conditions.resumeAt(Date.now())
     this.cursor = await alarmCursor(pool)
   }
 

@@ -149,5 +149,17 @@ describe('conditions on the stream', () => {
       c.takeChanges().map((x) => [x.subject, x.active]),
       [['paint-1', false]],
     )
+    // A restart an hour later: the silence counts from the restart, not from the last reading.
+    const later = at + 3_600_000
+    const resumed = new Conditions(catalog)
+    resumed.setRules(
+      [rule({ kind: 'stale', station: 'paint', params: { intervals: 5, min_silent_ms: 1000 } })],
+      new Map(c.takeDirty().map((d) => [d.key, d.state])),
+    )
+    resumed.resumeAt(later)
+    resumed.tick(later + 500)
+    assert.deepEqual(resumed.takeChanges(), [], 'not stale at the restart')
+    resumed.tick(later + 20_000)
+    assert.equal(resumed.takeChanges()[0]?.active, true, 'stale once silent that long after it')
   })
 })

@@ -119,7 +119,25 @@ export function deliveryText(deliveries: PipelineStatus['alarms']['deliveries'],
   return `${RECEIVER_NAMES[receiver] ?? receiver}: ${parts.join(', ')}${error ? ` (last error: ${error})` : ''}`
 }
 
+/** The watchdog's line: shown only when an evaluator ran and stopped ticking (nobody would be told). */
+export function evaluationText(e: PipelineStatus['alarms']['evaluation']): string | undefined {
+  if (e.evaluating || e.heartbeat_age_sec === null) return undefined
+  return `Alarms are not being evaluated: the evaluator (${e.holder ?? 'none'}) last ticked ${Math.round(e.heartbeat_age_sec)} s ago, ${e.behind} readings behind`
+}
+
 function notifications(p: PipelineStatus): HTMLElement {
+  const stopped = evaluationText(p.alarms.evaluation)
+  const list = deliveryList(p)
+  if (!stopped) return list
+  return h(
+    'div',
+    {},
+    h('p', { class: 'error-text', role: 'alert', 'data-test': 'alarm-evaluation' }, stopped),
+    list,
+  )
+}
+
+function deliveryList(p: PipelineStatus): HTMLElement {
   const { deliveries } = p.alarms
   const receivers = [...new Set(deliveries.map((d) => d.receiver))]
   if (receivers.length === 0)

@@ -11,16 +11,22 @@ import Fastify, {
   LogController,
 } from 'fastify'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
-import { catalogFromFile } from '../catalog/index.ts'
+import type { Alarms } from '../alarms/index.ts'
+import { type Catalog, catalogFromFile } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
 import { loadCatalog, type Pool } from '../db/index.ts'
 import { classify } from '../errors/index.ts'
 import type { Logger } from '../shared/log.ts'
+import { AlarmFeed } from './alarm-feed.ts'
 import { SESSION_COOKIE, useAuth } from './auth.ts'
+import { validateBodiesUncoerced } from './body-validation.ts'
 import { ResponseCache, useResponseCache } from './cache.ts'
 import { catalogKeyword, LiveCatalog, withCatalogEnums } from './catalog.ts'
 import { LiveFeed } from './live.ts'
+import type { EvaluatorOf } from './pipeline-status.ts'
 import { problem, sendProblem } from './problems.ts'
+import { alarmRuleRoutes } from './routes/alarm-rules.ts'
+import { alarmRoutes } from './routes/alarms.ts'
 import { dashboardRoutes } from './routes/dashboard.ts'
 import { deadLetterRoutes } from './routes/dead-letters.ts'
 import { exportRoutes } from './routes/export.ts'
@@ -48,6 +54,12 @@ export interface AppOptions {
   >
   /** where the built dashboard is (tests) */
   dashboardDir?: string
+  /**
+   * Alarms evaluated in this process (EVF_ALARM_EVALUATOR=api, `startAlarms` of src/alarms):
+   * started with the catalog in force once the app is ready, told of each new catalog version,
+   * closed with the app.
+   */
+  alarms?: (catalog: () => Catalog) => Alarms
 }
 
 /** Longest URL (path and query) accepted: longer ones are refused before routing. */
@@ -82,6 +94,7 @@ export async function buildApp(opts: AppOptions): Promise<Api> {
     },
   }).withTypeProvider<TypeBoxTypeProvider>()
   answerOtherMethodsWith405(app)
+  validateBodiesUncoerced(app, live)
   await harden(app, opts.config, opts.tls !== undefined)
   await useAuth(app, {
     mode: opts.auth,
@@ -95,8 +108,11 @@ export async function buildApp(opts: AppOptions): Promise<Api> {
   app.addHook('onClose', async () => live.close())
   const stallSec = opts.config?.etlStallSec ?? 30
   healthRoutes(app, opts.pool, stallSec)
+  const evaluator = opts.alarms && runAlarms(app, opts.alarms, live, opts.logger || undefined)
   const feed = new LiveFeed(opts.pool, opts.logger || undefined)
   app.addHook('onClose', async () => feed.close())
+  const alarmFeed = new AlarmFeed(opts.pool, opts.logger || undefined)
+  app.addHook('onClose', async () => alarmFeed.close())
   const cache = new ResponseCache(opts.config?.apiCacheMs ?? 1000)
   if (cache.enabled) {
     feed.onCommit(() => cache.invalidate())
@@ -110,15 +126,42 @@ export async function buildApp(opts: AppOptions): Promise<Api> {
   const reads = opts.readPool ?? opts.pool
   const replica = opts.readPool && opts.readPool !== opts.pool ? opts.readPool : undefined
   sensorDataRoutes(app, reads)
-  streamRoutes(app, opts.pool, feed, live)
+  streamRoutes(app, opts.pool, feed, live, alarmFeed)
   stationRoutes(app, reads, live)
   statsRoutes(app, reads, live)
-  pipelineRoutes(app, opts.pool, stallSec, replica)
-  metricsRoutes(app, opts.pool, stallSec, cache, replica)
+  pipelineRoutes(app, opts.pool, stallSec, evaluator, replica)
+  metricsRoutes(app, opts.pool, stallSec, evaluator, cache, replica)
   exportRoutes(app, reads)
   deadLetterRoutes(app, opts.pool)
+  // Alarms are written by the evaluator and by operators: always on the primary.
+  alarmRoutes(app, opts.pool)
+  alarmRuleRoutes(app, opts.pool, live)
   await dashboardRoutes(app, { dir: opts.dashboardDir })
   return app
+}
+
+/**
+ * Starts the process's alarm evaluator once the app is ready, tells it of each catalog version
+ * (its default rules, its limits), and closes it with the app. Answers what /metrics and
+ * /pipeline/status read of it.
+ */
+function runAlarms(
+  app: Api,
+  start: NonNullable<AppOptions['alarms']>,
+  live: LiveCatalog,
+  log: Logger | undefined,
+): EvaluatorOf {
+  let alarms: Alarms | undefined
+  app.addHook('onReady', async () => {
+    alarms = start(() => live.catalog)
+    live.onChange((catalog) => {
+      alarms?.evaluator.catalogChanged(catalog).catch((error: unknown) => {
+        log?.warn({ err: String(error) }, 'the alarm evaluator could not follow the new catalog')
+      })
+    })
+  })
+  app.addHook('onClose', async () => alarms?.close())
+  return () => alarms?.evaluator
 }
 
 /**
@@ -255,7 +298,8 @@ function validationErrors(
   for (const v of error.validation ?? []) {
     const parameter =
       v.instancePath.replace(/^\//, '').split('/')[0] ||
-      String(v.params?.additionalProperty ?? v.params?.missingProperty ?? '')
+      String(v.params?.additionalProperty ?? v.params?.missingProperty ?? '') ||
+      part
     const messages = byParameter.get(parameter) ?? []
     if (v.keyword === 'anyOf') {
       const description = schema.properties?.[parameter]?.description

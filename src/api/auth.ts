@@ -88,6 +88,16 @@ export async function useAuth(app: Api, opts: AuthOptions): Promise<void> {
   })
 }
 
+/**
+ * Who made a request, as the alarms' history keeps it: a token's name (unique among active
+ * tokens), or the dashboard session's name and id (the id is not secret).
+ */
+export function actorOf(req: FastifyRequest): string {
+  const p = req.principal
+  if (!p) return 'anonymous (authentication off)'
+  return p.kind === 'session' ? `${p.name} (${p.id})` : p.name
+}
+
 /** The presented credential, a bearer token (`api`) or the session cookie, or why there is none. */
 function credentialOf(req: FastifyRequest): Presented | 'missing' | 'malformed' {
   const header = req.headers.authorization

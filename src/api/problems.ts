@@ -20,13 +20,18 @@ export const asProblem = { content: { 'application/problem+json': { schema: Prob
 /**
  * A route's `response` schemas: its success answers, and the problems any route can answer —
  * 400 (a bad parameter, or a URL too long), 429 (rate limit), 500, 503 (PostgreSQL away) — plus
- * 404 when the route names a resource that may not exist.
+ * 404 when the route names a resource that may not exist, and 409 when what it does depends on
+ * the resource's state.
  */
-export function answers<T extends Record<number, unknown>>(ok: T, opts: { notFound?: boolean } = {}) {
+export function answers<T extends Record<number, unknown>>(
+  ok: T,
+  opts: { notFound?: boolean; conflict?: boolean } = {},
+) {
   return {
     ...ok,
     400: asProblem,
     ...(opts.notFound ? { 404: asProblem } : {}),
+    ...(opts.conflict ? { 409: asProblem } : {}),
     429: asProblem,
     500: asProblem,
     503: asProblem,

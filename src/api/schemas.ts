@@ -8,50 +8,18 @@
  * force, and puts the current `enum` into the OpenAPI document). Depends on nothing else, so the
  * browser build can import its types.
  */
-import { type Static, type TProperties, type TSchema, Type } from 'typebox'
-import { DateTime, Nullable, StationName } from './schemas-common.ts'
+import { type Static, type TSchema, Type } from 'typebox'
+import { AlarmEvaluation, PipelineAlarms } from './schemas-alarms.ts'
+import { DateTime, Nullable, Query, StationName, StationParam, TIME, TimeParam } from './schemas-common.ts'
+
+export { EPOCH_PATTERN, StationParam, TimeParam } from './schemas-common.ts'
 
 // ── Parameters ─────────────────────────────────────────────────────────────────────────────────
-
-/** Epoch seconds, up to microseconds. */
-export const EPOCH_PATTERN = '^[0-9]{1,11}(\\.[0-9]{1,6})?$'
-
-const TIME =
-  'an RFC 3339 date-time with its zone (2026-01-31T08:00:00Z), a date (2026-01-31, midnight UTC) or epoch seconds (1769846400)'
-
-/** A point in time: an RFC 3339 date-time with its zone, a date (midnight UTC) or epoch seconds. */
-export const TimeParam = (description = TIME) =>
-  Type.Union(
-    [
-      Type.String({ format: 'date-time' }),
-      Type.String({ format: 'date' }),
-      Type.String({ pattern: EPOCH_PATTERN }),
-    ],
-    { description },
-  )
-
-/** A station of the catalog, taking readings or retired (its history stays served). */
-export const StationParam = Type.String({
-  'x-catalog': 'station',
-  description: 'a station of the catalog (GET /stations), retired ones included',
-})
 
 export const BUCKETS = ['1m', '1h'] as const
 export type Bucket = (typeof BUCKETS)[number]
 const BucketParam = (fallback: Bucket) =>
   Type.Enum(BUCKETS, { type: 'string', default: fallback, description: 'minutes or hours' })
-
-/**
- * The query parameters of a route, none other allowed. A parameter with a default is optional to
- * the caller (Ajv fills the default in) and always present to the handler, as its type says.
- */
-function Query<T extends TProperties>(properties: T) {
-  const schema = Type.Object(properties, { additionalProperties: false })
-  const required = ((schema.required ?? []) as string[]).filter(
-    (k) => !('default' in (properties[k] as object)),
-  )
-  return { ...schema, required } as typeof schema
-}
 
 /** A window of reading time: both bounds optional, `from` before `to`. */
 const Window = { from: Type.Optional(TimeParam()), to: Type.Optional(TimeParam()) }
@@ -316,6 +284,7 @@ export const PipelineStatus = Type.Object({
       Type.Pick(DeadLetter, ['id', 'topic', 'partition', 'offset', 'reason_code', 'reason', 'created_at']),
     ),
   }),
+  alarms: PipelineAlarms,
 })
 export type PipelineStatus = Static<typeof PipelineStatus>
 
@@ -324,6 +293,7 @@ export const Health = Type.Object({ status: Type.Literal('ok') })
 export const Ready = Type.Object({
   status: Type.Enum(['ready', 'degraded', 'stalled', 'kafka-unavailable'], { type: 'string' }),
   kafka: KafkaNodes,
+  alarms: AlarmEvaluation,
   database: Type.Literal('ok'),
   etl: Type.Object({
     last_commit_at: Nullable(DateTime()),
@@ -357,6 +327,7 @@ export const problems = {
   UNAUTHENTICATED: { status: 401, title: 'No valid credential' },
   FORBIDDEN: { status: 403, title: 'The credential lacks the scope this needs' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'The resource does not answer this method' },
+  CONFLICT: { status: 409, title: 'The resource’s state does not allow this' },
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
   INTERNAL: { status: 500, title: 'Internal error' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'The database is not reachable' },

@@ -5,11 +5,12 @@ import { insertToken, type Pool, revokeLogins, tokenById } from '../db/index.ts'
  * API credentials, the policy (docs/security.md; the rows are db/queries/tokens.ts):
  * `evf_<id>_<secret>`. The id (12 alphanumerics) finds the row; the secret (32 random bytes,
  * base64url) is kept only as its SHA-256 and compared in constant time. Scopes: `read`
- * (readings, stats, stream, dashboard), `export`, `admin` (pipeline internals, dead letters, any
- * future write), `metrics` (Prometheus). This module loads no server, so the CLI and `stack up`
- * import it on its own to mint credentials (api/index.ts re-exports it).
+ * (readings, stats, stream, alarms, dashboard), `export`, `admin` (pipeline internals, dead
+ * letters, alarm rules, any future write), `metrics` (Prometheus), `operate` (acting on alarms:
+ * acknowledge, shelve, take out of service, silence). This module loads no server, so the CLI and
+ * `stack up` import it on its own to mint credentials (api/index.ts re-exports it).
  */
-export const SCOPES = ['read', 'export', 'admin', 'metrics'] as const
+export const SCOPES = ['read', 'export', 'admin', 'metrics', 'operate'] as const
 export type Scope = (typeof SCOPES)[number]
 export type TokenKind = 'api' | 'login' | 'session'
 
@@ -79,14 +80,18 @@ export async function verifyToken(
 }
 const DUMMY = Buffer.alloc(32)
 
+/** What a person at the dashboard may do: see, download, and acknowledge or shelve alarms. */
+export const DASHBOARD_SCOPES: readonly Scope[] = ['read', 'export', 'operate']
+
 /**
- * A one-time dashboard login token with the scopes a person at the dashboard needs (`read`,
- * `export`), valid 7 days. Earlier unredeemed login tokens are revoked: only the newest link works.
+ * A one-time dashboard login token with the scopes a person at the dashboard needs
+ * (`DASHBOARD_SCOPES`; the session it is redeemed for gets them), valid 7 days. Earlier unredeemed
+ * login tokens are revoked: only the newest link works.
  */
 export async function newLoginToken(pool: Pool): Promise<string> {
   await revokeLogins(pool)
   const expires = new Date(Date.now() + 7 * 86_400_000)
-  return (await issueToken(pool, 'login', 'dashboard login', ['read', 'export'], expires)).token
+  return (await issueToken(pool, 'login', 'dashboard login', DASHBOARD_SCOPES, expires)).token
 }
 
 /** A one-time dashboard login URL (what `npm start` prints, and `evf login-url`). */

@@ -1,5 +1,6 @@
 import { Command } from 'commander'
 import { classify, PipelineError } from '../errors/index.ts'
+import { alarmCommands } from './alarms.ts'
 import { apiCommand } from './api.ts'
 import { catalogCommands } from './catalog.ts'
 import { dbCommands } from './db.ts'
@@ -29,6 +30,7 @@ export function main(entry: string): void {
   dbCommands(program)
   factCommands(program)
   catalogCommands(program)
+  alarmCommands(program)
   program.parseAsync().catch((error: unknown) => {
     const e = error instanceof PipelineError ? error : classify(error)
     process.stderr.write(`evf: ${e.code}: ${e.message}\n`)

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander'
-import { type Config, flagFor, loadConfig, type SettingKey, settings } from '../config/index.ts'
+import { type Config, flagFor, loadConfig, type Setting, type SettingKey, settings } from '../config/index.ts'
 import type { createPool, Pool } from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { watchParent } from '../shared/process.ts'
@@ -28,6 +28,7 @@ export const SETTINGS = {
   ETL: [...KAFKA, 'databaseUrl', ...ALL.filter((k) => k.startsWith('etl'))],
   CATALOG: [...DB, 'catalog', 'topicPrefix'],
   SIM: [...KAFKA, 'databaseUrl', 'catalog', ...ALL.filter((k) => k.startsWith('sim'))],
+  ALARMS: [...DB, 'catalog', 'etlStallSec', ...ALL.filter((k) => k.startsWith('alarm') || k === 'smtpUrl')],
   API: [
     ...DB,
     'apiHost',
@@ -41,20 +42,38 @@ export const SETTINGS = {
     'apiRateLimit',
     'apiStatementTimeoutMs',
     'apiCacheMs',
+    'etlStallSec',
+    'alarmEvaluator',
+    'smtpUrl',
+    'alarmEmailTo',
+    'alarmEmailFrom',
+    'alarmWebhookUrl',
+    'alarmWebhookSecret',
+    'alarmRoutes',
+    'alarmGroupWaitMs',
+    'alarmRepeatMs',
+    'alarmFloodLimit',
   ],
 } satisfies Record<string, SettingKey[]>
 
 /**
  * Adds a `--flag <value>` for each setting; the environment variable and default are in the help.
- * A yes/no setting's value is optional: `--postgres-replica` alone means true.
+ * A yes/no setting's value is optional: `--postgres-replica` alone means true. A repeatable list's
+ * flag given twice keeps both values (`--sim-fault a --sim-fault b` is `--sim-fault a,b`).
  */
 export function withSettings(cmd: Command, keys: SettingKey[]): Command {
   for (const key of keys) {
-    const def = settings[key]
+    const def: Setting = settings[key]
     const yesNo = def.schema.safeParse('yes').data === true
-    cmd.addOption(
-      new Option(`${flagFor(key)} ${yesNo ? '[value]' : '<value>'}`, `${def.doc} [env ${def.env}]`),
+    const option = new Option(
+      `${flagFor(key)} ${yesNo ? '[value]' : '<value>'}`,
+      `${def.doc} [env ${def.env}]`,
     )
+    if (def.repeatable)
+      option.argParser((value: string, earlier: string | undefined) =>
+        earlier ? `${earlier},${value}` : value,
+      )
+    cmd.addOption(option)
   }
   return cmd
 }

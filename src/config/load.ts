@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path'
 import type { z } from 'zod'
 import { PipelineError } from '../errors/index.ts'
-import { type Config, flagFor, type SettingKey, settings } from './settings.ts'
+import { type Config, flagFor, type Setting, type SettingKey, settings } from './settings.ts'
 
 export type Overrides = Partial<Record<SettingKey, string | number | boolean | undefined>>
 
@@ -52,6 +52,16 @@ function crossChecks(config: Config): string[] {
       'kafkaUsername is set but kafkaSaslMechanism is "none": set EVF_KAFKA_SASL_MECHANISM=scram-sha-512, or unset KAFKA_USERNAME',
     )
   }
+  if (config.alarmWebhookUrl && config.alarmWebhookSecret.length < 16) {
+    problems.push(
+      'alarmWebhookUrl is set: alarmWebhookSecret (EVF_ALARM_WEBHOOK_SECRET) must be at least 16 characters, the key its notifications are signed with',
+    )
+  }
+  if (Boolean(config.smtpUrl) !== Boolean(config.alarmEmailTo)) {
+    problems.push(
+      'smtpUrl and alarmEmailTo (EVF_SMTP_URL, EVF_ALARM_EMAIL_TO): give both (alarm e-mail) or neither',
+    )
+  }
   if (Boolean(config.apiTlsCert) !== Boolean(config.apiTlsKey)) {
     problems.push('apiTlsCert and apiTlsKey: give both (HTTPS) or neither (HTTP)')
   }
@@ -72,9 +82,9 @@ function describeIssues(error: z.ZodError): string {
 /** The environment that hands this config to a child process, so children agree with the parent. */
 export function configToEnv(config: Config): Record<string, string> {
   const env: Record<string, string> = {}
-  for (const [key, def] of Object.entries(settings) as [SettingKey, (typeof settings)[SettingKey]][]) {
+  for (const [key, def] of Object.entries(settings) as [SettingKey, Setting][]) {
     const value = config[key]
-    env[def.env] = Array.isArray(value) ? value.join(',') : String(value)
+    env[def.env] = def.toEnv ? def.toEnv(value) : Array.isArray(value) ? value.join(',') : String(value)
   }
   return env
 }

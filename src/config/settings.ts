@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import { Cron } from 'croner'
 import { z } from 'zod'
 import { DEFAULT_CATALOG } from '../catalog/index.ts'
+import { formatSimFault, parseSimFaults, SIM_FAULT_FORM } from './sim-fault.ts'
 
 /**
  * Every setting of the project, in one table: its environment variable, its CLI flag (derived
@@ -10,16 +11,21 @@ import { DEFAULT_CATALOG } from '../catalog/index.ts'
  * loader, the CLI and the README's settings table all read this table; a test keeps the README
  * in step with it.
  */
-interface Setting<T extends z.ZodType> {
+export interface Setting<T extends z.ZodType = z.ZodType> {
   env: string
   doc: string
   schema: T
+  /** A list whose flag may be given more than once: the values join as if separated by commas. */
+  repeatable?: boolean
+  /** Its value as its environment variable again, for a child (default: `String`, lists joined by commas). */
+  toEnv?(value: z.output<T>): string
 }
-const setting = <T extends z.ZodType>(env: string, doc: string, schema: T): Setting<T> => ({
-  env,
-  doc,
-  schema,
-})
+const setting = <T extends z.ZodType>(
+  env: string,
+  doc: string,
+  schema: T,
+  more: Pick<Setting<T>, 'repeatable' | 'toEnv'> = {},
+): Setting<T> => ({ env, doc, schema, ...more })
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max)
 const port = int(1, 65535)
@@ -167,6 +173,24 @@ export const settings = {
     'Probability that a reading is a fault (a spike outside the spec limits)',
     z.coerce.number().min(0).max(1).default(0.01),
   ),
+  simFault: setting(
+    'EVF_SIM_FAULT',
+    'Faults the simulator injects from its start (comma-separated, or the flag repeated): `mean-shift:<station>.<measurement>:<sigmas>` moves its mean by sigmas × its simulation noise',
+    z
+      .string()
+      .default('')
+      .transform((text, ctx) => {
+        const { faults, problems } = parseSimFaults(text)
+        if (problems.length > 0)
+          ctx.issues.push({
+            code: 'custom',
+            input: text,
+            message: `${problems.join('; ')}; allowed: ${SIM_FAULT_FORM}`,
+          })
+        return faults
+      }),
+    { repeatable: true, toEnv: (faults) => faults.map(formatSimFault).join(',') },
+  ),
   simStations: setting(
     'EVF_SIM_STATIONS',
     'Comma-separated stations to simulate (empty: every station of the catalog)',
@@ -311,6 +335,74 @@ export const settings = {
     'EVF_RETENTION_DAYS',
     'Days of readings kept: `db maintain` drops whole daily partitions older than this (0: keep all)',
     int(0).default(0),
+  ),
+  alarmEvaluator: setting(
+    'EVF_ALARM_EVALUATOR',
+    'Where alarms are evaluated and delivered: in the API process (`api`; with several, one leads) or not there (`off`: run `evf alarms run` instead, or none)',
+    z.enum(['api', 'off']).default('api'),
+  ),
+  smtpUrl: setting(
+    'EVF_SMTP_URL',
+    'SMTP server alarm e-mails go through (`smtp://host:port`, `smtps://user:pass@host:port`); empty: no e-mail',
+    z
+      .string()
+      .regex(/^(smtps?:\/\/\S+)?$/, 'empty, or smtp://host:port or smtps://host:port')
+      .default(''),
+  ),
+  alarmEmailTo: setting(
+    'EVF_ALARM_EMAIL_TO',
+    'Comma-separated addresses alarm e-mails go to (with `EVF_SMTP_URL`)',
+    z
+      .string()
+      .regex(/^([^\s,@]+@[^\s,@]+(,[^\s,@]+@[^\s,@]+)*)?$/, 'empty, or e-mail addresses separated by commas')
+      .default(''),
+  ),
+  alarmEmailFrom: setting(
+    'EVF_ALARM_EMAIL_FROM',
+    'Sender address of alarm e-mails',
+    z
+      .string()
+      .regex(/^[^\s@]+@[^\s@]+$/, 'an e-mail address')
+      .default('evf-alarms@localhost'),
+  ),
+  alarmWebhookUrl: setting(
+    'EVF_ALARM_WEBHOOK_URL',
+    'URL alarm notifications are POSTed to as signed JSON; empty: no webhook',
+    z
+      .string()
+      .regex(/^(https?:\/\/\S+)?$/, 'empty, or an http(s) URL')
+      .default(''),
+  ),
+  alarmWebhookSecret: setting(
+    'EVF_ALARM_WEBHOOK_SECRET',
+    'Secret the webhook body is signed with (HMAC-SHA256, header `X-EVF-Signature`); needed with `EVF_ALARM_WEBHOOK_URL`, at least 16 characters',
+    z.string().default(''),
+  ),
+  alarmRoutes: setting(
+    'EVF_ALARM_ROUTES',
+    'Who is told of what: space-separated `receiver[:severity,…][@station,…]` (receivers `email`, `webhook`); e.g. `email:critical,high webhook@paint`',
+    z
+      .string()
+      .regex(
+        /^\s*((email|webhook)(:[a-z,]+)?(@[A-Za-z0-9_,.-]+)?\s*)*$/,
+        'space-separated receiver[:severity,…][@station,…] with receivers email and webhook',
+      )
+      .default('email webhook'),
+  ),
+  alarmGroupWaitMs: setting(
+    'EVF_ALARM_GROUP_WAIT_MS',
+    'How long a station’s first alarm waits for others before one message tells of them all (Alertmanager’s group_wait)',
+    int(0, 3_600_000).default(30_000),
+  ),
+  alarmRepeatMs: setting(
+    'EVF_ALARM_REPEAT_MS',
+    'How often an alarm still unacknowledged is told again (Alertmanager’s repeat_interval)',
+    int(10_000).default(4 * 3_600_000),
+  ),
+  alarmFloodLimit: setting(
+    'EVF_ALARM_FLOOD_LIMIT',
+    'Alarms a receiver is told of in 10 minutes before the flood guard sends one summary instead',
+    int(1).default(20),
   ),
   simulator: setting('EVF_SIMULATOR', 'Whether `stack up` starts the simulator', bool.default(true)),
 } as const

@@ -26,6 +26,19 @@ interface SensorState {
   offsets: Record<string, number>
 }
 
+/**
+ * A mean shift (`simFault` `mean-shift:<station>.<measurement>:<sigmas>`): every reading of the
+ * station's measurement is drawn around nominal + `sigmas` × the measurement's noise σ (its
+ * `simulation.noise`, or the default `modelOf` derives), then clamped and rounded as any other.
+ * A `SimFault` of config/ is one.
+ */
+export interface MeanShift {
+  station: string
+  measurement: string
+  /** negative moves the mean down; fractions allowed */
+  sigmas: number
+}
+
 /** How the simulator draws a numeric measurement: the catalog's `simulation`, or from its limits. */
 function modelOf(m: NumericMeasurement): {
   nominal: number
@@ -50,7 +63,8 @@ function modelOf(m: NumericMeasurement): {
  * The plant model, read from the catalog: each sensor's numeric measurements follow nominal + a
  * mean-reverting random walk (slow drift) + noise; with probability `faultRate` a reading is a
  * fault, a spike well outside the spec limits (but still plausible). Enums are drawn from their
- * weights, and at an inspection station a failed result carries more defects.
+ * weights, and at an inspection station a failed result carries more defects. `meanShifts` move
+ * the mean of chosen measurements by a number of σ (an injected process shift); a spike stays a spike.
  */
 export class PlantSimulator {
   sensors: SensorState[] = []
@@ -59,6 +73,8 @@ export class PlantSimulator {
   private readonly sensorsPerStation: number
   /** the stations to simulate, or undefined for every station of the catalog */
   private readonly only: readonly string[] | undefined
+  /** station → measurement → mean shift in σ (several on one measurement add up) */
+  private readonly shifts = new Map<string, Map<string, number>>()
 
   constructor(opts: {
     catalog: Catalog
@@ -67,9 +83,16 @@ export class PlantSimulator {
     sensorsPerStation: number
     seed: number
     faultRate: number
+    /** injected from the first reading on; a station or measurement the catalog lacks shifts nothing */
+    meanShifts?: readonly MeanShift[] | undefined
   }) {
     this.rand = prng(opts.seed)
     this.faultRate = opts.faultRate
+    for (const { station, measurement, sigmas } of opts.meanShifts ?? []) {
+      const of = this.shifts.get(station) ?? new Map<string, number>()
+      of.set(measurement, (of.get(measurement) ?? 0) + sigmas)
+      this.shifts.set(station, of)
+    }
     this.sensorsPerStation = opts.sensorsPerStation
     this.only = opts.stations && opts.stations.length > 0 ? opts.stations : undefined
     this.follow(opts.catalog)
@@ -124,6 +147,9 @@ export class PlantSimulator {
     const off = (sensor.offsets[m.name] ?? 0) * 0.98 + gaussian(this.rand) * drift
     sensor.offsets[m.name] = off
     let value = nominal + off + gaussian(this.rand) * noise
+    // Draws no random number: with no shift, or on another measurement, readings are unchanged.
+    const sigmas = this.shifts.get(sensor.station.id)?.get(m.name)
+    if (sigmas !== undefined) value += sigmas * noise
     if (fault) {
       const span = hi - lo || 1
       value = this.rand() < 0.5 ? lo - span * (0.2 + this.rand()) : hi + span * (0.2 + this.rand())

@@ -1,2 +1,2 @@
-export { PlantSimulator, prng } from './generator.ts'
+export { type MeanShift, PlantSimulator, prng } from './generator.ts'
 export { runSimulator, type SimulatorSummary, toMessage } from './run.ts'

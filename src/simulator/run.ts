@@ -1,6 +1,6 @@
 import type { Producer } from '@platformatic/kafka'
 import { type Catalog, catalogFromFile, type SensorMessage } from '../catalog/index.ts'
-import type { Config } from '../config/index.ts'
+import { type Config, checkSimFaults, formatSimFault, simFaultProblems } from '../config/index.ts'
 import { CatalogFollower, createPool, loadCatalog, type Pool } from '../db/index.ts'
 import { classify, PipelineError } from '../errors/index.ts'
 import { createAdmin, createProducer, ensureTopics } from '../kafka/index.ts'
@@ -130,10 +130,14 @@ async function produce(config: Config, log: Logger, signal?: AbortSignal): Promi
     catalog = next
     plant?.follow(next)
     log.info({ version: next.version, sensors: plant?.sensors.length }, 'simulating the new catalog version')
+    // Not fatal while running: a fault on what the new version dropped shifts nothing until it is back.
+    const problems = simFaultProblems(config.simFault, next, config.simStations)
+    if (problems.length > 0) log.warn({ problems }, 'simFault: the new catalog version lacks what it names')
   })
   let catalog = source.catalog
   try {
     checkStations(config, catalog)
+    checkSimFaults(config.simFault, catalog, config.simStations)
     // Only lists them when they exist (`stack up` creates them as admin): no CreateTopics needed.
     const admin = createAdmin(config, 'evf-simulator-admin')
     try {
@@ -153,7 +157,10 @@ async function produce(config: Config, log: Logger, signal?: AbortSignal): Promi
       sensorsPerStation: config.simSensorsPerStation,
       seed: config.simSeed,
       faultRate: config.simFaultRate,
+      meanShifts: config.simFault,
     })
+    if (config.simFault.length > 0)
+      log.warn({ simFault: config.simFault.map(formatSimFault) }, 'injecting faults into the readings')
     return await producePlant(config, plant, () => catalog, log, started, signal)
   } finally {
     await source.close()

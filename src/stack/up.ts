@@ -1,7 +1,7 @@
 // tokens.ts on its own, not api/index.ts: minting a login must not load the API server into `stack up`.
 import { newLoginUrl } from '../api/tokens.ts'
 import { catalogFromFile } from '../catalog/index.ts'
-import { type Config, configToEnv } from '../config/index.ts'
+import { type Config, checkSimFaults, configToEnv } from '../config/index.ts'
 import { createPool } from '../db/index.ts'
 import { kafkaEnv } from '../kafka/index.ts'
 import { airflow, builtin, type Orchestrator, startMaintenance } from '../orchestrator/index.ts'
@@ -27,8 +27,10 @@ type RoleUrls = Awaited<ReturnType<typeof provisionRoleLogins>>
  */
 export async function stackUp(config: Config, log: Logger): Promise<number> {
   const t0 = performance.now()
-  // A bad catalog stops the start before anything runs, listing every problem (exit 2).
-  catalogFromFile(config.catalog)
+  // A bad catalog stops the start before anything runs, listing every problem (exit 2); so does a
+  // simFault naming what it lacks (the catalog applied at start is this file's).
+  const catalog = catalogFromFile(config.catalog)
+  if (config.simulator) checkSimFaults(config.simFault, catalog, config.simStations)
   // A port that is taken stops the start here, before anything runs, naming its setting.
   await checkPorts(config, log)
   const services = await startServices(config, log)

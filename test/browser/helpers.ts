@@ -4,9 +4,12 @@ import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { type Browser, chromium, type Page } from 'playwright-core'
+import { startAlarms } from '../../src/alarms/index.ts'
 import { buildApp, newLoginUrl } from '../../src/api/index.ts'
+import type { Config } from '../../src/config/index.ts'
 import type { Pool } from '../../src/db/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
+import { log as testLog } from '../helpers.ts'
 
 /**
  * Screenshots go to .test-stack/screenshots (every run), and into docs/img — the ones
@@ -58,20 +61,36 @@ export function launchChromium(): Promise<Browser> {
 
 /**
  * The API with the dashboard and authentication on, on a free port; closed after the test.
- * `login` is the one-time URL `npm start` would print: open it to be logged in.
+ * `login` is the one-time URL `npm start` would print: open it to be logged in. With `alarms`,
+ * the alarm evaluator and notifier run in the API's process with that configuration, as `evf api`
+ * runs them (EVF_ALARM_EVALUATOR=api); then call `close` before the test ends, so that they stop
+ * before its database is dropped.
  */
 export async function startApi(
   t: TestContext,
   pool: Pool,
   port = 0,
-): Promise<{ app: FastifyInstance; base: string; login: string }> {
-  const app = await buildApp({ pool, auth: 'on', logger: false })
-  t.after(() => app.close())
+  options: { alarms?: Config } = {},
+): Promise<{ app: FastifyInstance; base: string; login: string; close: () => Promise<void> }> {
+  const config = options.alarms
+  const app = await buildApp({
+    pool,
+    auth: 'on',
+    logger: false,
+    config: config ? { apiRateLimit: 0 } : undefined,
+    alarms: config && ((catalog) => startAlarms(config, { pool, log: testLog, catalog })),
+  })
+  let closing: Promise<void> | undefined
+  const close = () => {
+    closing ??= app.close()
+    return closing
+  }
+  t.after(close)
   await app.listen({ host: '127.0.0.1', port })
   const address = app.server.address()
   if (!address || typeof address !== 'object') throw new Error('the API has no address')
   const base = `http://127.0.0.1:${address.port}`
-  return { app, base, login: await newLoginUrl(pool, base) }
+  return { app, base, login: await newLoginUrl(pool, base), close }
 }
 
 /**

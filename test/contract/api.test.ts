@@ -11,7 +11,10 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { checkRule } from '../../src/alarms/index.ts'
 import { buildApp, issueToken, SCOPES } from '../../src/api/index.ts'
+import { catalogFromFile } from '../../src/catalog/index.ts'
+import { putRule } from '../../src/db/index.ts'
 import { runBounded } from '../../src/etl/index.ts'
 import { repoRoot } from '../../src/shared/paths.ts'
 import { runSimulator } from '../../src/simulator/index.ts'
@@ -27,6 +30,9 @@ describe('the API contract (schemathesis against /docs/json)', () => {
     const { config, pool } = await isolatedConfig(t, { simCount: 400, simSensorsPerStation: 2 })
     await runSimulator(config, log)
     await runBounded(config, pool, log)
+    // An alarm rule the alarms' operations are sent to (schemathesis.toml names it).
+    const rule = { kind: 'spec', station: 'paint', measurement: 'booth_temp' }
+    await putRule(pool, checkRule(rule, catalogFromFile()), 'contract test')
     // Rate limiting is part of the contract (429 is declared) but would cut the run short.
     const app = await buildApp({
       pool,
@@ -44,6 +50,9 @@ describe('the API contract (schemathesis against /docs/json)', () => {
     const base = `http://127.0.0.1:${address.port}`
 
     const args = [
+      // Which operations may refuse schema-valid input, and why (the file says).
+      '--config-file',
+      join(repoRoot, 'test/contract/schemathesis.toml'),
       'run',
       `${base}/docs/json`,
       '--checks',

@@ -15,6 +15,7 @@ const rows = [
   ['stack'],
   ['orchestrator'],
   ['simulator', 'etl', 'api', 'services'],
+  ['alarms'],
   ['kafka', 'db'],
   ['catalog', 'config', 'errors', 'shared'],
 ]

@@ -15,10 +15,24 @@ import type {
   Station,
   Timeseries,
 } from '../../src/api/schemas.ts'
+import type { ActionResult, Alarm, AlarmTransition } from '../../src/api/schemas-alarms.ts'
 
 // The answers' types come from the API's own schemas (src/api/schemas.ts), the ones it validates
 // and serialises with and publishes at /docs/json: a change there is a type error here.
-export type { Bucket, Counts, PipelineStatus, QualitySummary, Reading, Station, Timeseries }
+export type {
+  Alarm,
+  AlarmTransition,
+  Bucket,
+  Counts,
+  PipelineStatus,
+  QualitySummary,
+  Reading,
+  Station,
+  Timeseries,
+}
+export type AlarmState = Alarm['state']
+export type Severity = Alarm['severity']
+export type AlarmAction = Static<typeof ActionResult>
 export type Field = Station['fields'][number]
 export type NumericField = Static<typeof NumericFieldSchema>
 export type EnumField = Static<typeof EnumFieldSchema>
@@ -62,9 +76,25 @@ export function url(path: string, params: Params = {}): string {
 }
 
 async function get<T>(path: string, params?: Params): Promise<T> {
+  return send<T>(url(path, params), { headers: { accept: 'application/json' } })
+}
+
+/**
+ * A POST of JSON. The session cookie goes along (same origin; SameSite=Strict keeps other sites'
+ * pages from sending it), which is how the dashboard acts with its session's scope `operate`.
+ */
+function post<T>(path: string, body: object): Promise<T> {
+  return send<T>(path, {
+    method: 'POST',
+    headers: { accept: 'application/json', 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+}
+
+async function send<T>(target: string, init: RequestInit): Promise<T> {
   let res: Response
   try {
-    res = await fetch(url(path, params), { headers: { accept: 'application/json' } })
+    res = await fetch(target, init)
   } catch (error) {
     report(false, error)
     throw error
@@ -95,4 +125,19 @@ export const api = {
   quality: (station: string, bucket: Bucket, r: Range) =>
     get<QualitySummary>('/quality/summary', { station, bucket, ...r }),
   pipeline: (r: Range) => get<PipelineStatus>('/pipeline/status', { ...r }),
+  /** Every alarm not NORMAL (what `event: alarm` carries too), most severe and newest first. */
+  alarms: () => get<Alarm[]>('/alarms'),
+  /** A station's transitions at or after `since`, newest first (the API's longest page). */
+  alarmHistory: (station: string, since: string) =>
+    get<AlarmTransition[]>('/alarms/history', { station, since, limit: 1000 }),
+  acknowledge: (rule: string, subject: string, comment: string) =>
+    post<AlarmAction>(`/alarms/${encodeURIComponent(rule)}/acknowledge`, { subject, comment }),
+  shelve: (rule: string, subject: string, comment: string, minutes: number) =>
+    post<AlarmAction>(`/alarms/${encodeURIComponent(rule)}/shelve`, {
+      subject,
+      comment,
+      for_minutes: minutes,
+    }),
+  unshelve: (rule: string, subject: string, comment: string) =>
+    post<AlarmAction>(`/alarms/${encodeURIComponent(rule)}/unshelve`, { subject, comment }),
 }

@@ -4,6 +4,7 @@
  */
 import uPlot from 'uplot'
 import 'uplot/dist/uPlot.min.css'
+import { h } from './dom.ts'
 
 export const colours = {
   text: '#d7dde4',
@@ -15,6 +16,7 @@ export const colours = {
   pass: '#3ddc97',
   alarm: '#ff6b6b',
   defects: '#c792ea',
+  raise: '#e0a3ff',
 }
 
 /** The results other than the pass value, in catalog order: red and amber first, as ever. */
@@ -54,6 +56,16 @@ export interface ChartSpec {
 }
 
 /**
+ * A vertical line at `x` with a flag whose title (a tooltip) says what happened there: an alarm
+ * raised, on the SPC chart. Drawn as elements over the canvas, so the flag can be hovered.
+ */
+export interface Marker {
+  x: number
+  flag: string
+  title: string
+}
+
+/**
  * A chart in `target` that follows its width. `update` keeps a zoomed-in view where the user
  * left it: a refresh every few seconds must not undo their drag-zoom.
  */
@@ -61,6 +73,10 @@ export class Chart {
   readonly plot: uPlot
   private zoomed = false
   private readonly resize: ResizeObserver
+  private markers: readonly Marker[] = []
+  private markerLayer: HTMLElement | undefined
+  /** what the markers show now: redrawn only when it changes (a hovered tooltip stays) */
+  private placed = ''
 
   constructor(
     readonly target: HTMLElement,
@@ -89,11 +105,15 @@ export class Chart {
                 xs.length > 1 && min != null && max != null && (min > xs[0]! || max < xs[xs.length - 1]!)
             },
           ],
+          // Markers follow every redraw: new data, a zoom, a new width.
+          draw: [() => this.placeMarkers()],
         },
       },
       data,
       target,
     )
+    this.markerLayer = h('div', { class: 'chart-markers' })
+    this.plot.over.append(this.markerLayer)
     // Only on a change of width: setting the size changes the height, which would notify again.
     this.resize = new ResizeObserver(() => {
       const width = Math.max(200, target.clientWidth)
@@ -105,6 +125,36 @@ export class Chart {
   update(data: uPlot.AlignedData, label: string): void {
     this.target.setAttribute('aria-label', label)
     this.plot.setData(data, !this.zoomed)
+  }
+
+  setMarkers(markers: readonly Marker[]): void {
+    this.markers = markers
+    this.placeMarkers()
+  }
+
+  private placeMarkers(): void {
+    const layer = this.markerLayer
+    if (!layer) return
+    const { min, max } = this.plot.scales.x!
+    const shown = this.markers
+      .filter((m) => min != null && max != null && m.x >= min && m.x <= max)
+      .map((m) => ({ ...m, left: Math.round(this.plot.valToPos(m.x, 'x')) }))
+    // A flag near the right edge hangs to the left of its line, inside the chart.
+    const flipAfter = layer.clientWidth - 80
+    const placed = JSON.stringify([flipAfter, shown])
+    if (placed === this.placed) return
+    this.placed = placed
+    layer.replaceChildren(
+      ...shown.map((m) => {
+        const line = h(
+          'div',
+          { class: m.left > flipAfter ? 'chart-marker flip' : 'chart-marker', 'data-x': m.x },
+          h('span', { class: 'chart-marker-flag', title: m.title }, m.flag),
+        )
+        line.style.left = `${m.left}px`
+        return line
+      }),
+    )
   }
 
   destroy(): void {

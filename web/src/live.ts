@@ -1,11 +1,11 @@
 /**
- * The connection to the API: the stream of readings and catalog versions (Server-Sent Events) and
+ * The connection to the API: the stream of readings, catalog versions and alarms (Server-Sent Events) and
  * the banner shown while the API or the stream is unreachable. The browser's EventSource
  * reconnects by itself after a network error (sending Last-Event-ID, so no reading is missed; a
  * catalog version applied meanwhile is not replayed); after an answer it cannot use
  * (a 5xx from a proxy, say) it gives up, and we open a new one with backoff.
  */
-import { ApiError, type Reading } from './api.ts'
+import { type Alarm, ApiError, type Reading } from './api.ts'
 
 export class Connection {
   private fetchError: string | null = null
@@ -65,11 +65,13 @@ export interface StreamHandlers {
   reading(r: Reading): void
   /** a new catalog version was applied: `/stations` has changed */
   catalog(version: number): void
+  /** the alarms not NORMAL, on connecting and after each change (`event: alarm`) */
+  alarms(alarms: Alarm[]): void
   /** the stream opened (true) or failed (false) */
   status(ok: boolean): void
 }
 
-/** Opens the stream of new readings and catalog versions, and keeps it open. */
+/** Opens the stream of new readings, catalog versions and alarms, and keeps it open. */
 export function openStream(on: StreamHandlers, attempt = 0): void {
   const es = new EventSource('/sensor-data/stream')
   es.addEventListener('open', () => {
@@ -81,6 +83,7 @@ export function openStream(on: StreamHandlers, attempt = 0): void {
     const { version } = JSON.parse((e as MessageEvent<string>).data) as { version: number }
     on.catalog(version)
   })
+  es.addEventListener('alarm', (e) => on.alarms(JSON.parse((e as MessageEvent<string>).data) as Alarm[]))
   es.addEventListener('error', () => {
     on.status(false)
     if (es.readyState === EventSource.CLOSED) {

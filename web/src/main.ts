@@ -1,14 +1,17 @@
 /**
  * The plant dashboard: loads the station catalog, builds the panels, refreshes them every
  * REFRESH_MS (and soon after live readings arrive), and feeds stream readings straight into the
- * station cards and the SPC chart. The catalog is followed live: when the stream says a new
- * version was applied, the panels are rebuilt from /stations, without a reload. Settings from
- * the URL: `?window=24h`, `?silent=120` (seconds after which a station counts as silent).
+ * station cards and the SPC chart, and the stream's alarms into the alarm banner and list. The
+ * catalog is followed live: when the stream says a new version was applied, the panels are
+ * rebuilt from /stations, without a reload. Settings from the URL: `?window=24h`, `?silent=120`
+ * (seconds after which a station counts as silent).
  */
 import './style.css'
+import './alarms.css'
 import { api, onApiStatus, type Reading, type Station } from './api.ts'
 import { byId } from './dom.ts'
 import { Connection, openStream } from './live.ts'
+import { AlarmsPanel } from './panels/alarms.ts'
 import { refreshCounts } from './panels/counts.ts'
 import { kafkaText, refreshPipeline, stallText } from './panels/pipeline.ts'
 import { QualityPanel } from './panels/quality.ts'
@@ -42,12 +45,13 @@ const cards = new StationCards(silentAfterSec)
 const trends = new TrendsPanel()
 const quality = new QualityPanel()
 const spc = new SpcPanel()
+const alarms = new AlarmsPanel(() => spc.alarmsChanged())
 let catalog: Station[] = []
 follow(await loadCatalog())
 
 function follow(next: Station[]): void {
   catalog = next
-  for (const panel of [cards, trends, quality, spc]) panel.setCatalog(next)
+  for (const panel of [cards, trends, quality, spc, alarms]) panel.setCatalog(next)
 }
 
 /**
@@ -86,6 +90,7 @@ async function refreshAll(): Promise<void> {
     trends.refresh(range, win),
     quality.refresh(range, win),
     spc.refresh(),
+    alarms.refresh(),
   ])
 }
 
@@ -142,6 +147,7 @@ let opened = false
 openStream({
   reading: onReading,
   catalog: reloadCatalog,
+  alarms: (list) => alarms.live(list),
   status: (ok) => {
     connection.stream(ok)
     // Back after an outage: catch up on everything at once.

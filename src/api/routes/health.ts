@@ -1,4 +1,13 @@
-import { type EtlHealth, etlHealth, type KafkaNodes, kafkaNodes, type Pool } from '../../db/index.ts'
+import {
+  type AlarmHealth,
+  alarmHealth,
+  type EtlHealth,
+  etlHealth,
+  type KafkaNodes,
+  kafkaNodes,
+  type Pool,
+} from '../../db/index.ts'
+import { evaluation } from '../pipeline-status.ts'
 import { answers, asProblem, problem, sendProblem } from '../problems.ts'
 import { Health, Ready } from '../schemas.ts'
 import type { Api } from '../types.ts'
@@ -20,7 +29,7 @@ export function healthRoutes(app: Api, pool: Pool, stallSec: number): void {
       schema: {
         summary: 'PostgreSQL answers and the ETL is not stalled; when it last committed, and its lag',
         description:
-          '503 when PostgreSQL does not answer, when the ETL is stalled (messages wait in Kafka and nothing was committed for `etlStallSec`, or a partition is held back at a record batch that cannot be decoded: its `reason` says which), or when the embedded Kafka cluster has lost its quorum (production stalls). A cluster with a node down but its quorum kept is `degraded`, 200.',
+          '503 when PostgreSQL does not answer, when the ETL is stalled (messages wait in Kafka and nothing was committed for `etlStallSec`, or a partition is held back at a record batch that cannot be decoded: its `reason` says which), or when the embedded Kafka cluster has lost its quorum (production stalls). A cluster with a node down but its quorum kept is `degraded`, 200; so are alarms no longer evaluated (an evaluator ran, and has not ticked for 30 s: `alarms`).',
         tags: ['ops'],
         // 503 is a stalled ETL (this shape) or PostgreSQL away (a problem).
         response: {
@@ -32,8 +41,13 @@ export function healthRoutes(app: Api, pool: Pool, stallSec: number): void {
     async (req, reply) => {
       let health: EtlHealth
       let kafka: KafkaNodes
+      let alarmsHealth: AlarmHealth
       try {
-        ;[health, kafka] = await Promise.all([etlHealth(pool, stallSec), kafkaNodes(pool)])
+        ;[health, kafka, alarmsHealth] = await Promise.all([
+          etlHealth(pool, stallSec),
+          kafkaNodes(pool),
+          alarmHealth(pool),
+        ])
       } catch (error) {
         req.log.warn({ err: String(error) }, 'not ready')
         return sendProblem(reply, problem('DATABASE_UNAVAILABLE', 'PostgreSQL did not answer'))
@@ -57,11 +71,17 @@ export function healthRoutes(app: Api, pool: Pool, stallSec: number): void {
             reason: p.blocked_reason,
           })),
       }
-      if (health.stalled) return reply.code(503).send({ status: 'stalled', database: 'ok', etl, kafka })
+      const alarms = evaluation(alarmsHealth)
+      // An evaluator that ran and stopped ticking: nobody would be told of a drift.
+      if (!alarms.evaluating && alarms.heartbeat_age_sec !== null)
+        req.log.warn({ heartbeat_age_sec: alarms.heartbeat_age_sec }, 'alarms are not being evaluated')
+      if (health.stalled)
+        return reply.code(503).send({ status: 'stalled', database: 'ok', etl, kafka, alarms })
       if (kafka.quorum_lost)
-        return reply.code(503).send({ status: 'kafka-unavailable', database: 'ok', etl, kafka })
-      const status = kafka.down > 0 ? ('degraded' as const) : ('ready' as const)
-      return { status, database: 'ok' as const, etl, kafka }
+        return reply.code(503).send({ status: 'kafka-unavailable', database: 'ok', etl, kafka, alarms })
+      const alarmsDown = !alarms.evaluating && alarms.heartbeat_age_sec !== null
+      const status = kafka.down > 0 || alarmsDown ? ('degraded' as const) : ('ready' as const)
+      return { status, database: 'ok' as const, etl, kafka, alarms }
     },
   )
 }

@@ -3,8 +3,9 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import { Type } from 'typebox'
 import { kafkaNodes, type Pool, type Totals, totals } from '../../db/index.ts'
 import type { ResponseCache } from '../cache.ts'
-import { pipelineStatus, type Status } from '../pipeline-status.ts'
+import { type EvaluatorOf, pipelineStatus, type Status } from '../pipeline-status.ts'
 import { answers } from '../problems.ts'
+import { ALARM_STATE_NAMES, SEVERITY_NAMES } from '../schemas-alarms.ts'
 import type { Api } from '../types.ts'
 
 /** `/metrics` for Prometheus: the API's own (HTTP, cache, process) and the pipeline's, read from PostgreSQL. */
@@ -12,6 +13,7 @@ export function metricsRoutes(
   app: Api,
   pool: Pool,
   stallSec: number,
+  evaluator: EvaluatorOf | undefined,
   cache?: ResponseCache,
   replica?: Pool,
 ): void {
@@ -21,6 +23,7 @@ export function metricsRoutes(
   httpMetrics(app, registry)
   if (cache?.enabled) cacheMetrics(registry, cache)
   const update = pipelineMetrics(registry)
+  const updateAlarms = alarmMetrics(registry, evaluator)
   const kafkaUp = new Gauge({
     name: 'evf_kafka_node_up',
     help: '1 while a node of the embedded Kafka cluster runs, 0 while it is down (--kafka-nodes 3)',
@@ -39,6 +42,7 @@ export function metricsRoutes(
       kafkaNodes(pool),
     ])
     update(stored, s)
+    updateAlarms(s)
     kafkaUp.reset()
     for (const n of nodes.nodes) kafkaUp.set({ node: String(n.node_id) }, n.up ? 1 : 0)
     return reply.type(registry.contentType).send(await registry.metrics())
@@ -143,5 +147,59 @@ function pipelineMetrics(registry: Registry) {
       lastRun.set(Date.parse(run.finished_at ?? run.started_at) / 1000 || 0)
       lastRunOk.set(run.status === 'failed' ? 0 : 1)
     }
+  }
+}
+
+/** The alarms' gauges: alarms by state and severity, notifications by receiver and status, the evaluator's lead. */
+function alarmMetrics(registry: Registry, evaluator: EvaluatorOf | undefined) {
+  const gauge = (name: string, help: string, labelNames: string[] = []) =>
+    new Gauge({ name, help, labelNames, registers: [registry] })
+  const alarms = gauge('evf_alarms', 'Alarms per ISA-18.2 state and severity (NORMAL included)', [
+    'state',
+    'severity',
+  ])
+  const messages = gauge(
+    'evf_alarm_notifications',
+    'Notification messages per receiver and status (pending, sent, expired: given up)',
+    ['receiver', 'status'],
+  )
+  const oldest = gauge(
+    'evf_alarm_notification_oldest_pending_seconds',
+    'Age of the oldest message a receiver has not taken yet (0: none pending)',
+    ['receiver'],
+  )
+  const heartbeat = gauge(
+    'evf_alarm_evaluator_heartbeat_age_seconds',
+    'Seconds since the leading alarm evaluator last ticked (any process; absent when none ever ran): over 30, alarms are not being evaluated',
+  )
+  const behind = gauge(
+    'evf_alarm_evaluator_behind_readings',
+    'Readings loaded by the ETL that no alarm evaluator has evaluated yet',
+  )
+  // Only in a process that runs an evaluator (EVF_ALARM_EVALUATOR=api).
+  const leader =
+    evaluator &&
+    gauge(
+      'evf_alarm_evaluator_leader',
+      '1 while the alarm evaluator of this API process leads (one process of a deployment does), else 0',
+    )
+  return (s: Status): void => {
+    alarms.reset()
+    for (const state of ALARM_STATE_NAMES)
+      for (const severity of SEVERITY_NAMES) alarms.set({ state, severity }, 0)
+    for (const c of s.alarms.counts) alarms.set({ state: c.state, severity: c.severity }, c.n)
+    messages.reset()
+    oldest.reset()
+    const now = Date.now()
+    for (const d of s.alarms.deliveries) {
+      messages.set({ receiver: d.receiver, status: d.status }, d.messages)
+      if (d.status !== 'pending') continue
+      const age = d.oldest_pending === null ? 0 : (now - new Date(d.oldest_pending).getTime()) / 1000
+      oldest.set({ receiver: d.receiver }, Math.max(0, age))
+    }
+    leader?.set(evaluator?.()?.leading ? 1 : 0)
+    heartbeat.reset()
+    if (s.alarms.health.heartbeat_age_sec !== null) heartbeat.set(s.alarms.health.heartbeat_age_sec)
+    behind.set(s.alarms.health.behind)
   }
 }

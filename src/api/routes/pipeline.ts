@@ -1,19 +1,25 @@
 import type { Pool } from '../../db/index.ts'
 import { windowOf } from '../params.ts'
-import { CURRENT_RATE_SEC, pipelineStatus } from '../pipeline-status.ts'
+import { alarmsStatus, CURRENT_RATE_SEC, type EvaluatorOf, pipelineStatus } from '../pipeline-status.ts'
 import { answers } from '../problems.ts'
 import { PipelineStatus, WindowQuery } from '../schemas.ts'
 import type { Api } from '../types.ts'
 
 /** `/pipeline/status` for people and the dashboard (`/metrics`, for Prometheus, is in metrics.ts). */
-export function pipelineRoutes(app: Api, pool: Pool, stallSec: number, replica?: Pool): void {
+export function pipelineRoutes(
+  app: Api,
+  pool: Pool,
+  stallSec: number,
+  evaluator: EvaluatorOf | undefined,
+  replica?: Pool,
+): void {
   app.get(
     '/pipeline/status',
     {
       config: { scope: 'read' },
       schema: {
         summary:
-          'ETL health: last commit and run, lag per partition, ingest in the window, dead letters by reason',
+          'ETL health: last commit and run, lag per partition, ingest in the window, dead letters by reason; alarms by state and severity, and their notifications’ delivery',
         description: 'Default window: the last 15 minutes.',
         tags: ['ops'],
         querystring: WindowQuery,
@@ -52,6 +58,7 @@ export function pipelineRoutes(app: Api, pool: Pool, stallSec: number, replica?:
           by_reason: s.by_reason.map((r) => ({ reason_code: r.reason_code, count: r.n })),
           recent: s.recent,
         },
+        alarms: alarmsStatus(s, evaluator?.()),
       }
     },
   )

@@ -285,6 +285,14 @@ WHERE station = ${literal(inspection.station)} AND field = ${literal(inspection.
     `CREATE VIEW bi.catalog_limits AS SELECT station, field, valid_from, lead(valid_from) OVER (PARTITION BY station, field ORDER BY valid_from) AS valid_to, lsl, target, usl FROM public.catalog_limits`,
     `COMMENT ON VIEW bi.catalog_limits IS 'Each measurement''s spec limits over time: in force from valid_from until valid_to.'`,
     `CREATE VIEW bi.catalog_stations AS SELECT station, line, line_name, area, area_name, definition->>'name' AS name, retired_at FROM public.catalog_stations`,
+    `CREATE VIEW bi.alarm_history AS
+SELECT id, at, recorded_at, station, measurement, rule_id AS rule, subject, kind, severity, from_state, to_state,
+       value, reason, by_whom, comment, silenced_by FROM public.alarm_events`,
+    `COMMENT ON VIEW bi.alarm_history IS 'Every transition of every alarm (ISA-18.2 states): who, when, the value, the rule; silenced_by names the silence that kept it from being sent.'`,
+    `CREATE VIEW bi.alarms AS
+SELECT a.rule_id AS rule, a.subject, coalesce(a.station, r.station) AS station, coalesce(a.measurement, r.measurement) AS measurement,
+       r.kind, r.severity, a.state, a.active, a.value, a.changed_at, a.shelved_until FROM public.alarms a JOIN public.alarm_rules r ON r.id = a.rule_id`,
+    `COMMENT ON VIEW bi.alarms IS 'Each alarm and its state now.'`,
     'GRANT USAGE ON SCHEMA bi TO evf_bi, evf_api',
     'GRANT SELECT ON ALL TABLES IN SCHEMA bi TO evf_bi, evf_api',
   ].join(';\n')

@@ -1,6 +1,7 @@
 /**
  * Pipeline health (GET /pipeline/status): ingest rate, consumer lag, the last ETL run and its
- * result, and the dead letters of the window with their reasons.
+ * result, the dead letters of the window with their reasons, and the alarm notifications'
+ * delivery per receiver.
  */
 import { api, type PipelineStatus, type Range } from '../api.ts'
 import { ago, byId, empty, h, num } from '../dom.ts'
@@ -93,8 +94,71 @@ function render(root: HTMLElement, p: PipelineStatus, windowLabel: string): void
     ),
     p.etl.stalled ? h('p', { class: 'error-text', 'data-test': 'stalled' }, stallText(p)) : '',
     run?.error ? h('p', { class: 'error-text' }, `Last run failed: ${run.error}`) : '',
+    notifications(p),
     deadLetters(p, windowLabel, open.has('recent')),
     p.lag.partitions.length ? lagTable(p, open.has('lag')) : '',
+  )
+}
+
+const RECEIVER_NAMES: Record<string, string> = { email: 'e-mail', webhook: 'webhook' }
+
+/**
+ * One line per receiver: "e-mail: 3 sent, 1 pending for 2 min (last error: connection refused)".
+ * The error shown is a pending or given-up message's: a sent one's old error is history.
+ */
+export function deliveryText(deliveries: PipelineStatus['alarms']['deliveries'], receiver: string): string {
+  const of = (status: string) => deliveries.find((d) => d.receiver === receiver && d.status === status)
+  const [sent, pending, expired] = [of('sent'), of('pending'), of('expired')]
+  const parts = [`${sent?.messages ?? 0} sent`]
+  if (pending) {
+    const since = pending.oldest_pending ? (Date.now() - Date.parse(pending.oldest_pending)) / 1000 : null
+    parts.push(`${pending.messages} pending${since === null ? '' : ` for ${ago(since)}`}`)
+  }
+  if (expired) parts.push(`${expired.messages} given up after 24 h`)
+  const error = (pending?.last_error ?? expired?.last_error)?.replace(/^Error: /, '')
+  return `${RECEIVER_NAMES[receiver] ?? receiver}: ${parts.join(', ')}${error ? ` (last error: ${error})` : ''}`
+}
+
+/** The watchdog's line: shown only when an evaluator ran and stopped ticking (nobody would be told). */
+export function evaluationText(e: PipelineStatus['alarms']['evaluation']): string | undefined {
+  if (e.evaluating || e.heartbeat_age_sec === null) return undefined
+  return `Alarms are not being evaluated: the evaluator (${e.holder ?? 'none'}) last ticked ${Math.round(e.heartbeat_age_sec)} s ago, ${e.behind} readings behind`
+}
+
+function notifications(p: PipelineStatus): HTMLElement {
+  const stopped = evaluationText(p.alarms.evaluation)
+  const list = deliveryList(p)
+  if (!stopped) return list
+  return h(
+    'div',
+    {},
+    h('p', { class: 'error-text', role: 'alert', 'data-test': 'alarm-evaluation' }, stopped),
+    list,
+  )
+}
+
+function deliveryList(p: PipelineStatus): HTMLElement {
+  const { deliveries } = p.alarms
+  const receivers = [...new Set(deliveries.map((d) => d.receiver))]
+  if (receivers.length === 0)
+    return h('p', { class: 'muted', 'data-test': 'notifications' }, 'Alarm notifications: none sent yet.')
+  return h(
+    'div',
+    { class: 'notifications', 'data-test': 'notifications' },
+    h('h3', {}, 'Alarm notifications'),
+    h(
+      'ul',
+      {},
+      ...receivers.map((r) => {
+        const failing = deliveries.some((d) => d.receiver === r && d.status === 'pending' && d.last_error)
+        const expired = deliveries.some((d) => d.receiver === r && d.status === 'expired')
+        return h(
+          'li',
+          { 'data-receiver': r, class: expired ? 'error-text' : failing ? 'warn-text' : '' },
+          deliveryText(deliveries, r),
+        )
+      }),
+    ),
   )
 }
 

@@ -3,13 +3,23 @@
  * limits computed in the browser (spc.ts) and points beyond them listed and marked, and the spec
  * limits in force at each reading's time (from GET /stats/timeseries) as step lines. New readings
  * from the stream are appended as they arrive. The measurements offered follow the catalog.
+ * Where the measurement's spec or SPC rule raised an alarm (GET /alarms/history), a vertical line
+ * at the reading that tripped it, its flag's tooltip saying the rule and why, also listed as text.
  */
 import type uPlot from 'uplot'
-import { ApiError, api, type Limits, type NumericField, type Reading, type Station } from '../api.ts'
+import {
+  type AlarmTransition,
+  ApiError,
+  api,
+  type Limits,
+  type NumericField,
+  type Reading,
+  type Station,
+} from '../api.ts'
 import { fillMeasurements, findMeasurement, limitsAt } from '../catalog.ts'
-import { Chart, colours, stepped } from '../chart.ts'
+import { Chart, colours, type Marker, stepped } from '../chart.ts'
 import { byId, clock, empty, h, label, num } from '../dom.ts'
-import { individualsChart } from '../spc.ts'
+import { type IndividualsChart, individualsChart } from '../spc.ts'
 import { failed } from './common.ts'
 
 const sizes = [50, 100, 250, 500]
@@ -26,6 +36,9 @@ export class SpcPanel {
   private readings: Reading[] = []
   /** the spec limits in force over the readings' time, oldest first */
   private limits: Limits[] = []
+  /** the measurement's alarms raised since the oldest reading (its spec and SPC rules) */
+  private raises: AlarmTransition[] = []
+  private raisesTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor() {
     this.field = h('select', { id: 'spc-field' })
@@ -35,6 +48,7 @@ export class SpcPanel {
       sel.addEventListener('change', () => {
         this.drop()
         this.readings = []
+        this.raises = []
         void this.refresh()
       })
     }
@@ -61,6 +75,7 @@ export class SpcPanel {
       this.drop()
       this.readings = []
       this.limits = []
+      this.raises = []
     }
   }
 
@@ -81,10 +96,14 @@ export class SpcPanel {
     const key = this.field.value
     try {
       const rows = (await api.readings(selected.station, Number(this.size.value))).reverse()
-      const limits = await this.limitsOver(selected, rows)
+      const [limits, raises] = await Promise.all([
+        this.limitsOver(selected, rows),
+        this.raisesOver(selected, rows),
+      ])
       if (this.field.value !== key) return // another measurement was chosen meanwhile
       this.readings = rows
       this.limits = limits
+      this.raises = raises ?? this.raises
       this.render()
     } catch (error) {
       if (error instanceof ApiError) this.drop()
@@ -99,6 +118,47 @@ export class SpcPanel {
     const to = Math.max(Date.now(), rows[rows.length - 1]!.data.timestamp * 1000) + 1000
     const range = { from: new Date(from).toISOString(), to: new Date(to).toISOString() }
     return (await api.timeseries(selected.station, selected.field.name, '1h', range)).limits
+  }
+
+  /**
+   * The raises (to UNACK, from NORMAL or RTNUN: a condition tripping, not a shelf expiring) of the
+   * measurement's spec and SPC rules since the oldest reading; undefined when they could not be
+   * read (the chart goes on without them).
+   */
+  private async raisesOver(
+    selected: { station: string; field: NumericField },
+    rows: Reading[],
+  ): Promise<AlarmTransition[] | undefined> {
+    if (rows.length === 0) return []
+    const since = new Date(rows[0]!.data.timestamp * 1000 - 1000).toISOString()
+    try {
+      const history = await api.alarmHistory(selected.station, since)
+      return history
+        .filter(
+          (e) =>
+            e.measurement === selected.field.name &&
+            (e.kind === 'spec' || e.kind === 'spc') &&
+            e.to === 'UNACK' &&
+            (e.from === 'NORMAL' || e.from === 'RTNUN'),
+        )
+        .reverse()
+    } catch {
+      return undefined
+    }
+  }
+
+  /** The alarms changed (`event: alarm`): a raise of the charted measurement is marked soon after. */
+  alarmsChanged(): void {
+    clearTimeout(this.raisesTimer)
+    this.raisesTimer = setTimeout(async () => {
+      const selected = this.selected
+      if (!selected || this.readings.length === 0) return
+      const key = this.field.value
+      const raises = await this.raisesOver(selected, this.readings)
+      if (this.field.value !== key || raises === undefined) return
+      this.raises = raises
+      this.render()
+    }, 300)
   }
 
   /** Readings from the stream: those of the charted station are appended. */
@@ -154,10 +214,33 @@ export class SpcPanel {
       inForce.map((l) => l?.usl ?? null),
       xs.map((v, i) => (spc.outOfControl.includes(i) ? v : null)),
     ]
-    const text = `Individuals chart of ${label(field.name)}: ${spc.n} readings, ${ooc} out of control, Cpk ${num(spc.cpk, 2)}`
+    const raised = this.raisesAt(points.map((p) => p.r.data.timestamp * 1000))
+    const raisedText = raised.length
+      ? `, ${raised.length} ${raised.length === 1 ? 'alarm' : 'alarms'} raised`
+      : ''
+    const text = `Individuals chart of ${label(field.name)}: ${spc.n} readings, ${ooc} out of control, Cpk ${num(spc.cpk, 2)}${raisedText}`
     if (this.chart) this.chart.update(data, text)
     else this.draw(data, text, field)
+    this.chart?.setMarkers(raised)
+    this.listAlarms(points, spc, field, raised)
+  }
+
+  /** The raises and the readings out of control, as text. */
+  private listAlarms(
+    points: { r: Reading; v: number }[],
+    spc: IndividualsChart,
+    field: NumericField,
+    raised: Marker[],
+  ): void {
+    const ooc = spc.outOfControl.length
     this.alarms.replaceChildren(
+      raised.length
+        ? h(
+            'ul',
+            { class: 'raises', 'aria-label': 'Alarms raised' },
+            ...raised.map((m) => h('li', { 'data-x': m.x }, `⚑ #${m.x} ${m.title}`)),
+          )
+        : '',
       ooc
         ? h(
             'ul',
@@ -174,6 +257,32 @@ export class SpcPanel {
           )
         : h('p', { class: 'muted' }, 'All readings within the control limits.'),
     )
+  }
+
+  /**
+   * The raises as markers at the reading each one was raised at (a raise's time is its reading's):
+   * the nearest within a second; one outside the readings charted is left out.
+   */
+  private raisesAt(times: readonly number[]): Marker[] {
+    if (times.length === 0) return []
+    const first = times[0]!
+    const last = times[times.length - 1]!
+    return this.raises.flatMap((e) => {
+      const at = Date.parse(e.at)
+      if (at < first - 1000 || at > last + 1000) return []
+      let best = 0
+      times.forEach((t, i) => {
+        if (Math.abs(t - at) < Math.abs(times[best]! - at)) best = i
+      })
+      const why = e.reason.replace(/^raised: /, '')
+      return [
+        {
+          x: best + 1,
+          flag: e.kind === 'spc' ? '⚑ SPC' : '⚑ spec',
+          title: `${e.rule} raised at ${clock(at / 1000)}: ${why}`,
+        },
+      ]
+    })
   }
 
   private draw(data: uPlot.AlignedData, text: string, field: NumericField): void {

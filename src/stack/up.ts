@@ -93,7 +93,13 @@ function roleUrls(databaseUrl: string, dataDir: string, log: Logger): Promise<Ro
       { err: String(error) },
       'cannot give the evf_* roles a login (the DATABASE_URL role lacks CREATEROLE?): every component uses DATABASE_URL',
     )
-    return { evf_etl: databaseUrl, evf_api: databaseUrl, evf_bi: databaseUrl, evf_sim: databaseUrl }
+    return {
+      evf_etl: databaseUrl,
+      evf_api: databaseUrl,
+      evf_bi: databaseUrl,
+      evf_sim: databaseUrl,
+      evf_ingest: databaseUrl,
+    }
   })
 }
 

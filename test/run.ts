@@ -112,6 +112,7 @@ if (needsServices) {
     EVF_TEST_KAFKA_PASSWORD: services.kafka.admin.kafkaPassword,
     EVF_TEST_KAFKA_ETL_PASSWORD: services.kafka.etl.kafkaPassword,
     EVF_TEST_KAFKA_SIMULATOR_PASSWORD: services.kafka.simulator.kafkaPassword,
+    EVF_TEST_KAFKA_INGEST_PASSWORD: services.kafka.ingest.kafkaPassword,
     EVF_TEST_DATABASE_URL: services.databaseUrl,
     // Where the broker keeps its partitions' logs (a test corrupts a stored batch there).
     EVF_TEST_KAFKA_DATA: join(dataDir, 'kafka', 'data'),

@@ -16,8 +16,12 @@ export interface IngestSourceRow {
   stateSince: Date
 }
 
-/** Upserts the sources' state; each row's heartbeat becomes now. */
+/**
+ * The sources' state, replacing what an earlier ingest recorded (a source no longer planned is
+ * removed); each row's heartbeat becomes now. No rows: no ingest runs (`stack up` says so).
+ */
 export async function recordIngestSources(pool: Pool, rows: IngestSourceRow[]): Promise<void> {
+  await pool.query('DELETE FROM ingest_sources WHERE source <> ALL($1::text[])', [rows.map((r) => r.source)])
   if (rows.length === 0) return
   await pool.query(
     `INSERT INTO ingest_sources AS s (source, kind, stations, endpoint, connected, messages_in, acknowledged,

@@ -74,6 +74,7 @@ export class KafkaSink {
     const messages = batch.flatMap((p) =>
       p.items.map((item) => ({
         ...toMessage(item.reading, catalog, this.topicPrefix),
+        ...(item.raw && { value: item.raw }),
         headers: headers(p.kind, item),
       })),
     )

@@ -74,6 +74,7 @@ export class KafkaSink {
     const messages = batch.flatMap((p) =>
       p.items.map((item) => ({
         ...toMessage(item.reading, catalog, this.topicPrefix),
+        ...(item.raw && { value: item.raw }),
         headers: headers(p.kind, item),
       })),
     )
@@ -104,9 +105,10 @@ export class KafkaSink {
   }
 }
 
-function headers(kind: SourceKind, item: IngestedReading): Record<string, Buffer> {
-  const h: Record<string, Buffer> = { [MESSAGE_HEADERS.source]: Buffer.from(kind) }
-  if (item.redelivered) h[MESSAGE_HEADERS.redelivered] = Buffer.from('1')
-  if (item.quality) h[MESSAGE_HEADERS.quality] = Buffer.from(item.quality)
+/** A Map of Buffers: the producer has no header serialisers, and a string key fails each try with a TypeError. */
+function headers(kind: SourceKind, item: IngestedReading): Map<Buffer, Buffer> {
+  const h = new Map([[Buffer.from(MESSAGE_HEADERS.source), Buffer.from(kind)]])
+  if (item.redelivered) h.set(Buffer.from(MESSAGE_HEADERS.redelivered), Buffer.from('1'))
+  if (item.quality) h.set(Buffer.from(MESSAGE_HEADERS.quality), Buffer.from(item.quality))
   return h
 }

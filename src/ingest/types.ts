@@ -53,4 +53,10 @@ export interface IngestedReading {
   redelivered?: boolean
   /** not good: the source's status (an OPC UA status code); the ETL dead-letters it with this */
   quality?: string
+  /**
+   * the device's payload as it came, sent as the Kafka value instead of `reading` (which then only
+   * routes it: station and sensor): a payload that is not a reading (not JSON, not an object)
+   * reaches the ETL as it was, which dead-letters it with its reason
+   */
+  raw?: Buffer
 }

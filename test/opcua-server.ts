@@ -25,7 +25,8 @@ const manager = (folder: string) =>
   new OPCUACertificateManager({
     rootFolder: `${pki}/${folder}`,
     automaticallyAcceptUnknownCertificate: !secure,
-    disableFileWatchers: true,
+    // secure: watch trusted/ so that a certificate an operator moves there is trusted without a restart
+    disableFileWatchers: !secure,
   })
 const serverCertificateManager = manager('server-pki')
 const userCertificateManager = manager('user-pki')

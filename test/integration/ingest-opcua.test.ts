@@ -68,7 +68,10 @@ class PlcServer {
   }
 }
 
-/** The default catalog with the paint booth fed by OPC UA: three nodes, 100 ms, absolute deadband 0.5. */
+/**
+ * The default catalog with the paint booth fed by OPC UA: three nodes, 100 ms, absolute deadband
+ * 0.5; and the battery station on nodes the server does not have.
+ */
 async function applyOpcuaCatalog(pool: Pool): Promise<void> {
   const document = structuredClone(plant.document)
   const paint = document.lines[0]!.stations.find((s) => s.id === 'paint')!
@@ -87,12 +90,18 @@ async function applyOpcuaCatalog(pool: Pool): Promise<void> {
       },
     ],
   }
-  await withClient(
-    pool,
-    (
-      c, // record: the diff does not see a change of `source` alone (src/catalog/diff.ts)
-    ) => applyCatalog(c, document, { source: 'test', record: true }),
-  )
+  const battery = document.lines[0]!.stations.find((s) => s.id === 'battery')!
+  battery.source = {
+    type: 'opcua',
+    sensors: [
+      {
+        id: 'eol-1',
+        nodes: Object.fromEntries(Object.keys(battery.measurements).map((m) => [m, `ns=1;s=Battery.${m}`])),
+      },
+    ],
+  }
+  // record: the diff does not see a change of `source` alone (src/catalog/diff.ts)
+  await withClient(pool, (c) => applyCatalog(c, document, { source: 'test', record: true }))
 }
 
 interface Run {
@@ -143,6 +152,14 @@ describe('evf ingest from an OPC UA server', () => {
     const detail = { detail: run.logs }
     // The server's current values make the first reading.
     await waitFor('the initial reading', async () => (await rows(pool)) === 1, 30_000, detail)
+    // A node the server does not have: monitoring it fails without an exception; ingest says which.
+    const unknown = await waitFor(
+      'the unknown nodes reported',
+      async () => (await source(pool))?.last_error ?? undefined,
+      5_000,
+    )
+    assert.match(unknown, /cannot monitor ns=1;s=Battery\.\w+ \(battery\/eol-1\/\w+\): BadNodeIdUnknown/)
+    assert.match(run.logs(), /cannot monitor an OPC UA node/)
 
     await waitFor('3 values in', async () => Number((await source(pool))?.messages_in) === 3, 5_000, detail)
     await plc.set('Humidity', 60.3) // inside the 0.5 deadband
@@ -196,8 +213,8 @@ describe('evf ingest from an OPC UA server', () => {
       detail,
     )
     t.diagnostic(`missed (estimated) ${after.missed}`)
-    assert.match(run.logs(), /missed \d+ values while disconnected/)
-    assert.match(run.logs(), /OPC UA session and subscription back/)
+    for (const line of [/missed \d+ values while disconnected/, /OPC UA session and subscription back/])
+      await waitFor(`the log line ${line}`, () => line.test(run.logs()), 5_000, detail)
   })
 
   it('signs and encrypts with a user login, once the server trusts the client, and refuses None off loopback', async (t) => {

@@ -320,5 +320,11 @@ describe('evf ingest from an OPC UA server', () => {
       `RSS: ingest ${rssMb(run.ingest.pid)} MB, simulator with its OPC UA server ${rssMb(simulator.pid)} MB; ${await rows(pool)} rows`,
     )
     assert.equal(await count(pool, `SELECT count(*) AS n FROM dead_letters`), 0)
+    // Both stop cleanly on SIGTERM: ingest ends its subscription and session, the simulator shuts its server down.
+    for (const child of [run.ingest, simulator]) {
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+      child.kill('SIGTERM')
+      assert.equal(await exited, 0)
+    }
   })
 })

@@ -42,6 +42,6 @@ export const MESSAGE_HEADERS = {
   source: 'evf-source',
   /** `1`: the broker marked the message a redelivery (MQTT DUP): the ETL loads it only if its natural key is new */
   redelivered: 'evf-redelivered',
-  /** a status that is not good (`Bad 0x808F0000 BadSensorFailure`): the ETL dead-letters the reading with it */
+  /** a status that is not good (`Bad 0x808C0000 BadSensorFailure`): the ETL dead-letters the reading with it */
   quality: 'evf-quality',
 } as const

@@ -41,7 +41,7 @@ describe('the ETL and device readings', () => {
         topic,
         key: 'booth-3',
         value: reading('booth-3', now),
-        headers: { 'evf-source': 'opcua', 'evf-quality': 'Bad 0x808F0000 BadSensorFailure' },
+        headers: { 'evf-source': 'opcua', 'evf-quality': 'Bad 0x808C0000 BadSensorFailure' },
       },
     ])
     assert.equal((await runBounded(config, pool, log)).status, 'ok')

@@ -176,13 +176,13 @@ describe('the ETL and ingest’s headers', () => {
 
   it('dead-letters a reading whose source said it is not good, with the status', () => {
     const r = transformRecord(
-      record({ 'evf-source': 'opcua', 'evf-quality': 'Bad 0x808F0000 BadSensorFailure' }),
+      record({ 'evf-source': 'opcua', 'evf-quality': 'Bad 0x808C0000 BadSensorFailure' }),
       policy,
       'x',
     )
     assert.ok(!r.ok)
     assert.equal(r.rejection.reasonCode, 'BAD_QUALITY')
-    assert.match(r.rejection.reason, /Bad 0x808F0000 BadSensorFailure/)
+    assert.match(r.rejection.reason, /Bad 0x808C0000 BadSensorFailure/)
   })
 
   it('keeps a device reading’s sensor for its natural key, and marks a redelivery', () => {

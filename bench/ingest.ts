@@ -23,9 +23,11 @@ import { createLogger } from '../src/shared/log.ts'
 import { allTopics } from '../test/plant.ts'
 import {
   benchDir,
+  type Cleanup,
   checkPortsFree,
   cleanEnv,
   cleanup,
+  cleanupNow,
   distCli,
   duration,
   ensureDist,
@@ -115,7 +117,7 @@ async function throughput(): Promise<{ direct: number; mqtt: number }> {
   const pg = await startPostgres(join(cacheDir, 'pg'))
   const kafka = await startKafka(join(cacheDir, 'kafka'), { heapMb: 768, partitions: 3, topicPrefix: PREFIX })
   const mqtt = await startEmbeddedMosquitto({ dataDir: join(cacheDir, 'mqtt'), log })
-  onCleanup('Mosquitto', mqtt.stop)
+  const mosquitto = onCleanup('Mosquitto', mqtt.stop)
   const pool: Pool = createPool(pg.url, { max: 1 })
   await migrate(pool)
   const env = {
@@ -151,11 +153,12 @@ async function throughput(): Promise<{ direct: number; mqtt: number }> {
     env: ingestEnv,
     logFile: join(cacheDir, 'ingest-2.log'),
   })
-  onCleanup('ingest', async () => void second.child.kill('SIGTERM'))
   const viaMqtt = await untilInKafka(env, base + COUNT, t0)
-  second.child.kill('SIGTERM')
   await pool.end()
-  await cleanup()
+  // cleanup() runs once per process: this phase's servers stop here, the next phase starts its own.
+  for (const c of [second.stop, first.stop, mosquitto]) await cleanupNow(c)
+  await kafka.stop()
+  await pg.stop()
   return { direct: COUNT / direct, mqtt: COUNT / viaMqtt }
 }
 
@@ -171,6 +174,8 @@ async function latency(transport: 'kafka' | 'mqtt'): Promise<Latency> {
   await checkPortsFree(Object.values(PORTS))
   await freshDataDir(dataDir)
   let pool: Pool | undefined
+  let poolStop: Cleanup | undefined
+  let stackStop: Cleanup | undefined
   const stack = await startStack({
     args: [
       ...['--data-dir', dataDir, '--kafka-port', String(PORTS.kafka)],
@@ -182,12 +187,15 @@ async function latency(transport: 'kafka' | 'mqtt'): Promise<Latency> {
     dataDir,
     apiPort: PORTS.api,
     logFile: join(cacheDir, `stack-${transport}.log`),
-    onStart: () => undefined,
+    onStart: (s) => {
+      stackStop = s.stop
+    },
     onEndpoints: async ({ databaseUrl }) => {
       pool = createPool(databaseUrl, { max: 2, statementTimeoutMs: 0, application: 'bench-ingest' })
-      onCleanup('the bench’s pool', () => pool!.end())
+      poolStop = onCleanup('the bench’s pool', () => pool!.end())
     },
   })
+  progress(`${transport}: warming up 15 s, then measuring ${fmt(DURATION_MS / 1000)} s`)
   const commits = new CommitLog(stack.databaseUrl)
   await sleep(15_000) // warm-up: the ETL and ingest at speed
   await commits.start()
@@ -208,7 +216,8 @@ async function latency(transport: 'kafka' | 'mqtt'): Promise<Latency> {
      WHERE s.reading_time >= $6 AND s.reading_time < $7`,
     [r.arrival, r.topic, r.partition, r.from, r.to, t1, t2],
   )
-  await cleanup()
+  await cleanupNow(poolStop!)
+  await cleanupNow(stackStop!)
   return rows[0]!
 }
 
@@ -232,6 +241,7 @@ async function main(): Promise<void> {
       ],
     ),
   ].join('\n')
+  await cleanup()
   publish('bench:ingest', body, { noRecord: args['no-record'] })
 }
 

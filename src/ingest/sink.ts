@@ -104,9 +104,10 @@ export class KafkaSink {
   }
 }
 
-function headers(kind: SourceKind, item: IngestedReading): Record<string, Buffer> {
-  const h: Record<string, Buffer> = { [MESSAGE_HEADERS.source]: Buffer.from(kind) }
-  if (item.redelivered) h[MESSAGE_HEADERS.redelivered] = Buffer.from('1')
-  if (item.quality) h[MESSAGE_HEADERS.quality] = Buffer.from(item.quality)
+/** As a Map of Buffers: the client's serializer takes no plain object of header values (a TypeError, retried forever). */
+function headers(kind: SourceKind, item: IngestedReading): Map<Buffer, Buffer> {
+  const h = new Map<Buffer, Buffer>([[Buffer.from(MESSAGE_HEADERS.source), Buffer.from(kind)]])
+  if (item.redelivered) h.set(Buffer.from(MESSAGE_HEADERS.redelivered), Buffer.from('1'))
+  if (item.quality) h.set(Buffer.from(MESSAGE_HEADERS.quality), Buffer.from(item.quality))
   return h
 }

@@ -104,9 +104,9 @@ export class KafkaSink {
   }
 }
 
-/** As a Map of Buffers: the client's serializer takes no plain object of header values (a TypeError, retried forever). */
+/** A Map of Buffers: the producer has no header serialisers, and a string key fails each try with a TypeError. */
 function headers(kind: SourceKind, item: IngestedReading): Map<Buffer, Buffer> {
-  const h = new Map<Buffer, Buffer>([[Buffer.from(MESSAGE_HEADERS.source), Buffer.from(kind)]])
+  const h = new Map([[Buffer.from(MESSAGE_HEADERS.source), Buffer.from(kind)]])
   if (item.redelivered) h.set(Buffer.from(MESSAGE_HEADERS.redelivered), Buffer.from('1'))
   if (item.quality) h.set(Buffer.from(MESSAGE_HEADERS.quality), Buffer.from(item.quality))
   return h

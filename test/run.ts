@@ -62,10 +62,12 @@ if (files.length === 0) throw new Error(`no *.test.ts under ${args.join(' ')}`)
 const needsServices = files.some((f) => !f.startsWith('test/unit/'))
 
 // The Debian packages the chosen tests use: Chromium for the browser tests, OpenSSL for the
-// Kafka TLS test's independent look at the broker's certificate.
+// Kafka TLS test's independent look at the broker's certificate, Mosquitto for the device tests.
 const packages = [
   ...(files.some((f) => f.startsWith('test/browser/')) ? ['chromium'] : []),
   ...(files.some((f) => f.endsWith('kafka-tls.test.ts')) ? ['openssl'] : []),
+  // Eclipse Mosquitto, the broker of the device tests, and its clients, an MQTT publisher we did not write.
+  ...(files.some((f) => /ingest|devices/.test(f)) ? ['mosquitto', 'mosquitto-clients:mosquitto_pub'] : []),
 ]
 if (packages.length > 0 && !(await check(process.execPath, ['scripts/debian.mjs', ...packages])))
   process.exit(1)
@@ -110,6 +112,7 @@ if (needsServices) {
     EVF_TEST_KAFKA_PASSWORD: services.kafka.admin.kafkaPassword,
     EVF_TEST_KAFKA_ETL_PASSWORD: services.kafka.etl.kafkaPassword,
     EVF_TEST_KAFKA_SIMULATOR_PASSWORD: services.kafka.simulator.kafkaPassword,
+    EVF_TEST_KAFKA_INGEST_PASSWORD: services.kafka.ingest.kafkaPassword,
     EVF_TEST_DATABASE_URL: services.databaseUrl,
     // Where the broker keeps its partitions' logs (a test corrupts a stored batch there).
     EVF_TEST_KAFKA_DATA: join(dataDir, 'kafka', 'data'),

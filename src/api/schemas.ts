@@ -11,6 +11,7 @@
 import { type Static, type TSchema, Type } from 'typebox'
 import { AlarmEvaluation, PipelineAlarms } from './schemas-alarms.ts'
 import { DateTime, Nullable, Query, StationName, StationParam, TIME, TimeParam } from './schemas-common.ts'
+import { IngestSources, StaleSensors } from './schemas-sources.ts'
 
 export { EPOCH_PATTERN, StationParam, TimeParam } from './schemas-common.ts'
 
@@ -114,6 +115,22 @@ export const Reading = Type.Object({
   created_at: DateTime('when the ETL loaded it'),
 })
 export type Reading = Static<typeof Reading>
+
+export const LatestReading = Type.Object({
+  ...Reading.properties,
+  stale_sensors: Type.Array(
+    Type.Object({
+      sensor_id: Type.String(),
+      since: DateTime('when its source said it went offline'),
+      reason: Type.String({ description: 'what said so: a Sparkplug NDEATH or DDEATH' }),
+    }),
+    {
+      description:
+        'sensors of the station whose source declared them offline (docs/devices.md): their last values are stale, not quiet; empty when none',
+    },
+  ),
+})
+export type LatestReading = Static<typeof LatestReading>
 
 export const Counts = Type.Object({
   from: DateTime(),
@@ -285,6 +302,8 @@ export const PipelineStatus = Type.Object({
     ),
   }),
   alarms: PipelineAlarms,
+  sources: IngestSources,
+  stale_sensors: StaleSensors,
 })
 export type PipelineStatus = Static<typeof PipelineStatus>
 
@@ -294,6 +313,7 @@ export const Ready = Type.Object({
   status: Type.Enum(['ready', 'degraded', 'stalled', 'kafka-unavailable'], { type: 'string' }),
   kafka: KafkaNodes,
   alarms: AlarmEvaluation,
+  sources: IngestSources,
   database: Type.Literal('ok'),
   etl: Type.Object({
     last_commit_at: Nullable(DateTime()),

@@ -53,6 +53,7 @@ function stationChanges(old: Station, s: Station): string[] {
     if (old[key] !== s[key]) changes.push(`${key} ${JSON.stringify(old[key])} → ${JSON.stringify(s[key])}`)
   if (old.line.id !== s.line.id) changes.push(`moved from line ${old.line.id} to ${s.line.id}`)
   if (!same(old.sensors, s.sensors)) changes.push('sensors changed')
+  if (!same(old.source, s.source)) changes.push('source changed')
   for (const m of s.measurements) {
     const was = old.measurements.find((o) => o.name === m.name)
     if (!was) changes.push(`measurement ${m.name} added`)

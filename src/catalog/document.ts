@@ -136,6 +136,86 @@ export type Measurement = Static<typeof Measurement>
 export type NumericMeasurement = Extract<Measurement, { type: 'number' | 'integer' }>
 export type EnumMeasurement = Extract<Measurement, { type: 'enum' }>
 
+const Measurements = (description: string) =>
+  Type.Record(Type.String({ pattern: NAME_PATTERN }), Type.String({ minLength: 1, maxLength: 400 }), {
+    minProperties: 1,
+    description,
+  })
+
+const MqttSource = Strict(
+  {
+    type: Type.Literal('mqtt'),
+    topic: Type.String({
+      minLength: 1,
+      maxLength: 400,
+      description:
+        'the MQTT topic filter its readings arrive on, one reading per message in our JSON (docs/etl.md); the sensor is the payload’s `sensor_id`, or the last topic level',
+    }),
+  },
+  'readings as JSON messages on an MQTT broker (QoS 1, a persistent session)',
+)
+
+const SparkplugSource = Strict(
+  {
+    type: Type.Literal('sparkplug'),
+    group: Type.String({ pattern: '^[^/+#]+$', description: 'the Sparkplug group id' }),
+    node: Type.String({
+      pattern: '^[^/+#]+$',
+      description: 'the edge node id; each of its devices is a sensor',
+    }),
+    metrics: Type.Optional(
+      Measurements('the metric name feeding each measurement (default: the measurement’s own name)'),
+    ),
+  },
+  'a Sparkplug B 3.0 edge node: its devices (or the node itself) are the sensors',
+)
+
+const Deadband = Strict(
+  {
+    type: Type.Union([Type.Literal('absolute'), Type.Literal('percent')]),
+    value: Type.Number({ minimum: 0, description: 'in the unit, or percent of the node’s EURange' }),
+  },
+  'changes smaller than this produce no reading (an OPC UA DataChangeFilter)',
+)
+
+const OpcuaSource = Strict(
+  {
+    type: Type.Literal('opcua'),
+    sampling_interval_ms: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 3_600_000,
+        description: 'how often the server samples (default 1000)',
+      }),
+    ),
+    deadband: Type.Optional(Deadband),
+    sensors: Type.Array(
+      Strict(
+        {
+          id: Id('the `sensor_id` of its readings'),
+          nodes: Measurements('the OPC UA node id feeding each measurement (`ns=1;s=Paint.BoothTemp`)'),
+        },
+        'a sensor and its nodes',
+      ),
+      { minItems: 1 },
+    ),
+  },
+  'OPC UA nodes, monitored with a subscription',
+)
+
+export const Source = Type.Unsafe<Static<typeof MqttSource | typeof SparkplugSource | typeof OpcuaSource>>({
+  type: 'object',
+  required: ['type'],
+  discriminator: { propertyName: 'type' },
+  oneOf: [MqttSource, SparkplugSource, OpcuaSource],
+  description:
+    'where a station’s readings come from, when a device sends them (docs/devices.md); without one, the simulator',
+})
+export type Source = Static<typeof Source>
+export type MqttSource = Extract<Source, { type: 'mqtt' }>
+export type SparkplugSource = Extract<Source, { type: 'sparkplug' }>
+export type OpcuaSource = Extract<Source, { type: 'opcua' }>
+
 export const Station = Strict(
   {
     id: Type.String({ pattern: NAME_PATTERN, description: 'the `station` of its readings' }),
@@ -157,6 +237,7 @@ export const Station = Strict(
         },
       ),
     ),
+    source: Type.Optional(Source),
     measurements: Type.Record(Type.String({ pattern: NAME_PATTERN }), Measurement, {
       minProperties: 1,
       description: 'what each of its readings carries, by name',

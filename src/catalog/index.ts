@@ -12,10 +12,14 @@ export { type CatalogDiff, diffCatalogs, isEmptyDiff } from './diff.ts'
 export type {
   CatalogDocument,
   Measurement as MeasurementDefinition,
+  MqttSource,
+  OpcuaSource,
+  Source,
+  SparkplugSource,
   Station as StationDefinition,
 } from './document.ts'
 export { catalogJsonSchema } from './document.ts'
-export type { SensorMessage, SourceRecord } from './message.ts'
+export { MESSAGE_HEADERS, type SensorMessage, type SourceRecord } from './message.ts'
 export type {
   CatalogHistory,
   Inspection,

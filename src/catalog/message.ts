@@ -31,3 +31,17 @@ export interface SourceRecord {
   value: Buffer | null | undefined
   headers?: Map<Buffer, Buffer> | undefined
 }
+
+/**
+ * Kafka headers a producer may put on a reading, which the ETL reads (docs/devices.md). `evf
+ * ingest` sets them: where a reading came from, whether the device's broker redelivered it, and a
+ * quality that is not good. Plain names, so another producer can set them too.
+ */
+export const MESSAGE_HEADERS = {
+  /** `mqtt`, `sparkplug` or `opcua` */
+  source: 'evf-source',
+  /** `1`: the broker marked the message a redelivery (MQTT DUP): the ETL loads it only if its natural key is new */
+  redelivered: 'evf-redelivered',
+  /** a status that is not good (`Bad 0x808C0000 BadSensorFailure`): the ETL dead-letters the reading with it */
+  quality: 'evf-quality',
+} as const

@@ -1,4 +1,9 @@
-import type { CatalogDocument, Measurement as MeasurementDoc, Station as StationDoc } from './document.ts'
+import type {
+  CatalogDocument,
+  Measurement as MeasurementDoc,
+  Source,
+  Station as StationDoc,
+} from './document.ts'
 import { biColumn } from './validate.ts'
 
 /** Spec limits from a moment on (`from`: epoch seconds; the first version holds from the start). */
@@ -30,6 +35,8 @@ export interface Station {
   topic: string
   /** the sensors it has, when the catalog lists them (a reading from another is a dead letter) */
   sensors: readonly string[] | undefined
+  /** where its readings come from when a device sends them (docs/devices.md); none: the simulator */
+  source?: Source | undefined
   measurements: readonly Measurement[]
   /** when it left the catalog: it takes no more readings, and its history stays served */
   retired?: { version: number; at: string; atSec: number } | undefined
@@ -160,6 +167,7 @@ function compile(
     area,
     topic: s.topic ?? s.id,
     sensors: s.sensors?.map((x) => x.id),
+    source: s.source,
     measurements: Object.entries(s.measurements).map(([name, m]) => ({
       ...m,
       name,

@@ -9,7 +9,12 @@ import { createRequire } from 'node:module'
 import { Ajv, type ErrorObject } from 'ajv'
 import { parseDocument } from 'yaml'
 import { PipelineError } from '../errors/index.ts'
-import { type CatalogDocument, CatalogDocument as CatalogSchema, type Measurement } from './document.ts'
+import {
+  type CatalogDocument,
+  CatalogDocument as CatalogSchema,
+  type Measurement,
+  type Station as StationDoc,
+} from './document.ts'
 
 export interface CatalogProblem {
   /** a JSON Pointer into the file ('' for the whole file) */
@@ -131,6 +136,7 @@ function ruleProblems(doc: CatalogDocument): CatalogProblem[] {
         add(here('topic'), `"${t}" is not a legal Kafka topic name (letters, digits, ".", "_", "-")`)
       topic(t.replaceAll('.', '_'), here(s.topic === undefined ? 'id' : 'topic'))
       for (const [i, sn] of (s.sensors ?? []).entries()) sensor(sn.id, here('sensors', i, 'id'))
+      if (s.source) sourceProblems(s, (...p) => here('source', ...p), add)
       const roles = new Map<string, string>()
       const columns = new Map<string, string>()
       for (const [name, m] of Object.entries(s.measurements)) {
@@ -152,6 +158,39 @@ function ruleProblems(doc: CatalogDocument): CatalogProblem[] {
 }
 
 type Add = (path: string, message: string) => void
+
+/** A source names only its station's measurements and sensors, and an OPC UA sensor feeds all of them. */
+function sourceProblems(s: StationDoc, path: (...p: (string | number)[]) => string, add: Add): void {
+  const names = Object.keys(s.measurements)
+  const known = (m: string) => names.includes(m)
+  const source = s.source!
+  if (source.type === 'sparkplug')
+    for (const m of Object.keys(source.metrics ?? {}).filter((x) => !known(x)))
+      add(
+        path('metrics', m),
+        `no measurement "${m}" in station ${s.id}; its measurements: ${names.join(', ')}`,
+      )
+  if (source.type !== 'opcua') return
+  const listed = s.sensors?.map((x) => x.id)
+  for (const [i, sensor] of source.sensors.entries()) {
+    if (listed && !listed.includes(sensor.id))
+      add(
+        path('sensors', i, 'id'),
+        `"${sensor.id}" is not one of the station's sensors: ${listed.join(', ')}`,
+      )
+    for (const m of Object.keys(sensor.nodes).filter((x) => !known(x)))
+      add(
+        path('sensors', i, 'nodes', m),
+        `no measurement "${m}" in station ${s.id}; its measurements: ${names.join(', ')}`,
+      )
+    const missing = names.filter((m) => !(m in sensor.nodes))
+    if (missing.length > 0)
+      add(
+        path('sensors', i, 'nodes'),
+        `a reading carries every measurement: give a node for ${missing.join(', ')}`,
+      )
+  }
+}
 
 function measurementProblems(m: Measurement, path: (...p: (string | number)[]) => string, add: Add): void {
   if (m.role === 'inspection_result' && (m.type !== 'enum' || m.pass === undefined))

@@ -6,6 +6,7 @@ import { catalogCommands } from './catalog.ts'
 import { dbCommands } from './db.ts'
 import { etlCommands } from './etl.ts'
 import { factCommands } from './facts.ts'
+import { ingestCommand } from './ingest.ts'
 import { simulateCommand } from './simulate.ts'
 import { stackCommands } from './stack.ts'
 import { tlsCommands } from './tls.ts'
@@ -23,6 +24,7 @@ export function main(entry: string): void {
   // In the order `evf --help` lists them.
   stackCommands(program)
   simulateCommand(program)
+  ingestCommand(program)
   etlCommands(program, entry)
   apiCommand(program)
   tokenCommands(program)

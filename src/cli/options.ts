@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander'
 import { type Config, flagFor, loadConfig, type Setting, type SettingKey, settings } from '../config/index.ts'
 import type { createPool, Pool } from '../db/index.ts'
+import type { KafkaUser } from '../kafka/credentials.ts'
 import type { Logger } from '../shared/log.ts'
 import { watchParent } from '../shared/process.ts'
 
@@ -27,7 +28,23 @@ export const SETTINGS = {
   MAINTAIN: [...DB, 'retentionDays'],
   ETL: [...KAFKA, 'databaseUrl', ...ALL.filter((k) => k.startsWith('etl'))],
   CATALOG: [...DB, 'catalog', 'topicPrefix'],
-  SIM: [...KAFKA, 'databaseUrl', 'catalog', ...ALL.filter((k) => k.startsWith('sim'))],
+  SIM: [
+    ...KAFKA,
+    'databaseUrl',
+    'catalog',
+    'dataDir',
+    ...ALL.filter(
+      (k) => k.startsWith('sim') || k.startsWith('mqtt') || k.startsWith('opcua') || k === 'sparkplugHostId',
+    ),
+  ],
+  INGEST: [
+    ...KAFKA,
+    'databaseUrl',
+    'dataDir',
+    ...ALL.filter(
+      (k) => k.startsWith('sim') || k.startsWith('mqtt') || k.startsWith('opcua') || k === 'sparkplugHostId',
+    ),
+  ],
   ALARMS: [...DB, 'catalog', 'etlStallSec', ...ALL.filter((k) => k.startsWith('alarm') || k === 'smtpUrl')],
   API: [
     ...DB,
@@ -87,7 +104,7 @@ export function withSettings(cmd: Command, keys: SettingKey[]): Command {
 export async function configOf(
   cmd: Command,
   needs: ('kafka' | 'database')[] = [],
-  kafkaUser?: 'etl' | 'simulator' | 'admin',
+  kafkaUser?: KafkaUser,
 ): Promise<Config> {
   const config = loadConfig(cmd.opts())
   if (needs.every((n) => (n === 'kafka' ? config.kafkaBrokers : config.databaseUrl))) return config

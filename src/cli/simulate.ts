@@ -8,7 +8,13 @@ export function simulateCommand(program: Command): void {
     SETTINGS.SIM,
   ).action(async (_o, cmd: Command) => {
     const fromDb = cmd.opts().simCatalogFrom === 'database' || process.env.EVF_SIM_CATALOG_FROM === 'database'
-    const config = await configOf(cmd, fromDb ? ['kafka', 'database'] : ['kafka'], 'simulator')
+    const transport = cmd.opts().simTransport ?? process.env.EVF_SIM_TRANSPORT ?? 'kafka'
+    // Playing the devices, it talks to their broker or serves them itself: no Kafka.
+    const needs = [
+      ...(transport === 'kafka' ? (['kafka'] as const) : []),
+      ...(fromDb ? (['database'] as const) : []),
+    ]
+    const config = await configOf(cmd, needs, 'simulator')
     const { runSimulator } = await import('../simulator/index.ts')
     const summary = await runSimulator(config, createLogger('simulator', config.logLevel), untilSignal())
     if (config.simCount > 0) process.stdout.write(`${JSON.stringify(summary)}\n`)

@@ -209,6 +209,11 @@ export const settings = {
     'Which catalog the simulator simulates: the file (`EVF_CATALOG`) or the one applied in the database, followed live (`stack up` uses the database)',
     z.enum(['file', 'database']).default('file'),
   ),
+  simTransport: setting(
+    'EVF_SIM_TRANSPORT',
+    'How the simulator sends its readings: to Kafka directly, or as a device would, to an MQTT broker (our JSON, or Sparkplug B) or from an OPC UA server it hosts; `evf ingest` brings them in (docs/devices.md)',
+    z.enum(['kafka', 'mqtt', 'sparkplug', 'opcua']).default('kafka'),
+  ),
   etlMode: setting(
     'EVF_ETL_MODE',
     'How `stack up` runs the ETL: continuously, on a cron schedule, or not at all',
@@ -403,6 +408,74 @@ export const settings = {
     'EVF_ALARM_FLOOD_LIMIT',
     'Alarms a receiver is told of in 10 minutes before the flood guard sends one summary instead',
     int(1).default(20),
+  ),
+  mqttUrl: setting(
+    'EVF_MQTT_URL',
+    'The plant’s MQTT broker (`mqtt://host:1883`, `mqtts://host:8883`); empty: `stack up` starts an embedded Mosquitto when the catalog or `EVF_SIM_TRANSPORT` needs one',
+    z
+      .string()
+      .default('')
+      .refine(
+        (v) => v === '' || /^(mqtts?|wss?|tcp|ssl):\/\//.test(v),
+        'a URL with scheme mqtt://, mqtts://, ws:// or wss://',
+      ),
+  ),
+  mqttUsername: setting(
+    'EVF_MQTT_USERNAME',
+    'User `evf ingest` logs in to the MQTT broker as',
+    z.string().default(''),
+  ),
+  mqttPassword: setting(
+    'EVF_MQTT_PASSWORD',
+    'Password of `EVF_MQTT_USERNAME` (masked by `evf config`, never logged)',
+    z.string().default(''),
+  ),
+  mqttCaFile: setting(
+    'EVF_MQTT_CA_FILE',
+    'PEM file of the CA that signed the MQTT broker’s certificate (for `mqtts://`)',
+    z.string().default(''),
+  ),
+  mqttClientId: setting(
+    'EVF_MQTT_CLIENT_ID',
+    'The stable client id of `evf ingest`’s persistent MQTT session (Sparkplug uses `<id>-spb`, a clean session)',
+    z.string().min(1).max(64).default('evf-ingest'),
+  ),
+  mqttProtocol: setting(
+    'EVF_MQTT_PROTOCOL',
+    'MQTT protocol version `evf ingest` speaks: `5` or `3.1.1`',
+    z.enum(['5', '3.1.1']).default('5'),
+  ),
+  mqttMaxInflight: setting(
+    'EVF_MQTT_MAX_INFLIGHT',
+    'Messages `evf ingest` holds unacknowledged at once (MQTT 5 Receive Maximum): its memory bound while Kafka is slow or down',
+    int(1, 65535).default(1000),
+  ),
+  sparkplugHostId: setting(
+    'EVF_SPARKPLUG_HOST_ID',
+    'The Sparkplug B host application id: its STATE topic is `spBv1.0/STATE/<id>`',
+    z
+      .string()
+      .regex(/^[^/+#]+$/, 'no /, + or #')
+      .default('evf'),
+  ),
+  opcuaUrl: setting(
+    'EVF_OPCUA_URL',
+    'The plant’s OPC UA server (`opc.tcp://host:4840`); empty: with `EVF_SIM_TRANSPORT=opcua` the simulator hosts one',
+    z
+      .string()
+      .default('')
+      .refine((v) => v === '' || v.startsWith('opc.tcp://'), 'an opc.tcp:// URL'),
+  ),
+  opcuaSecurityMode: setting(
+    'EVF_OPCUA_SECURITY_MODE',
+    'OPC UA message security: `SignAndEncrypt` (Basic256Sha256, certificates under `<dataDir>/opcua`) or `None` (only to a loopback server)',
+    z.enum(['SignAndEncrypt', 'None']).default('SignAndEncrypt'),
+  ),
+  opcuaUsername: setting('EVF_OPCUA_USERNAME', 'OPC UA user name (empty: anonymous)', z.string().default('')),
+  opcuaPassword: setting(
+    'EVF_OPCUA_PASSWORD',
+    'Password of `EVF_OPCUA_USERNAME` (masked by `evf config`, never logged)',
+    z.string().default(''),
   ),
   simulator: setting('EVF_SIMULATOR', 'Whether `stack up` starts the simulator', bool.default(true)),
 } as const

@@ -46,6 +46,8 @@ export function prepareBatch(
   const last = new Map<string, bigint>()
   const counts = new Map<string, { loaded: number; rejected: number }>()
   const rollups = new RollupBuilder(catalog)
+  // Each row's reading, for the rollups again if the load drops a redelivered row loaded already.
+  const readings: Readonly<Record<string, unknown>>[] = []
   for (const m of batch) {
     const key = tp(m.topic, m.partition)
     const position = cursor.ahead.get(key)
@@ -63,6 +65,7 @@ export function prepareBatch(
     if (result.ok) {
       rows.push(result.row)
       rollups.add(result.row.station, result.row.timestamp, result.reading)
+      readings.push(result.reading)
       c.loaded++
     } else {
       deadLetters.push({ record: m, rejection: result.rejection })
@@ -79,7 +82,22 @@ export function prepareBatch(
     return { topic: p.topic, partition: p.partition, expected: cursor.ahead.get(key)!, next: lastOffset + 1n }
   })
   for (const a of advances) cursor.ahead.set(tp(a.topic, a.partition), a.next)
-  return { rows, rollups: rollups.build(), deadLetters, advances, counts }
+  const rollupsOf = rows.some((r) => r.redelivered)
+    ? (kept: readonly SensorRow[]) => {
+        const again = new RollupBuilder(catalog)
+        const keep = new Set(kept)
+        for (const [i, r] of rows.entries()) if (keep.has(r)) again.add(r.station, r.timestamp, readings[i]!)
+        return again.build()
+      }
+    : undefined
+  return {
+    rows,
+    rollups: rollups.build(),
+    deadLetters,
+    advances,
+    counts,
+    ...(rollupsOf ? { rollupsOf } : {}),
+  }
 }
 
 /**

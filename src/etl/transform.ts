@@ -1,5 +1,6 @@
 import {
   type Catalog,
+  MESSAGE_HEADERS,
   type Measurement,
   type NumericMeasurement,
   type SourceRecord,
@@ -36,6 +37,8 @@ export const reasonCodes = {
   INVALID_VALUE: 'an enum measurement has a value outside its list',
   OUT_OF_PLAUSIBLE_RANGE: 'a measurement is outside what the sensor can physically report',
   UNSUPPORTED_CHARACTER: 'a string holds U+0000, which PostgreSQL cannot store',
+  BAD_QUALITY:
+    'its source said the value is not good (header evf-quality: an OPC UA Bad or Uncertain status code, docs/devices.md)',
 } as const
 
 export type ReasonCode = keyof typeof reasonCodes
@@ -106,6 +109,8 @@ export function transformRecord(
   policy: ValidationPolicy,
   processedAt: string,
 ): TransformResult {
+  const quality = header(record, MESSAGE_HEADERS.quality)
+  if (quality !== undefined) return reject('BAD_QUALITY', `its source says the value is not good: ${quality}`)
   const parsed = parseObject(record.value, policy.maxBytes)
   if (!parsed.ok) return parsed
   const reading = parsed.reading
@@ -125,7 +130,20 @@ export function transformRecord(
     )
   }
   const { topic, partition, offset } = record
-  return { ok: true, row: { station: station.id, data, timestamp: ts, topic, partition, offset }, reading }
+  const row: SensorRow = { station: station.id, data, timestamp: ts, topic, partition, offset }
+  // A device's reading (evf ingest) keeps its natural key: a redelivery of it is loaded only once.
+  if (record.headers && record.headers.size > 0 && header(record, MESSAGE_HEADERS.source) !== undefined) {
+    row.sensorId = typeof reading.sensor_id === 'string' ? reading.sensor_id : ''
+    if (header(record, MESSAGE_HEADERS.redelivered) === '1') row.redelivered = true
+  }
+  return { ok: true, row, reading }
+}
+
+/** A header's value as text; undefined when the record has none of that name. */
+function header(record: SourceRecord, name: string): string | undefined {
+  if (!record.headers || record.headers.size === 0) return undefined
+  for (const [k, v] of record.headers) if (k.toString('latin1') === name) return v ? v.toString('utf8') : ''
+  return undefined
 }
 
 /** The value as a JSON object: present, not too large, UTF-8, JSON, an object, sound in structure. */

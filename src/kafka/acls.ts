@@ -18,7 +18,7 @@ type Grant = [principal: string, resource: 'topic' | 'group', prefix: string, op
 
 /**
  * What each component may do, and nothing more (docs/security.md, "Kafka"): `simulator` writes
- * and describes the station topics; `etl` reads and describes them and uses the consumer groups
+ * and describes the station topics, and so does `ingest` (what devices send); `etl` reads and describes them and uses the consumer groups
  * that start with its group id (its followers', its bounded runs', its watchdog's). `admin` is a
  * super user and needs none. Prefixed patterns, so a new station's topic is covered.
  */
@@ -27,6 +27,8 @@ export function componentGrants(scope: AclScope): Grant[] {
   return [
     ['User:simulator', 'topic', topics, AclOperations.WRITE],
     ['User:simulator', 'topic', topics, AclOperations.DESCRIBE],
+    ['User:ingest', 'topic', topics, AclOperations.WRITE],
+    ['User:ingest', 'topic', topics, AclOperations.DESCRIBE],
     ['User:etl', 'topic', topics, AclOperations.READ],
     ['User:etl', 'topic', topics, AclOperations.DESCRIBE],
     ['User:etl', 'group', groups, AclOperations.READ],

@@ -7,9 +7,9 @@ import { mkdirPrivate } from '../shared/fs.ts'
 /**
  * The embedded broker's principals (docs/security.md, "Kafka"): `admin` (a super user: creates
  * topics and ACLs), `etl` (reads the station topics, uses its groups), `simulator` (writes the
- * station topics). `controller` is the KRaft controller listener's own login, never a client's.
+ * station topics), `ingest` (writes the station topics what devices send). `controller` is the KRaft controller listener's own login, never a client's.
  */
-export const KAFKA_USERS = ['admin', 'etl', 'simulator'] as const
+export const KAFKA_USERS = ['admin', 'etl', 'simulator', 'ingest'] as const
 export type KafkaUser = (typeof KAFKA_USERS)[number]
 export type KafkaSecrets = Record<KafkaUser | 'controller', string>
 

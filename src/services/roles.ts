@@ -7,11 +7,11 @@ import { setRolePassword } from '../db/index.ts'
 /**
  * The database roles of least privilege, created (without login) by migration 0003:
  * `evf_etl` loads, `evf_api` reads, `evf_bi` reads the views of schema `bi`, and `evf_sim` (migration
- * 0009) reads the catalog the simulator simulates. This gives them a
+ * 0009) reads the catalog the simulator simulates, `evf_ingest` (0011) reads it and records its sources. This gives them a
  * login with a password kept in the stack's data directory (mode 0600, generated once), and
  * returns the URL each component connects with.
  */
-export const ROLES = ['evf_etl', 'evf_api', 'evf_bi', 'evf_sim'] as const
+export const ROLES = ['evf_etl', 'evf_api', 'evf_bi', 'evf_sim', 'evf_ingest'] as const
 export type Role = (typeof ROLES)[number]
 
 export type RoleUrls = Record<Role, string>

@@ -1,6 +1,14 @@
 import type { Catalog, Measurement, NumericMeasurement, SensorMessage, Station } from '../catalog/index.ts'
 
 /** Mulberry32: a small, fast, seedable PRNG — same seed, same plant. */
+/** The sensors the simulator reads of a station: the catalog's, or `<station>-01`… when it lists none. */
+export function simulatedSensors(station: Station, perStation: number): readonly string[] {
+  return (
+    station.sensors ??
+    Array.from({ length: perStation }, (_, i) => `${station.id}-${String(i + 1).padStart(2, '0')}`)
+  )
+}
+
 export function prng(seed: number): () => number {
   let a = seed >>> 0
   return () => {
@@ -106,13 +114,7 @@ export class PlantSimulator {
     const before = new Map(this.sensors.map((s) => [s.id, s]))
     const stations = catalog.stations.filter((s) => !this.only || this.only.includes(s.id))
     this.sensors = stations.flatMap((station) =>
-      (
-        station.sensors ??
-        Array.from(
-          { length: this.sensorsPerStation },
-          (_, i) => `${station.id}-${String(i + 1).padStart(2, '0')}`,
-        )
-      ).map((id) => {
+      simulatedSensors(station, this.sensorsPerStation).map((id) => {
         const known = before.get(id)
         return known ? { ...known, station } : { id, station, seq: 0, offsets: {} }
       }),

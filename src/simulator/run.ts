@@ -7,6 +7,7 @@ import { createAdmin, createProducer, ensureTopics } from '../kafka/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { sleep } from '../shared/time.ts'
 import { PlantSimulator } from './generator.ts'
+import { openTransport } from './transports/index.ts'
 
 export interface SimulatorSummary {
   produced: number
@@ -138,19 +139,7 @@ async function produce(config: Config, log: Logger, signal?: AbortSignal): Promi
   try {
     checkStations(config, catalog)
     checkSimFaults(config.simFault, catalog, config.simStations)
-    // Only lists them when they exist (`stack up` creates them as admin): no CreateTopics needed.
-    const admin = createAdmin(config, 'evf-simulator-admin')
-    try {
-      await ensureTopics(
-        admin,
-        catalog.topicsOf(config.topicPrefix),
-        config.topicPartitions,
-        log,
-        config.kafkaUsername,
-      )
-    } finally {
-      await admin.close()
-    }
+    if (config.simTransport === 'kafka') await listTopics(config, catalog, log)
     plant = new PlantSimulator({
       catalog,
       stations: config.simStations,
@@ -167,6 +156,52 @@ async function produce(config: Config, log: Logger, signal?: AbortSignal): Promi
   }
 }
 
+/** Only lists them when they exist (`stack up` creates them as admin): no CreateTopics needed. */
+async function listTopics(config: Config, catalog: Catalog, log: Logger): Promise<void> {
+  const admin = createAdmin(config, 'evf-simulator-admin')
+  try {
+    await ensureTopics(
+      admin,
+      catalog.topicsOf(config.topicPrefix),
+      config.topicPartitions,
+      log,
+      config.kafkaUsername,
+    )
+  } finally {
+    await admin.close()
+  }
+}
+
+/** How readings leave the simulator: its own Kafka producer, or the devices it plays (transports/). */
+interface Sender {
+  send(readings: SensorMessage[], signal?: AbortSignal): Promise<void>
+  close(): Promise<void>
+}
+
+async function openSender(
+  config: Config,
+  plant: PlantSimulator,
+  catalog: () => Catalog,
+  log: Logger,
+): Promise<Sender> {
+  if (config.simTransport !== 'kafka') {
+    const device = await openTransport({ config, catalog, sensors: plant.sensors, log })
+    log.info({ transport: config.simTransport }, 'simulator plays the devices')
+    return { send: (readings) => device.send(readings), close: () => device.close() }
+  }
+  const producer = createProducer(config, 'evf-simulator', { untilAcknowledged: true })
+  return {
+    send: (readings, signal) =>
+      deliver(
+        producer,
+        readings.map((r) => toMessage(r, catalog(), config.topicPrefix)),
+        log,
+        signal,
+      ),
+    close: () => producer.close(),
+  }
+}
+
 async function producePlant(
   config: Config,
   plant: PlantSimulator,
@@ -175,11 +210,11 @@ async function producePlant(
   started: number,
   signal?: AbortSignal,
 ): Promise<SimulatorSummary> {
-  const producer = createProducer(config, 'evf-simulator', { untilAcknowledged: true })
+  const sender = await openSender(config, plant, catalog, log)
   let produced = 0
   try {
     if (config.simCount > 0) {
-      produced = await produceCount(config, plant, catalog(), producer, log, signal)
+      produced = await produceCount(config, plant, sender, log, signal)
     } else {
       const stopAt =
         config.simDurationSec > 0 ? started + config.simDurationSec * 1000 : Number.POSITIVE_INFINITY
@@ -187,20 +222,14 @@ async function producePlant(
       let next = Date.now()
       while (!signal?.aborted && Date.now() < stopAt) {
         const readings = plant.tick(Date.now())
-        const now = catalog()
-        await deliver(
-          producer,
-          readings.map((r) => toMessage(r, now, config.topicPrefix)),
-          log,
-          signal,
-        )
+        await sender.send(readings, signal)
         produced += readings.length
         next += config.simIntervalMs
         await sleep(Math.max(0, next - Date.now()), signal)
       }
     }
   } finally {
-    await producer.close()
+    await sender.close()
   }
   const summary = { produced, durationMs: Date.now() - started }
   log.info(summary, 'simulator stopped')
@@ -210,8 +239,7 @@ async function producePlant(
 async function produceCount(
   config: Config,
   plant: PlantSimulator,
-  catalog: Catalog,
-  producer: ReturnType<typeof createProducer>,
+  sender: Sender,
   log: Logger,
   signal?: AbortSignal,
 ): Promise<number> {
@@ -227,12 +255,7 @@ async function produceCount(
       buffer.push(...plant.tick(t).slice(0, total - produced - buffer.length))
       t += config.simIntervalMs
     }
-    await deliver(
-      producer,
-      buffer.map((r) => toMessage(r, catalog, config.topicPrefix)),
-      log,
-      signal,
-    )
+    await sender.send(buffer, signal)
     produced += buffer.length
     buffer = []
     if (Date.now() - lastReport > 2000) {

@@ -183,7 +183,12 @@ async function kafka(
   stops: Stops,
   tls: KafkaTls | undefined,
 ): Promise<Record<KafkaUser, KafkaSettings>> {
-  let logins: Record<KafkaUser, KafkaSettings> = { admin: config, etl: config, simulator: config }
+  let logins: Record<KafkaUser, KafkaSettings> = {
+    admin: config,
+    etl: config,
+    simulator: config,
+    ingest: config,
+  }
   if (!config.kafkaBrokers) {
     const options = {
       dataDir: config.dataDir,
@@ -203,7 +208,12 @@ async function kafka(
     const broker = await timed('kafka', () => (cluster ? cluster.start() : startEmbeddedKafka(options)))
     stops.kafka = broker.stop
     const login = (u: KafkaUser) => scramLogin(broker.brokers, u, broker.secrets[u], tls?.caFile)
-    logins = { admin: login('admin'), etl: login('etl'), simulator: login('simulator') }
+    logins = {
+      admin: login('admin'),
+      etl: login('etl'),
+      simulator: login('simulator'),
+      ingest: login('ingest'),
+    }
   }
   if (!config.kafkaBrokers) {
     // On an existing cluster the ACLs are its operator's (docs/security.md). Prefixed: a station

@@ -2,14 +2,23 @@
 import { newLoginUrl } from '../api/tokens.ts'
 import { catalogFromFile } from '../catalog/index.ts'
 import { type Config, checkSimFaults, configToEnv } from '../config/index.ts'
-import { createPool } from '../db/index.ts'
+import { createPool, ingestSources, type Pool, recordIngestSources } from '../db/index.ts'
 import { kafkaEnv } from '../kafka/index.ts'
 import { airflow, builtin, type Orchestrator, startMaintenance } from '../orchestrator/index.ts'
 import { provisionRoleLogins } from '../services/index.ts'
 import { apiBase, waitForHttp } from '../shared/http.ts'
 import type { Logger } from '../shared/log.ts'
 import { maskPasswords } from '../shared/redact.ts'
-import { component, evfCommand, heapFlags, SEMI_SPACE_MB, type Supervisor } from '../shared/supervisor.ts'
+import {
+  component,
+  evfCommand,
+  heapFlags,
+  restartWithBackoff,
+  SEMI_SPACE_MB,
+  type Supervisor,
+} from '../shared/supervisor.ts'
+import { sleep } from '../shared/time.ts'
+import { type DeviceEndpoints, deviceEnv, deviceNeeds, startDeviceEndpoints } from './devices.ts'
 import { removeEndpoints, writeEndpoints } from './endpoints.ts'
 import { checkPorts } from './ports.ts'
 import { logsDir, type Services, startServices } from './services.ts'
@@ -34,6 +43,8 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
   // A port that is taken stops the start here, before anything runs, naming its setting.
   await checkPorts(config, log)
   const services = await startServices(config, log)
+  // Before anything can fail: whatever starts from here is stopped by the shutdown below.
+  let devices: DeviceEndpoints | undefined
   writeEndpoints(config, {
     kafkaBrokers: services.kafkaBrokers,
     kafkaCaFile: services.kafka.admin.kafkaCaFile,
@@ -46,6 +57,7 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
     try {
       await supervisor.stopAll()
       await maintained
+      await devices?.stop()
       await services.stop()
     } finally {
       removeEndpoints(config)
@@ -58,7 +70,8 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
   process.once('SIGTERM', () => void shutdown.stop('SIGTERM'))
 
   try {
-    const started = await startComponents(config, services, roles, supervisor, log)
+    devices = await startDeviceEndpoints(config, deviceNeeds(config, catalog), log)
+    const started = await startComponents(config, services, roles, devices, supervisor, log)
     const base = apiBase(config)
     // A component that dies meanwhile stops the stack: no wait, and no banner for a stack going down.
     await Promise.race([
@@ -69,7 +82,7 @@ export async function stackUp(config: Config, log: Logger): Promise<number> {
       const startupMs = Math.round(performance.now() - t0)
       const dashboard =
         config.apiAuth === 'on' ? await dashboardLogin(services.databaseUrl, base) : `${base}/`
-      printBanner(config, services, roles, base, dashboard, started, startupMs)
+      printBanner(config, services, roles, devices, base, dashboard, started, startupMs)
       log.info({ startupMs, timings: services.timings }, 'stack up')
     }
   } catch (error) {
@@ -93,7 +106,13 @@ function roleUrls(databaseUrl: string, dataDir: string, log: Logger): Promise<Ro
       { err: String(error) },
       'cannot give the evf_* roles a login (the DATABASE_URL role lacks CREATEROLE?): every component uses DATABASE_URL',
     )
-    return { evf_etl: databaseUrl, evf_api: databaseUrl, evf_bi: databaseUrl, evf_sim: databaseUrl }
+    return {
+      evf_etl: databaseUrl,
+      evf_api: databaseUrl,
+      evf_bi: databaseUrl,
+      evf_sim: databaseUrl,
+      evf_ingest: databaseUrl,
+    }
   })
 }
 
@@ -105,6 +124,7 @@ async function startComponents(
   config: Config,
   services: Services,
   roles: RoleUrls,
+  devices: DeviceEndpoints,
   supervisor: Supervisor,
   log: Logger,
 ): Promise<{ etl: string; lines: string[] }> {
@@ -135,17 +155,78 @@ async function startComponents(
       DATABASE_READ_URL: services.databaseReadUrl ? sameRoleOn(roles.evf_api, services.databaseReadUrl) : '',
     }),
   )
+  await startPlant(config, services, roles, devices, supervisor, env)
+  return started
+}
+
+/**
+ * The plant's side: `evf ingest` when a station reads devices (restarted with backoff if it
+ * dies: its devices' broker keeps what it did not acknowledge), and the simulator. Ingest
+ * first when the simulator publishes to a broker (a persistent session keeps only what arrives
+ * after its first subscription), the simulator first when it serves OPC UA itself.
+ */
+async function startPlant(
+  config: Config,
+  services: Services,
+  roles: RoleUrls,
+  devices: DeviceEndpoints,
+  supervisor: Supervisor,
+  env: Record<string, string>,
+): Promise<void> {
+  const ingest =
+    devices.needs.mqtt || devices.needs.opcua
+      ? component(
+          'ingest',
+          evfCommand(['ingest']),
+          {
+            ...env,
+            ...kafkaEnv(services.kafka.ingest),
+            ...deviceEnv(devices, 'ingest'),
+            DATABASE_URL: roles.evf_ingest,
+          },
+          { restart: restartWithBackoff() },
+        )
+      : undefined
+  // No ingest: what an earlier one recorded must not keep /ready degraded.
+  if (!ingest) await withOwnerPool(services.databaseUrl, (pool) => recordIngestSources(pool, []))
+  const servesOpcua = config.simTransport === 'opcua'
+  if (ingest && !servesOpcua) {
+    await supervisor.start(ingest)
+    await untilSourcesConnected(services.databaseUrl, 15_000)
+  }
   if (config.simulator) {
     // It simulates the catalog in force, following it live (it reads the catalog, nothing else).
     const simulator = {
       ...env,
       ...kafkaEnv(services.kafka.simulator),
+      ...deviceEnv(devices, 'device'),
       DATABASE_URL: roles.evf_sim,
       EVF_SIM_CATALOG_FROM: 'database',
     }
     await supervisor.start(component('simulator', evfCommand(['simulate']), simulator))
   }
-  return started
+  if (ingest && servesOpcua) await supervisor.start(ingest)
+}
+
+/** Waits (at most `ms`) until ingest's sources say they are connected: its subscriptions exist. */
+function untilSourcesConnected(databaseUrl: string, ms: number): Promise<void> {
+  return withOwnerPool(databaseUrl, async (pool) => {
+    const until = Date.now() + ms
+    while (Date.now() < until) {
+      const sources = await ingestSources(pool)
+      if (sources.length > 0 && sources.every((s) => s.connected && s.heartbeatAgeSeconds < 10)) return
+      await sleep(250)
+    }
+  })
+}
+
+async function withOwnerPool<T>(databaseUrl: string, fn: (pool: Pool) => Promise<T>): Promise<T> {
+  const pool = createPool(databaseUrl, { max: 1 })
+  try {
+    return await fn(pool)
+  } finally {
+    await pool.end()
+  }
 }
 
 /** The Jupyter way: the banner's dashboard link logs its opener in once (docs/security.md). */
@@ -173,6 +254,7 @@ function printBanner(
   config: Config,
   services: Services,
   roles: RoleUrls,
+  devices: DeviceEndpoints | undefined,
   base: string,
   dashboard: string,
   orchestrator: { etl: string; lines: string[] },
@@ -195,6 +277,7 @@ function printBanner(
         ]
       : []),
     `  ETL          ${orchestrator.etl}`,
+    ...deviceLines(config, devices),
     `  BI (Tableau) ${maskPasswords(roles.evf_bi)}  (password in ${config.dataDir}/db-roles.json; views in schema bi, docs/tableau.md)`,
     ...orchestrator.lines,
     `  Data, logs   ${config.dataDir}`,
@@ -203,4 +286,22 @@ function printBanner(
     '',
   ]
   process.stdout.write(`${lines.join('\n')}\n`)
+}
+
+/** The banner's lines for the devices: their broker and server, and who plays them. */
+function deviceLines(config: Config, devices: DeviceEndpoints | undefined): string[] {
+  if (!devices || !(devices.needs.mqtt || devices.needs.opcua)) return []
+  const played =
+    config.simulator && config.simTransport !== 'kafka'
+      ? ` (the simulator plays the devices: ${config.simTransport})`
+      : ''
+  return [
+    ...(devices.needs.mqtt
+      ? [
+          `  MQTT         ${devices.mqttUrl}${devices.mqtt ? ` (embedded Mosquitto; users in ${config.dataDir}/secrets/mqtt.json)` : ''}${played}`,
+        ]
+      : []),
+    ...(devices.needs.opcua ? [`  OPC UA       ${devices.opcuaUrl}${config.opcuaUrl ? '' : played}`] : []),
+    '  Ingest       evf ingest: devices → Kafka, acknowledged after Kafka (docs/devices.md)',
+  ]
 }

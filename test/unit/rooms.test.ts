@@ -14,6 +14,7 @@ const rows = [
   ['cli'],
   ['stack'],
   ['orchestrator'],
+  ['ingest'],
   ['simulator', 'etl', 'api', 'services'],
   ['alarms'],
   ['kafka', 'db'],

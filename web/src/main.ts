@@ -13,7 +13,7 @@ import { byId } from './dom.ts'
 import { Connection, openStream } from './live.ts'
 import { AlarmsPanel } from './panels/alarms.ts'
 import { refreshCounts } from './panels/counts.ts'
-import { kafkaText, refreshPipeline, stallText } from './panels/pipeline.ts'
+import { kafkaText, refreshPipeline, sourcesText, stallText } from './panels/pipeline.ts'
 import { QualityPanel } from './panels/quality.ts'
 import { SpcPanel } from './panels/spc.ts'
 import { StationCards } from './panels/stations.ts'
@@ -86,7 +86,10 @@ async function refreshAll(): Promise<void> {
       if (r) cards.show(r)
     }),
     refreshCounts(catalog, range, label),
-    refreshPipeline(range, label, (p) => connection.etl(p.etl.stalled ? stallText(p) : kafkaText(p))),
+    refreshPipeline(range, label, (p) => {
+      connection.etl(p.etl.stalled ? stallText(p) : (kafkaText(p) ?? sourcesText(p)))
+      cards.markStale(p.stale_sensors)
+    }),
     trends.refresh(range, win),
     quality.refresh(range, win),
     spc.refresh(),

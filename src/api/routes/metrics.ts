@@ -6,6 +6,8 @@ import type { ResponseCache } from '../cache.ts'
 import { type EvaluatorOf, pipelineStatus, type Status } from '../pipeline-status.ts'
 import { answers } from '../problems.ts'
 import { ALARM_STATE_NAMES, SEVERITY_NAMES } from '../schemas-alarms.ts'
+import type { IngestSource } from '../schemas-sources.ts'
+import { sourcesStatus } from '../sources.ts'
 import type { Api } from '../types.ts'
 
 /** `/metrics` for Prometheus: the API's own (HTTP, cache, process) and the pipeline's, read from PostgreSQL. */
@@ -24,6 +26,7 @@ export function metricsRoutes(
   if (cache?.enabled) cacheMetrics(registry, cache)
   const update = pipelineMetrics(registry)
   const updateAlarms = alarmMetrics(registry, evaluator)
+  const updateSources = sourceMetrics(registry)
   const kafkaUp = new Gauge({
     name: 'evf_kafka_node_up',
     help: '1 while a node of the embedded Kafka cluster runs, 0 while it is down (--kafka-nodes 3)',
@@ -36,17 +39,50 @@ export function metricsRoutes(
     response: answers({ 200: { content: { 'text/plain': { schema: Type.String() } } } }),
   }
   app.get('/metrics', { config: { scope: 'metrics' }, schema }, async (_req, reply) => {
-    const [stored, s, nodes] = await Promise.all([
+    const [stored, s, nodes, sources] = await Promise.all([
       totals(pool),
       pipelineStatus(pool, new Date(Date.now() - 60_000), new Date(), stallSec, replica),
       kafkaNodes(pool),
+      sourcesStatus(pool),
     ])
     update(stored, s)
     updateAlarms(s)
+    updateSources(sources)
     kafkaUp.reset()
     for (const n of nodes.nodes) kafkaUp.set({ node: String(n.node_id) }, n.up ? 1 : 0)
     return reply.type(registry.contentType).send(await registry.metrics())
   })
+}
+
+/** Per device source of `evf ingest` (docs/devices.md): its counters as ingest last wrote them. */
+function sourceMetrics(registry: Registry): (sources: IngestSource[]) => void {
+  const gauge = (name: string, help: string) =>
+    new Gauge({ name, help, labelNames: ['source', 'kind'], registers: [registry] })
+  const up = gauge('evf_source_up', '1 while a device source is connected and its ingest alive, else 0')
+  const inbound = gauge('evf_source_messages_in', 'Messages (OPC UA: values) a device source received')
+  const acked = gauge('evf_source_acknowledged', 'MQTT messages acknowledged to the broker after Kafka did')
+  const produced = gauge('evf_source_produced', 'Readings a device source produced to Kafka')
+  const missed = gauge(
+    'evf_source_missed',
+    'Values a device source could not deliver (seq gaps, OPC UA samples lost)',
+  )
+  const last = gauge(
+    'evf_source_last_message_timestamp_seconds',
+    'When a device source last received a message',
+  )
+  const all = [up, inbound, acked, produced, missed, last]
+  return (sources) => {
+    for (const g of all) g.reset()
+    for (const s of sources) {
+      const labels = { source: s.source, kind: s.kind }
+      up.set(labels, s.up ? 1 : 0)
+      inbound.set(labels, s.messages_in)
+      acked.set(labels, s.acknowledged)
+      produced.set(labels, s.produced)
+      missed.set(labels, s.missed)
+      if (s.last_message_at) last.set(labels, Date.parse(s.last_message_at) / 1000)
+    }
+  }
 }
 
 function httpMetrics(app: FastifyInstance, registry: Registry): void {

@@ -1,8 +1,9 @@
-import type { Pool } from '../../db/index.ts'
+import { type Pool, staleSensors } from '../../db/index.ts'
 import { windowOf } from '../params.ts'
 import { alarmsStatus, CURRENT_RATE_SEC, type EvaluatorOf, pipelineStatus } from '../pipeline-status.ts'
 import { answers } from '../problems.ts'
 import { PipelineStatus, WindowQuery } from '../schemas.ts'
+import { sourcesStatus } from '../sources.ts'
 import type { Api } from '../types.ts'
 
 /** `/pipeline/status` for people and the dashboard (`/metrics`, for Prometheus, is in metrics.ts). */
@@ -59,6 +60,13 @@ export function pipelineRoutes(
           recent: s.recent,
         },
         alarms: alarmsStatus(s, evaluator?.()),
+        sources: await sourcesStatus(pool),
+        stale_sensors: (await staleSensors(pool)).map((x) => ({
+          station: x.station,
+          sensor_id: x.sensorId,
+          since: x.since.toISOString(),
+          reason: x.reason,
+        })),
       }
     },
   )

@@ -1,10 +1,10 @@
 import { Type } from 'typebox'
-import { latestReading, type Pool, readingCounts } from '../../db/index.ts'
+import { latestReading, type Pool, readingCounts, staleSensors } from '../../db/index.ts'
 import type { LiveCatalog } from '../catalog.ts'
 import { sendJsonText } from '../json-text.ts'
 import { windowOf } from '../params.ts'
 import { answers, problem, sendProblem } from '../problems.ts'
-import { Assets, Counts, Reading, Station, StationPath, WindowQuery } from '../schemas.ts'
+import { Assets, Counts, LatestReading, Station, StationPath, WindowQuery } from '../schemas.ts'
 import type { Api } from '../types.ts'
 
 export function stationRoutes(app: Api, pool: Pool, live: LiveCatalog): void {
@@ -43,16 +43,22 @@ export function stationRoutes(app: Api, pool: Pool, live: LiveCatalog): void {
         summary: 'The newest reading of a station, in the reference shape',
         tags: ['stations'],
         params: StationPath,
-        response: answers({ 200: Reading }, { notFound: true }),
+        response: answers({ 200: LatestReading }, { notFound: true }),
       },
     },
     async (req, reply) => {
-      const json = await latestReading(pool, req.params.station)
+      const [json, stale] = await Promise.all([
+        latestReading(pool, req.params.station),
+        staleSensors(pool, req.params.station),
+      ])
       if (json === undefined) {
         const detail = `no reading of ${req.params.station} has been loaded yet`
         return sendProblem(reply, problem('NOT_FOUND', detail, { instance: req.url }))
       }
-      return sendJsonText(reply, json)
+      const staleJson = JSON.stringify(
+        stale.map((s) => ({ sensor_id: s.sensorId, since: s.since.toISOString(), reason: s.reason })),
+      )
+      return sendJsonText(reply, `${json.slice(0, -1)},"stale_sensors":${staleJson}}`)
     },
   )
 

@@ -89,6 +89,14 @@ export {
 } from './dead-letters.ts'
 export { type EtlHealth, etlHealth, type PartitionHealth } from './etl-health.ts'
 export {
+  type IngestSourceRow,
+  type IngestSourceState,
+  ingestSources,
+  recordIngestSources,
+  setSensorStale,
+  staleSensors,
+} from './ingest.ts'
+export {
   type KafkaNode,
   type KafkaNodes,
   kafkaNodes,

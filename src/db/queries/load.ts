@@ -22,6 +22,10 @@ export interface SensorRow {
   topic: string
   partition: number
   offset: bigint
+  /** a device's reading (a record with header evf-source): its sensor, part of its natural key */
+  sensorId?: string
+  /** its broker redelivered it (header evf-redelivered): loaded only if its natural key is new */
+  redelivered?: boolean
 }
 
 /** A message the ETL rejected, with its raw bytes, and why. */
@@ -36,6 +40,8 @@ export interface LoadBatch {
   rollups: Rollups
   deadLetters: NewDeadLetter[]
   advances: OffsetAdvance[]
+  /** the rollups of the rows kept, when redelivered rows turn out to be loaded already */
+  rollupsOf?: (kept: readonly SensorRow[]) => Rollups
 }
 
 /** Where a partition's stored offset must be (`expected`) and where this batch moves it (`next`). */
@@ -130,12 +136,16 @@ export async function loadBatch(client: pg.PoolClient, batch: LoadBatch): Promis
 /** SQLSTATE of "no partition of relation … found for row" */
 const NO_PARTITION = '23514'
 
-async function loadInTransaction(
-  client: pg.PoolClient,
-  { rows, rollups, deadLetters, advances }: LoadBatch,
-): Promise<void> {
+async function loadInTransaction(client: pg.PoolClient, batch: LoadBatch): Promise<void> {
+  const { deadLetters, advances } = batch
+  let { rows, rollups } = batch
   await transaction(client, async () => {
     await fence(client, advances)
+    const kept = await withoutLoaded(client, rows)
+    if (kept.length < rows.length) {
+      rows = kept
+      rollups = batch.rollupsOf?.(kept) ?? rollups
+    }
     if (rows.length > 0) {
       // COPY: the fastest way into PostgreSQL, and still inside this transaction.
       let payload = ''
@@ -189,6 +199,40 @@ async function fence(client: pg.PoolClient, advances: OffsetAdvance[]): Promise<
       `offsets of ${advances.length - (moved.rowCount ?? 0)} partition(s) moved under this loader; batch rolled back`,
     )
   }
+}
+
+/** Redelivered rows whose reading is loaded already, by natural key: station, sensor, reading time. */
+const LOADED_ALREADY = `
+SELECT u.i FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS u(station, sensor, t, i)
+WHERE EXISTS (SELECT 1 FROM sensor_data s
+              WHERE s.station = u.station AND s.reading_time = u.t AND s.data->>'sensor_id' = u.sensor)`
+
+/**
+ * The rows to load: all but redelivered ones (MQTT DUP) whose natural key — station, sensor,
+ * reading time — is already in sensor_data or earlier in this batch. Only redelivered rows are
+ * looked up (by the station/time index), so readings from other producers cost nothing here.
+ */
+async function withoutLoaded(client: pg.PoolClient, rows: SensorRow[]): Promise<SensorRow[]> {
+  if (!rows.some((r) => r.redelivered)) return rows
+  const key = (r: SensorRow) => `${r.station}\u0000${r.sensorId}\u0000${isoMicros(r.timestamp)}`
+  const seen = new Set<string>()
+  const doubled = new Set<SensorRow>()
+  const suspects: SensorRow[] = []
+  for (const r of rows) {
+    if (r.sensorId === undefined) continue
+    if (r.redelivered && seen.has(key(r))) doubled.add(r)
+    else if (r.redelivered) suspects.push(r)
+    seen.add(key(r))
+  }
+  if (suspects.length > 0) {
+    const { rows: found } = await client.query<{ i: string }>(LOADED_ALREADY, [
+      suspects.map((r) => r.station),
+      suspects.map((r) => r.sensorId),
+      suspects.map((r) => isoMicros(r.timestamp)),
+    ])
+    for (const f of found) doubled.add(suspects[Number(f.i) - 1]!)
+  }
+  return doubled.size === 0 ? rows : rows.filter((r) => !doubled.has(r))
 }
 
 /** Header keys as text; values base64, since a header may hold any bytes. */

@@ -32,6 +32,32 @@ export const kafkaText = (p: PipelineStatus): string | null => {
     : `Kafka: node ${down.join(', ')} is down and being restarted; the cluster goes on`
 }
 
+/** One sentence for device sources that are down, for the banner; null when all are up. */
+export const sourcesText = (p: PipelineStatus): string | null => {
+  const down = p.sources.filter((s) => !s.up)
+  if (down.length === 0) return null
+  return `Devices: ${down
+    .map(
+      (s) =>
+        `${s.source} (${s.stations.join(', ')}) ${s.connected ? 'ingest is not running' : 'disconnected'}${s.last_error ? `: ${s.last_error}` : ''}`,
+    )
+    .join('; ')} — their readings are not arriving`
+}
+
+/** A tile per device source: connected or not, and what it brought in. */
+const sourceTiles = (
+  p: PipelineStatus,
+  tile: (term: string, value: string, cls?: string, test?: string) => HTMLElement,
+) =>
+  p.sources.map((s) =>
+    tile(
+      `Devices: ${s.source}`,
+      `${s.up ? 'connected' : 'DOWN'} · ${s.messages_in.toLocaleString('en')} in${s.missed ? ` · ${s.missed.toLocaleString('en')} missed` : ''}`,
+      s.up ? '' : 'alarm',
+      `source-${s.source}`,
+    ),
+  )
+
 /**
  * One sentence for a stalled ETL, for the panel and the banner: a partition held back at a record
  * batch that cannot be decoded is named with its reason (a restart cannot help it).
@@ -59,6 +85,7 @@ function render(root: HTMLElement, p: PipelineStatus, windowLabel: string): void
       'dl',
       { class: 'tiles' },
       tile('ETL', p.etl.stalled ? 'STALLED' : 'OK', p.etl.stalled ? 'alarm' : ''),
+      ...sourceTiles(p, tile),
       ...(p.kafka.nodes.length
         ? [
             tile(

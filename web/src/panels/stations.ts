@@ -74,6 +74,25 @@ export class StationCards {
     this.tick()
   }
 
+  /**
+   * Marks the sensors their source declared offline (a Sparkplug death): a stale value is not a
+   * quiet one. The card says which sensors and since when; none clears it.
+   */
+  markStale(stale: readonly { station: string; sensor_id: string; since: string; reason: string }[]): void {
+    for (const card of this.cards.values()) {
+      const mine = stale.filter((s) => s.station === card.station.name)
+      card.article.querySelector('.stale')?.remove()
+      if (mine.length === 0) {
+        delete card.article.dataset.stale
+        continue
+      }
+      card.article.dataset.stale = 'true'
+      const since = new Date(Math.min(...mine.map((s) => Date.parse(s.since)))).toLocaleTimeString()
+      const text = `STALE: ${mine.map((s) => s.sensor_id).join(', ')} offline since ${since} (${mine[0]?.reason})`
+      card.age.after(h('p', { class: 'stale error-text', role: 'status', 'data-test': 'stale' }, text))
+    }
+  }
+
   /** Re-renders the ages; called every second. */
   tick(now = Date.now() / 1000): void {
     for (const card of this.cards.values()) {

@@ -1,6 +1,13 @@
+import { setImmediate as yieldToIo } from 'node:timers/promises'
 import type { Catalog, SourceRecord } from '../catalog/index.ts'
 import type { Config } from '../config/index.ts'
-import type { LoadBatch, NewDeadLetter, OffsetAdvance, SensorRow } from '../db/index.ts'
+import {
+  copyText,
+  type LoadBatch,
+  type NewDeadLetter,
+  type OffsetAdvance,
+  type SensorRow,
+} from '../db/index.ts'
 import type { Logger } from '../shared/log.ts'
 import { RollupBuilder } from './rollups.ts'
 import { transformRecord, validationPolicy } from './transform.ts'
@@ -29,14 +36,24 @@ export interface Cursor {
   partitions: ReadonlyMap<string, { topic: string; partition: number }>
 }
 
-/** Validates and transforms a batch against `catalog`, and says how it moves each partition's offset. */
-export function prepareBatch(
+/**
+ * Records transformed between two yields to the event loop: the load of the batch before is a
+ * series of round trips to PostgreSQL, and each one's reply waits for the transform to yield.
+ */
+const YIELD_EVERY = 500
+
+/**
+ * Validates and transforms a batch against `catalog`, and says how it moves each partition's
+ * offset. Runs while the batch before is loaded, yielding every `YIELD_EVERY` records so that
+ * the load's next statement leaves without waiting for the whole batch.
+ */
+export async function prepareBatch(
   batch: readonly SourceRecord[],
   cursor: Cursor,
   config: Config,
   catalog: Catalog,
   log: Logger,
-): PreparedBatch | undefined {
+): Promise<PreparedBatch | undefined> {
   if (batch.length === 0) return undefined
   const now = Date.now()
   const processedAt = new Date(now).toISOString()
@@ -48,7 +65,8 @@ export function prepareBatch(
   const rollups = new RollupBuilder(catalog)
   // Each row's reading, for the rollups again if the load drops a redelivered row loaded already.
   const readings: Readonly<Record<string, unknown>>[] = []
-  for (const m of batch) {
+  for (const [i, m] of batch.entries()) {
+    if (i % YIELD_EVERY === YIELD_EVERY - 1) await yieldToIo()
     const key = tp(m.topic, m.partition)
     const position = cursor.ahead.get(key)
     // Already loaded (a re-delivery after a re-seek), or past this bounded run's end.
@@ -92,6 +110,7 @@ export function prepareBatch(
     : undefined
   return {
     rows,
+    copy: copyText(rows),
     rollups: rollups.build(),
     deadLetters,
     advances,

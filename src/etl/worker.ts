@@ -334,7 +334,7 @@ export class EtlWorker {
           : await reader.next(etlBatchSize, etlLingerMs, IDLE_MS, signal)
         const prepared =
           batch.length > 0
-            ? prepareBatch(batch, this.cursor(), this.config, this.opts.catalog(), this.log)
+            ? await prepareBatch(batch, this.cursor(), this.config, this.opts.catalog(), this.log)
             : pastUnread(this.cursor(), (topic, partition) => this.fetchedTo(consumer, topic, partition))
         if ((await settle()) === 'fenced') return 'fenced'
         if (this.held?.released) return 'released'

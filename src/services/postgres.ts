@@ -228,6 +228,9 @@ export async function spawnServer(databaseDir: string, port: number, logFile: st
     hot_standby_feedback: 'on',
     max_connections: '200',
     shared_buffers: '256MB',
+    // Per-statement counts and times (`CREATE EXTENSION pg_stat_statements` to read them): what
+    // an operator, and docs/etl.md's profile of the load, look at first.
+    shared_preload_libraries: 'pg_stat_statements',
   }
   const args = ['-D', databaseDir, '-p', String(port)]
   for (const [key, value] of Object.entries(settings)) args.push('-c', `${key}=${value}`)

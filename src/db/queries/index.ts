@@ -104,6 +104,7 @@ export {
   recordKafkaNodes,
 } from './kafka-nodes.ts'
 export {
+  copyText,
   type LoadBatch,
   loadBatch,
   type NewDeadLetter,

@@ -9,7 +9,7 @@ import { from as copyFrom } from 'pg-copy-streams'
 import type { SourceRecord } from '../../catalog/index.ts'
 import { PipelineError } from '../../errors/index.ts'
 import { encodeLoaded, LOADED_CHANNEL } from './loaded.ts'
-import { mergeRollups, type Rollups } from './rollups.ts'
+import { type Rollups, rollupCtes } from './rollups.ts'
 import { transaction } from './transaction.ts'
 
 /** A row for `sensor_data`, of a station of the catalog. */
@@ -40,6 +40,8 @@ export interface LoadBatch {
   rollups: Rollups
   deadLetters: NewDeadLetter[]
   advances: OffsetAdvance[]
+  /** `rows` in COPY's text format (`copyText`), made ahead of the load when given */
+  copy?: string
   /** the rollups of the rows kept, when redelivered rows turn out to be loaded already */
   rollupsOf?: (kept: readonly SensorRow[]) => Rollups
 }
@@ -55,6 +57,13 @@ export interface OffsetAdvance {
 const COPY_ROWS =
   'COPY sensor_data (station, data, reading_time, source_topic, source_partition, source_offset) FROM STDIN'
 
+/** The rows in COPY's text format, as the load sends them (prepared ahead by the ETL). */
+export function copyText(rows: readonly SensorRow[]): string {
+  let text = ''
+  for (const r of rows) text += copyLine(r)
+  return text
+}
+
 /**
  * One row in COPY's text format. `data` is JSON.stringify output, which never holds a raw tab,
  * newline or carriage return (JSON escapes them), so doubling its backslashes is all the
@@ -64,11 +73,19 @@ function copyLine(r: SensorRow): string {
   return `${r.station}\t${r.data.replaceAll('\\', '\\\\')}\t${isoMicros(r.timestamp)}\t${r.topic}\t${r.partition}\t${r.offset}\n`
 }
 
+/** The ISO 8601 text of the last whole second formatted: a batch's readings share a few seconds. */
+let second = Number.NaN
+let secondText = ''
+
 /** Epoch seconds → ISO 8601 with microseconds, PostgreSQL's timestamptz precision. */
-function isoMicros(epochSeconds: number): string {
+export function isoMicros(epochSeconds: number): string {
   const us = Math.round(epochSeconds * 1e6)
-  const ms = Math.floor(us / 1000)
-  return `${new Date(ms).toISOString().slice(0, 23)}${String(us - ms * 1000).padStart(3, '0')}Z`
+  const s = Math.floor(us / 1e6)
+  if (s !== second) {
+    second = s
+    secondText = new Date(s * 1000).toISOString().slice(0, 19)
+  }
+  return `${secondText}.${String(us - s * 1e6).padStart(6, '0')}Z`
 }
 
 const INSERT_DEAD_LETTERS = `
@@ -86,9 +103,20 @@ UPDATE etl_offsets o SET next_offset = u.next, updated_at = now()
 FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS u(topic, partition, expected, next)
 WHERE o.topic = u.topic AND o.partition = u.partition AND o.next_offset = u.expected`
 
-const NOTE_COMMIT = `
-WITH c AS (INSERT INTO etl_commits (rows) VALUES ($3) RETURNING 1)
-SELECT pg_notify($1, $2) FROM c`
+/**
+ * Asynchronous commit: the rows and the offsets they advance are one transaction, so a
+ * PostgreSQL crash that loses its last commits loses both, and they are loaded again from Kafka;
+ * anything durable committed later (an alarm's outbox row) flushes them first (docs/etl.md).
+ */
+const BEGIN_LOAD = 'BEGIN; SET LOCAL synchronous_commit TO off'
+
+/**
+ * The last round trip: the rollups merged, the commit noted (its readings, for the current
+ * ingest rate) and announced to listeners of `evf_loaded`.
+ */
+const END_LOAD = (ctes: string) => `WITH ${ctes},
+c AS (INSERT INTO etl_commits (rows) VALUES ($21) RETURNING 1)
+SELECT pg_notify($19, $20) FROM c`
 
 /** UTC days (epoch day numbers) this process knows have a partition. */
 const daysWithPartition = new Set<number>()
@@ -139,42 +167,48 @@ const NO_PARTITION = '23514'
 async function loadInTransaction(client: pg.PoolClient, batch: LoadBatch): Promise<void> {
   const { deadLetters, advances } = batch
   let { rows, rollups } = batch
-  await transaction(client, async () => {
-    await fence(client, advances)
-    const kept = await withoutLoaded(client, rows)
-    if (kept.length < rows.length) {
-      rows = kept
-      rollups = batch.rollupsOf?.(kept) ?? rollups
-    }
-    if (rows.length > 0) {
-      // COPY: the fastest way into PostgreSQL, and still inside this transaction.
-      let payload = ''
-      for (const r of rows) payload += copyLine(r)
-      await pipeline(Readable.from([payload]), client.query(copyFrom(COPY_ROWS)))
-      // The commit is noted (its readings, for the current ingest rate) in the notification's round trip.
-      await client.query(NOTE_COMMIT, [
-        LOADED_CHANNEL,
-        encodeLoaded(
-          advances.map((a) => ({ topic: a.topic, partition: a.partition, from: a.expected, to: a.next })),
-        ),
-        rows.length,
-      ])
-    }
-    if (deadLetters.length > 0) {
-      await client.query(INSERT_DEAD_LETTERS, [
-        deadLetters.map((d) => d.record.topic),
-        deadLetters.map((d) => d.record.partition),
-        deadLetters.map((d) => d.record.offset.toString()),
-        deadLetters.map((d) => d.record.key ?? null),
-        deadLetters.map((d) => d.record.value ?? null),
-        deadLetters.map((d) => JSON.stringify(headersToJson(d.record.headers))),
-        deadLetters.map((d) => d.rejection.reasonCode),
-        deadLetters.map((d) => d.rejection.reason),
-      ])
-    }
-    // Last: the rollup rows, which every worker's batches share, are locked for the shortest time.
-    await mergeRollups(client, rollups)
-  })
+  await transaction(
+    client,
+    async () => {
+      await fence(client, advances)
+      const kept = await withoutLoaded(client, rows)
+      if (kept.length < rows.length) {
+        rows = kept
+        rollups = batch.rollupsOf?.(kept) ?? rollups
+      }
+      if (rows.length > 0) {
+        // COPY: the fastest way into PostgreSQL, and still inside this transaction.
+        const text = rows === batch.rows && batch.copy !== undefined ? batch.copy : copyText(rows)
+        await pipeline(Readable.from([text]), client.query(copyFrom(COPY_ROWS)))
+      }
+      if (deadLetters.length > 0) await insertDeadLetters(client, deadLetters)
+      // Last: the rollup rows, which every worker's batches share, are locked for the shortest time.
+      if (rows.length > 0) {
+        const { ctes, values } = rollupCtes(rollups)
+        const loaded = advances.map((a) => ({
+          topic: a.topic,
+          partition: a.partition,
+          from: a.expected,
+          to: a.next,
+        }))
+        await client.query(END_LOAD(ctes), [...values, LOADED_CHANNEL, encodeLoaded(loaded), rows.length])
+      }
+    },
+    BEGIN_LOAD,
+  )
+}
+
+async function insertDeadLetters(client: pg.PoolClient, deadLetters: NewDeadLetter[]): Promise<void> {
+  await client.query(INSERT_DEAD_LETTERS, [
+    deadLetters.map((d) => d.record.topic),
+    deadLetters.map((d) => d.record.partition),
+    deadLetters.map((d) => d.record.offset.toString()),
+    deadLetters.map((d) => d.record.key ?? null),
+    deadLetters.map((d) => d.record.value ?? null),
+    deadLetters.map((d) => JSON.stringify(headersToJson(d.record.headers))),
+    deadLetters.map((d) => d.rejection.reasonCode),
+    deadLetters.map((d) => d.rejection.reason),
+  ])
 }
 
 /**

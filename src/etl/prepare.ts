@@ -40,7 +40,7 @@ export interface Cursor {
  * Records transformed between two yields to the event loop: the load of the batch before is a
  * series of round trips to PostgreSQL, and each one's reply waits for the transform to yield.
  */
-const YIELD_EVERY = 500
+const YIELD_EVERY = 200
 
 /**
  * Validates and transforms a batch against `catalog`, and says how it moves each partition's

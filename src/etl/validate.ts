@@ -42,3 +42,16 @@ function isEscaped(text: string, quote: number): boolean {
   for (let j = quote - 1; text.charCodeAt(j) === 0x5c; j--) backslashes++
   return backslashes % 2 === 1
 }
+
+/**
+ * The common case without a scan: a flat object (no `{` after the first character, no `[`)
+ * whose members, counted by commas, are as many as the keys JSON.parse kept, has no key twice.
+ * A comma inside a string only makes the count larger, never equal by accident, so any doubt
+ * (nesting, a comma in a string, an empty object) answers false and the full scan decides.
+ */
+export function flatWithoutDuplicates(text: string, keys: number): boolean {
+  if (text.indexOf('{', 1) !== -1 || text.indexOf('[') !== -1) return false
+  let members = 1
+  for (let i = text.indexOf(','); i !== -1; i = text.indexOf(',', i + 1)) members++
+  return members === keys
+}

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { SourceRecord } from '../../src/catalog/index.ts'
 import { round, transformRecord, type ValidationPolicy } from '../../src/etl/index.ts'
+import { flatWithoutDuplicates } from '../../src/etl/validate.ts'
 import { plant } from '../plant.ts'
 
 const at = '2026-01-01T00:00:00.000Z'
@@ -84,6 +85,12 @@ describe('transformRecord', () => {
     ['a duplicate key', '{"station":"paint","station":"battery","timestamp":1}', 'DUPLICATE_KEY'],
     ['a duplicate key spelled with an escape', '{"station":"paint","st\\u0061tion":"x"}', 'DUPLICATE_KEY'],
     [
+      'a duplicate key and a comma in a string',
+      '{"station":"paint","note":"a,b","station":"paint"}',
+      'DUPLICATE_KEY',
+    ],
+    ['a duplicate key in a nested object', '{"station":"paint","x":{"a":1,"a":2}}', 'DUPLICATE_KEY'],
+    [
       'a deeply nested object',
       { ...paint, deep: JSON.parse(`${'{"a":'.repeat(10)}1${'}'.repeat(10)}`) },
       'TOO_DEEP',
@@ -152,5 +159,20 @@ describe('round', () => {
     assert.equal(round(2.5, 0), 3)
     assert.equal(round(19.94, 1), 19.9)
     assert.equal(round(-0.0001, 2), 0)
+  })
+})
+
+describe('the flat-object shortcut of the duplicate-key check', () => {
+  it('vouches only for a flat object whose members are its keys, and leaves every doubt to the scan', () => {
+    const n = (text: string) => Object.keys(JSON.parse(text) as object).length
+    for (const [text, expected] of [
+      ['{"station":"paint","timestamp":1,"thickness":120.5}', true],
+      ['{"station":"paint","station":"battery","timestamp":1}', false],
+      ['{"station":"paint","note":"a,b"}', false],
+      ['{"station":"paint","x":{"a":1}}', false],
+      ['{"station":"paint","x":[1,2]}', false],
+      ['{}', false],
+    ] as const)
+      assert.equal(flatWithoutDuplicates(text, n(text)), expected, text)
   })
 })

@@ -73,6 +73,13 @@ export interface EvaluatorOptions {
 /** The most rows one evaluation reads (a long catch-up goes in steps). */
 const MAX_ROWS = 50_000
 
+/**
+ * Evaluations start at most this often: under load, the ETL's commits of that time are evaluated
+ * together, and the conditions' state and the cursor are written once for all of them (at
+ * 35,000 readings/s, once instead of seven times a second: bench:soak).
+ */
+const EVALUATE_EVERY_MS = 250
+
 export class AlarmEvaluator {
   private readonly closing = new AbortController()
   private loop: Promise<void> | undefined
@@ -84,6 +91,8 @@ export class AlarmEvaluator {
   private readonly pending = new Map<string, LoadedRange>()
   private work: Promise<void> = Promise.resolve()
   private draining = false
+  private drainTimer: NodeJS.Timeout | undefined
+  private lastDrainAt = 0
   private lost: ((error: Error) => void) | undefined
   readonly holder = `${hostname()}:${process.pid}`
   /** what /metrics and /pipeline/status show */
@@ -179,6 +188,8 @@ export class AlarmEvaluator {
       if (!this.closing.signal.aborted) throw error
     } finally {
       for (const t of timers) clearInterval(t)
+      clearTimeout(this.drainTimer)
+      this.draining = false
       this.lost = undefined
       await Promise.all(listeners.map((l) => l.close()))
       await this.work
@@ -235,15 +246,23 @@ export class AlarmEvaluator {
       const had = this.pending.get(key)
       this.pending.set(key, had ? { ...had, to: had.to > r.to ? had.to : r.to } : r)
     }
-    if (!this.draining) {
-      this.draining = true
-      void this.serial(() => this.drain())
-    }
+    this.scheduleDrain()
+  }
+
+  /** A drain, as soon as the one before is `EVALUATE_EVERY_MS` old. */
+  private scheduleDrain(): void {
+    if (this.draining) return
+    this.draining = true
+    this.drainTimer = setTimeout(
+      () => void this.serial(() => this.drain()),
+      Math.max(0, this.lastDrainAt + EVALUATE_EVERY_MS - Date.now()),
+    )
   }
 
   /** Evaluates what was loaded and not yet evaluated, from each partition's cursor. */
   private async drain(): Promise<void> {
     this.draining = false
+    this.lastDrainAt = Date.now()
     const ranges: LoadedRange[] = []
     for (const [key, r] of this.pending) {
       const from = this.cursor.get(key) ?? r.from
@@ -263,10 +282,7 @@ export class AlarmEvaluator {
     this.stats.evaluated += rows.length
     this.stats.lastEvaluatedAt = Date.now()
     for (const [key, r] of this.pending) if ((this.cursor.get(key) ?? 0n) >= r.to) this.pending.delete(key)
-    if (this.pending.size > 0 && !this.draining) {
-      this.draining = true
-      void this.serial(() => this.drain())
-    }
+    if (this.pending.size > 0) this.scheduleDrain()
   }
 
   /** The clock: silent sensors, pending periods and shelves that ran out, then routing and delivery. */

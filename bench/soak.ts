@@ -18,7 +18,7 @@
  *     `--no-record`. A short trial: `--rate 400 --duration 20s --warmup 5s --no-record`.
  *
  * `--ramp`: one stack run with `--simulator false`; each step (`--steps`, default
- * 2k,5k,10k,20k,50k,100k/s) runs `node dist/cli.js simulate` next to it for `--step-duration`
+ * 2k,5k,10k,20k,35k,50k,100k/s) runs `node dist/cli.js simulate` next to it for `--step-duration`
  * (60 s) — steps follow each other without a pause, and the ramp stops after the first step the
  * pipeline does not sustain (its backlog would only blur the next). Arguments after `--` go to
  * `stack up` as they are, e.g. `npm run bench:soak -- --rate 2000 -- --etl-workers 2`.
@@ -60,7 +60,7 @@ const { values: args, positionals: stackArgs } = parseArgs({
     rate: { type: 'string', default: '10000' },
     duration: { type: 'string', default: '5m' },
     ramp: { type: 'boolean', default: false },
-    steps: { type: 'string', default: '2000,5000,10000,20000,50000,100000' },
+    steps: { type: 'string', default: '2000,5000,10000,20000,35000,50000,100000' },
     'step-duration': { type: 'string', default: '60s' },
     'drain-timeout': { type: 'string', default: '120s' },
     // readings of the simulator's first seconds, taken while the ETL may still be starting, are

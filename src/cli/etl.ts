@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { type Config, configToEnv } from '../config/index.ts'
 import { errorCodes, PipelineError } from '../errors/index.ts'
 import { createLogger } from '../shared/log.ts'
-import { heapFlags, SEMI_SPACE_MB } from '../shared/supervisor.ts'
+import { etlWorkerHeapFlags } from '../shared/supervisor.ts'
 import { deadLetterCommands } from './dead-letters.ts'
 import { configOf, dbLost, SETTINGS, untilSignal, withPool, withSettings } from './options.ts'
 
@@ -42,9 +42,9 @@ const workerArgv = (config: Config, cli: string) => ({
   node: process.execPath,
   execArgv: [
     ...process.execArgv.filter(
-      (a) => !a.startsWith('--max-old-space-size') && !a.startsWith('--max-semi-space-size'),
+      (a) => !/^--(max-old-space-size|max-semi-space-size|initial-old-space-size)/.test(a),
     ),
-    ...heapFlags(config.etlHeapMb, SEMI_SPACE_MB),
+    ...etlWorkerHeapFlags(config.etlHeapMb),
   ],
   cli,
   env: configToEnv(config),

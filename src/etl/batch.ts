@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import { setImmediate as yieldToIo } from 'node:timers/promises'
 
 /**
  * Reads batches from an object-mode stream, and stays its reader for the stream's whole life.
@@ -33,25 +34,45 @@ export class BatchReader<T> {
    */
   async next(max: number, lingerMs: number, idleMs: number, signal?: AbortSignal): Promise<T[]> {
     const batch: T[] = []
+    await this.each(max, lingerMs, idleMs, (item) => batch.push(item), signal)
+    return batch
+  }
+
+  /**
+   * As `next`, handing each item to `take` as it is read instead of keeping them, and yielding to
+   * the event loop every `yieldEvery` items: what `take` makes of an item is done while the batch
+   * fills, and the item itself can die young (the ETL transforms each message on arrival).
+   * Answers how many items were taken.
+   */
+  async each(
+    max: number,
+    lingerMs: number,
+    idleMs: number,
+    take: (item: T) => void,
+    signal?: AbortSignal,
+    yieldEvery = Number.POSITIVE_INFINITY,
+  ): Promise<number> {
+    let n = 0
     const started = Date.now()
     let firstAt = 0
-    while (batch.length < max && !signal?.aborted) {
+    while (n < max && !signal?.aborted) {
       if (this.error) throw this.error
       let item = this.stream.read() as T | null
       while (item !== null) {
-        batch.push(item)
-        if (batch.length >= max) return batch
+        take(item)
+        if (++n >= max) return n
+        if (n % yieldEvery === 0) await yieldToIo()
         item = this.stream.read() as T | null
       }
       if (this.ended) break
-      if (batch.length > 0 && firstAt === 0) firstAt = Date.now()
+      if (n > 0 && firstAt === 0) firstAt = Date.now()
       const deadline = firstAt > 0 ? firstAt + lingerMs : started + idleMs
       const wait = deadline - Date.now()
       if (wait <= 0) break
       await this.until(wait, signal)
     }
-    if (this.error && batch.length === 0) throw this.error
-    return batch
+    if (this.error && n === 0) throw this.error
+    return n
   }
 
   /** Lets go of the stream (before it is closed). */

@@ -8,7 +8,7 @@ import { createAdmin, createConsumer, type EvfConsumer, ensureTopics } from '../
 import type { Logger } from '../shared/log.ts'
 import { BatchReader } from './batch.ts'
 import { HeldPartitions } from './held.ts'
-import { type Cursor, type PreparedBatch, pastUnread, prepareBatch, tp } from './prepare.ts'
+import { BatchBuilder, type Cursor, type PreparedBatch, pastUnread, tp, YIELD_EVERY } from './prepare.ts'
 
 const EARLIEST = -2n
 const IDLE_MS = 500
@@ -302,8 +302,8 @@ export class EtlWorker {
 
   /**
    * Double-buffered: while batch N is being written by PostgreSQL, batch N+1 is consumed and
-   * transformed (against the positions N will leave), so Node and the database work at the same
-   * time. Commits stay strictly in order on one connection; if N fails, N+1 is dropped.
+   * transformed, each message as it is read (against the positions N will leave), so Node and the
+   * database work at the same time. Commits stay strictly in order on one connection; if N fails, N+1 is dropped.
    */
   private async consume(
     stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>,
@@ -329,12 +329,13 @@ export class EtlWorker {
     }
     try {
       while (!signal?.aborted && !this.done(this.positions)) {
-        const batch = this.done(this.ahead)
-          ? []
-          : await reader.next(etlBatchSize, etlLingerMs, IDLE_MS, signal)
+        const builder = new BatchBuilder(this.cursor(), this.config, this.opts.catalog(), this.log)
+        const read = this.done(this.ahead)
+          ? 0
+          : await reader.each(etlBatchSize, etlLingerMs, IDLE_MS, (m) => builder.add(m), signal, YIELD_EVERY)
         const prepared =
-          batch.length > 0
-            ? await prepareBatch(batch, this.cursor(), this.config, this.opts.catalog(), this.log)
+          read > 0
+            ? builder.finish()
             : pastUnread(this.cursor(), (topic, partition) => this.fetchedTo(consumer, topic, partition))
         if ((await settle()) === 'fenced') return 'fenced'
         if (this.held?.released) return 'released'

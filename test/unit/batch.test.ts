@@ -79,3 +79,21 @@ describe('BatchReader', () => {
     await assert.rejects(r2.next(5, 5000, 5000), /broker gone/)
   })
 })
+
+describe('BatchReader.each', () => {
+  it('hands each item over as it is read, lets the event loop run every few items, and answers how many', async () => {
+    const stream = new Readable({ objectMode: true, read() {} })
+    const reader = new BatchReader<number>(stream)
+    for (let i = 0; i < 10; i++) stream.push(i)
+    const taken: number[] = []
+    let ranAt = -1
+    setImmediate(() => {
+      ranAt = taken.length
+    })
+    const n = await reader.each(8, 1000, 1000, (i) => taken.push(i), undefined, 2)
+    reader.close()
+    assert.equal(n, 8)
+    assert.deepEqual(taken, [0, 1, 2, 3, 4, 5, 6, 7])
+    assert.equal(ranAt, 2, 'other work ran after the first two items, before the rest')
+  })
+})

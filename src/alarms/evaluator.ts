@@ -244,6 +244,7 @@ export class AlarmEvaluator {
     for (const r of ranges) {
       const key = `${r.topic}:${r.partition}`
       const had = this.pending.get(key)
+      // biome-ignore lint/complexity/useMathMinMax: offsets are bigints, which Math.max does not take
       this.pending.set(key, had ? { ...had, to: had.to > r.to ? had.to : r.to } : r)
     }
     this.scheduleDrain()

@@ -30,7 +30,17 @@ export interface CondState {
   /** stale: the sensor's last reading time and its usual interval (ms) */
   last?: number
   gap?: number
+  /** stale: the reading time this state was last marked to be saved at */
+  saved?: number
 }
+
+/**
+ * A live sensor's stale condition is saved at most this often (ms of reading time), not at each
+ * of its readings: after a restart its silence counts from the restart anyway (`resumeAt`), and
+ * its usual interval moves slowly. At 35,000 readings/s saving each one was 2,600 upserts per
+ * evaluation, 11 % of PostgreSQL's time. A change of state is saved at once.
+ */
+export const STALE_SAVE_MS = 60_000
 
 /** A condition that changed. */
 export interface Change {
@@ -209,11 +219,15 @@ export class Conditions {
       const gap = at - s.last
       s.gap = s.gap === undefined ? gap : 0.9 * s.gap + 0.1 * gap
     }
+    const first = s.last === undefined
     s.last = Math.max(s.last ?? at, at)
-    this.dirty.add(key)
     if (s.on) {
       s.on = false
+      this.dirty.add(key)
       this.change(rule, sensor, station, null, false, 0, at, `${sensor} reports again`)
+    } else if (first || at - (s.saved ?? 0) >= STALE_SAVE_MS) {
+      s.saved = at
+      this.dirty.add(key)
     }
   }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Conditions } from '../../src/alarms/conditions.ts'
+import { Conditions, STALE_SAVE_MS } from '../../src/alarms/conditions.ts'
 import { parseRoutes } from '../../src/alarms/index.ts'
 import { catalogRules, checkRule, type Rule, RuleError, ruleOf } from '../../src/alarms/rules.ts'
 import { catalogFromFile } from '../../src/catalog/index.ts'
@@ -161,5 +161,29 @@ describe('conditions on the stream', () => {
     assert.deepEqual(resumed.takeChanges(), [], 'not stale at the restart')
     resumed.tick(later + 20_000)
     assert.equal(resumed.takeChanges()[0]?.active, true, 'stale once silent that long after it')
+  })
+
+  it('stale: a live sensor is saved on its first reading, then once a minute, and a change at once', () => {
+    const c = new Conditions(catalog)
+    c.setRules([rule({ kind: 'stale', station: 'paint', params: { intervals: 5, min_silent_ms: 1000 } })])
+    const saved = (from: number, to: number) => {
+      for (let t = from; t < to; t += 100) c.reading('paint', t, { sensor_id: 'paint-1', booth_temp: 22 })
+      return c.takeDirty().map((d) => d.subject)
+    }
+    assert.deepEqual(saved(at, at + 1000), ['paint-1'], 'the first reading')
+    assert.deepEqual(saved(at + 1000, at + STALE_SAVE_MS - 100), [], 'not while it reports as usual')
+    assert.deepEqual(
+      saved(at + STALE_SAVE_MS - 100, at + STALE_SAVE_MS + 100),
+      ['paint-1'],
+      'a minute after the last save',
+    )
+    c.tick(at + STALE_SAVE_MS + 100 + 10_000)
+    assert.equal(c.takeChanges()[0]?.active, true)
+    assert.deepEqual(
+      c.takeDirty().map((d) => d.subject),
+      ['paint-1'],
+      'gone stale: saved at once',
+    )
+    assert.deepEqual(saved(at + 80_000, at + 80_100), ['paint-1'], 'back: saved at once')
   })
 })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { decodeLoaded, encodeLoaded } from '../../src/db/index.ts'
+import { decodeLoaded, encodeLoaded, inSourceOrder } from '../../src/db/index.ts'
 
 describe('the loaded-ranges message (NOTIFY evf_loaded)', () => {
   it('decodes what it encodes, offsets beyond 2^53 included', () => {
@@ -19,5 +19,25 @@ describe('the loaded-ranges message (NOTIFY evf_loaded)', () => {
       to: 123_461_789n,
     }))
     assert.ok(encodeLoaded(ranges).length < 1000)
+  })
+})
+
+describe('the rows the alarm evaluator reads back', () => {
+  const row = (topic: string, partition: number, offset: string) => ({
+    station: 's',
+    at: 0,
+    data: '{}',
+    topic,
+    partition,
+    offset,
+  })
+  it('come in topic, partition and numeric offset order, sorted only when they are not', () => {
+    const inOrder = [row('a', 0, '9'), row('a', 0, '10'), row('a', 1, '2'), row('b', 0, '1')]
+    assert.equal(inSourceOrder(inOrder), inOrder, 'in order: the same array, untouched')
+    const mixed = [row('b', 0, '1'), row('a', 1, '2'), row('a', 0, '10'), row('a', 0, '9')]
+    assert.deepEqual(
+      inSourceOrder(mixed).map((r) => `${r.topic}/${r.partition}/${r.offset}`),
+      ['a/0/9', 'a/0/10', 'a/1/2', 'b/0/1'],
+    )
   })
 })

@@ -346,23 +346,47 @@ export interface EvalReading {
   offset: string
 }
 
-/** The rows loaded from `ranges`, in partition and offset order. */
+/**
+ * The rows loaded from `ranges`, in partition and offset order. The index scans give each range's
+ * rows in offset order already: sorting here instead of in PostgreSQL (where a drain of 9,000 rows
+ * spent a third of the query in the sort, and more once it spilled past `work_mem`) costs a pass
+ * that finds them in order.
+ */
 export async function readingsForAlarms(db: Pool, ranges: readonly LoadedRange[]): Promise<EvalReading[]> {
   if (ranges.length === 0) return []
+  const sorted = [...ranges].sort((a, b) =>
+    a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition,
+  )
   const { rows } = await db.query<EvalReading>(
     `SELECT s.station, (extract(epoch FROM s.reading_time) * 1000)::float8 AS at, s.data::text AS data,
             s.source_topic AS topic, s.source_partition AS partition, s.source_offset::text AS offset
      FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS r(topic, partition, lo, hi)
      JOIN sensor_data s ON s.source_topic = r.topic AND s.source_partition = r.partition
-       AND s.source_offset >= r.lo AND s.source_offset < r.hi
-     ORDER BY s.source_topic, s.source_partition, s.source_offset`,
+       AND s.source_offset >= r.lo AND s.source_offset < r.hi`,
     [
-      ranges.map((r) => r.topic),
-      ranges.map((r) => r.partition),
-      ranges.map((r) => String(r.from)),
-      ranges.map((r) => String(r.to)),
+      sorted.map((r) => r.topic),
+      sorted.map((r) => r.partition),
+      sorted.map((r) => String(r.from)),
+      sorted.map((r) => String(r.to)),
     ],
   )
+  return inSourceOrder(rows)
+}
+
+/** Offsets as decimal text: a shorter one is smaller. */
+const compareOffsets = (a: string, b: string): number => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0)
+
+const compareSource = (a: EvalReading, b: EvalReading): number =>
+  a.topic < b.topic
+    ? -1
+    : a.topic > b.topic
+      ? 1
+      : a.partition - b.partition || compareOffsets(a.offset, b.offset)
+
+/** `rows` by topic, partition and offset; sorted only if they are not in that order already. */
+export function inSourceOrder(rows: EvalReading[]): EvalReading[] {
+  for (let i = 1; i < rows.length; i++)
+    if (compareSource(rows[i - 1]!, rows[i]!) > 0) return rows.sort(compareSource)
   return rows
 }
 

@@ -42,6 +42,7 @@ export {
   type EvalReading,
   type HistoryFilter,
   heartbeat,
+  inSourceOrder,
   insertEvents,
   listAlarms,
   listRules,

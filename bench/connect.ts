@@ -1,0 +1,233 @@
+/**
+ * `npm run bench:connect`: our ETL side by side with what a Kafka user would reach for instead,
+ * Kafka Connect 4.4 (standalone) with the Debezium JDBC sink, on the same readings, broker and
+ * PostgreSQL, measured by the same code:
+ *  - the ETL: `evf etl run --etl-workers 1`, then 2, as bench:etl runs it, into sensor_data;
+ *  - Connect: the same readings, transformed by the ETL's own function, as records in Connect's
+ *    JSON envelope (schema + payload) on topics of their own, loaded by the sink into a table of
+ *    sensor_data's shape, partitions and indexes: plain inserts and the PostgreSQL UNNEST insert,
+ *    with 1 and 3 tasks.
+ * For each: rows/s from the first transaction to the last (the rows' created_at), rows per
+ * CPU-second of the loader and PostgreSQL together (/proc, the loader's whole life to its last
+ * row), peak RSS, time from start to the first row. Every Connect row is checked against the
+ * ETL's. BENCH_CONNECT_MESSAGES readings (default 200,000; 20,000 for a trial),
+ * BENCH_CONNECT_BATCH records per batch (default 5,000, the ETL's), BENCH_CONNECT_QUIET_WAIT
+ * seconds to wait for a quiet machine before each run (default 20). Fetches the Connect jars
+ * (connect/pom.xml, Maven) on first use. Appends the table to docs/benchmarks-history.md.
+ * Parts: connect-runtime.ts (jars, configuration, the worker), connect-data.ts (records, table,
+ * check).
+ */
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { configToEnv, loadConfig } from '../src/config/index.ts'
+import { createPool } from '../src/db/index.ts'
+import { freePort } from '../src/services/index.ts'
+import { createLogger } from '../src/shared/log.ts'
+import { runSimulator } from '../src/simulator/index.ts'
+import { startServices } from '../src/stack/index.ts'
+import { checkRows, createTargetTable, produceEnvelopes } from './connect-data.ts'
+import { fetchConnectJars, type SinkRun, startConnect, waitForRows } from './connect-runtime.ts'
+import {
+  benchDir,
+  childPids,
+  cleanupNow,
+  distCli,
+  ensureDist,
+  envInt,
+  fmt,
+  kb,
+  loadSpan,
+  onCleanup,
+  peakMemory,
+  progress,
+  publish,
+  ratio,
+  reapedCpu,
+  requirePid,
+  runBench,
+  table,
+  treesTotal,
+  waitQuiet,
+} from './harness/index.ts'
+
+const N = envInt('BENCH_CONNECT_MESSAGES', 200_000)
+const BATCH = envInt('BENCH_CONNECT_BATCH', 5000)
+const QUIET_WAIT = Number(process.env.BENCH_CONNECT_QUIET_WAIT || 20)
+if (!(QUIET_WAIT >= 0)) throw new Error(`BENCH_CONNECT_QUIET_WAIT must be a number of seconds ≥ 0`)
+const quiet = () => (QUIET_WAIT > 0 ? waitQuiet(QUIET_WAIT) : Promise.resolve())
+const TARGET = 'sensor_data_connect'
+const log = createLogger('bench', 'warn')
+
+interface Result {
+  loader: string
+  rate: number
+  loaderCpu: number
+  pgCpu: number
+  peakMb: number
+  /** seconds from the loader's start to its first transaction */
+  firstRow: number
+}
+
+const perCpu = (r: Result): number => N / (r.loaderCpu + r.pgCpu)
+
+async function main(): Promise<void> {
+  ensureDist()
+  fetchConnectJars()
+  const dataDir = benchDir('bench-connect', true)
+  const base = loadConfig(
+    {
+      dataDir,
+      kafkaPort: await freePort(),
+      kafkaControllerPort: await freePort(),
+      kafkaHeapMb: 768,
+      logLevel: 'warn',
+    },
+    {},
+  )
+  progress('starting Kafka and PostgreSQL…')
+  const services = await startServices(base, log)
+  onCleanup('Kafka and PostgreSQL', () => services.stop())
+  const config = { ...base, ...services.kafka.admin, databaseUrl: services.databaseUrl }
+  const pool = createPool(config.databaseUrl, { max: 2, statementTimeoutMs: 0 })
+  onCleanup('the pool', () => pool.end())
+  const postmaster = requirePid(join(dataDir, 'postgres', 'postmaster.pid'))
+  // PostgreSQL's CPU: the postmaster and its children, the exited ones included (autovacuum).
+  const pgCpu = () => treesTotal([postmaster])
+
+  progress(`producing ${fmt(N)} readings…`)
+  await runSimulator(
+    { ...config, simCount: N, simSensorsPerStation: 25, logLevel: 'warn' },
+    createLogger('simulator', 'warn'),
+  )
+
+  // 1. The ETL, as bench:etl runs it: one worker process, then one per core.
+  const results: Result[] = []
+  for (const workers of [1, 2]) {
+    if (workers > 1) await pool.query('TRUNCATE sensor_data, dead_letters, etl_offsets')
+    await quiet()
+    progress(`ETL: evf etl run --etl-workers ${workers}…`)
+    const pg0 = pgCpu()
+    const reaped0 = reapedCpu()
+    const t0 = Date.now()
+    const etl = spawn(process.execPath, [distCli, 'etl', 'run', '--etl-workers', String(workers)], {
+      env: { ...process.env, ...configToEnv(config) },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    })
+    const peak = peakMemory(
+      () => [etl.pid!, ...childPids(etl.pid!)],
+      (pid) => kb(`/proc/${pid}/status`, 'VmHWM'),
+      100,
+    )
+    // The same count every 500 ms as Connect's wait, so that PostgreSQL does the same extra work.
+    const poll = setInterval(() => void pool.query('SELECT count(*) FROM sensor_data').catch(() => {}), 500)
+    const code = await new Promise((resolve) => etl.on('exit', resolve))
+    clearInterval(poll)
+    // Its worker processes included: each was waited for by the ETL, which we waited for.
+    const loaderCpu = reapedCpu() - reaped0
+    const pg = pgCpu() - pg0
+    const peakMb = peak.stop()
+    if (code !== 0) throw new Error(`etl run exited ${code}`)
+    const span = await loadSpan(pool)
+    if (span.rows !== N) throw new Error(`expected ${N} rows, found ${span.rows}`)
+    results.push({
+      loader: `ETL: \`evf etl run --etl-workers ${workers}\``,
+      rate: span.rate,
+      loaderCpu,
+      pgCpu: pg,
+      peakMb,
+      firstRow: (span.first - t0) / 1000,
+    })
+  }
+  // Its table settled (statistics, visibility map) before the next runs, not by autovacuum in them.
+  await pool.query('VACUUM ANALYZE sensor_data')
+
+  // 2. Connect, on records made from the same readings, into a table of sensor_data's shape.
+  progress('Connect: the readings as Connect records on topics of their own…')
+  const { topics, records } = await produceEnvelopes(config, N, log)
+  await createTargetTable(pool, TARGET)
+  for (const unnest of [false, true]) {
+    for (const tasks of [1, 3]) {
+      const run: SinkRun = {
+        name: `bench-${unnest ? 'unnest' : 'insert'}-${tasks}`,
+        tasks,
+        unnest,
+        batch: BATCH,
+        topics,
+        table: TARGET,
+      }
+      await pool.query(`TRUNCATE ${TARGET}`)
+      await quiet()
+      progress(`Connect: Debezium JDBC sink, ${unnest ? 'UNNEST insert' : 'inserts'}, ${tasks} task(s)…`)
+      const pg0 = pgCpu()
+      const t0 = Date.now()
+      const connect = await startConnect(
+        join(dataDir, 'connect', run.name),
+        services.kafka.admin,
+        config.databaseUrl,
+        run,
+      )
+      const peak = peakMemory(
+        () => [connect.pid],
+        (pid) => kb(`/proc/${pid}/status`, 'VmHWM'),
+        100,
+      )
+      await waitForRows(pool, TARGET, records, connect)
+      // Its whole life up to the last row: the JVM's start-up is in it, as the ETL's start is.
+      const loaderCpu = treesTotal([connect.pid])
+      const pg = pgCpu() - pg0
+      const peakMb = peak.stop()
+      await cleanupNow(connect.stop)
+      const span = await loadSpan(pool, TARGET)
+      await checkRows(pool, TARGET, records)
+      results.push({
+        loader: `Kafka Connect + Debezium JDBC sink: ${unnest ? 'UNNEST insert' : 'inserts'}, ${tasks} task${tasks > 1 ? 's' : ''}`,
+        rate: span.rate,
+        loaderCpu,
+        pgCpu: pg,
+        peakMb,
+        firstRow: (span.first - t0) / 1000,
+      })
+    }
+  }
+
+  report(results, records)
+}
+
+function report(results: Result[], records: number): void {
+  const etl = results.filter((r) => r.loader.startsWith('ETL'))
+  const connect = results.filter((r) => !r.loader.startsWith('ETL'))
+  const best = (rs: Result[], f: (r: Result) => number) => Math.max(...rs.map(f))
+  const body = table(
+    [
+      'loader',
+      'rows/s',
+      'rows per CPU-s (loader + PostgreSQL)',
+      'loader CPU s',
+      'PostgreSQL CPU s',
+      'peak RSS',
+      'time to first row',
+    ],
+    results.map((r) => [
+      r.loader,
+      fmt(r.rate),
+      fmt(perCpu(r)),
+      r.loaderCpu.toFixed(2),
+      r.pgCpu.toFixed(2),
+      `${fmt(r.peakMb)} MB`,
+      `${r.firstRow.toFixed(1)} s`,
+    ]),
+  )
+  const ratios =
+    `ETL best ÷ Connect best: rows/s ${ratio(
+      best(etl, (r) => r.rate),
+      best(connect, (r) => r.rate),
+    )}, ` + `rows per CPU-s ${ratio(best(etl, perCpu), best(connect, perCpu))}.`
+  const notes =
+    `${fmt(N)} readings, ${fmt(records)} Connect records, every Connect row checked against the ETL's. ` +
+    `Batches of ${fmt(BATCH)} (the ETL's; Debezium's batch.size and the worker consumer's max.poll.records). ` +
+    'CPU: each loader from its start to its last row (JVM start-up included), PostgreSQL over the same time. ' +
+    'The ETL also validates and transforms each reading; Connect loads rows transformed beforehand.'
+  publish(`Against Kafka Connect (bench:connect), ${fmt(N)} readings`, `${body}\n\n${ratios}\n\n${notes}`)
+}
+
+await runBench(main)

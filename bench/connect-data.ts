@@ -100,8 +100,13 @@ export async function produceEnvelopes(
           partition: m.partition,
         })
       }
-      if (++read % 5000 === 0 || read === n) {
-        await producer.send({ messages: batch })
+      // 500 records (about 0.5 MB) a send: a send's records of one partition are one record
+      // batch, which must stay under the broker's 1 MB message.max.bytes.
+      if (++read % 500 === 0 || read === n) {
+        await producer.send({ messages: batch }).catch((e: unknown) => {
+          const inner = e instanceof AggregateError ? e.errors.map((x) => String(x?.message ?? x)) : []
+          throw new Error(`producing Connect records failed: ${String(e)} ${inner.join('; ')}`, { cause: e })
+        })
         records += batch.length
         batch = []
         if (read % 50_000 === 0) progress(`  ${fmt(read)} / ${fmt(n)} readings as Connect records`)

@@ -35,7 +35,12 @@ const pom = join(repoRoot, 'connect', 'pom.xml')
 export function fetchConnectJars(): void {
   const stamp = join(connectDir, '.stamp')
   const want = createHash('sha256').update(readFileSync(pom)).digest('hex')
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want && readdirSync(libs).length > 0) {
+  if (
+    existsSync(stamp) &&
+    readFileSync(stamp, 'utf8') === want &&
+    existsSync(libs) &&
+    readdirSync(libs).length > 0
+  ) {
     progress(`Kafka Connect jars: up to date in ${libs}`)
     return
   }
@@ -89,13 +94,13 @@ const properties = (entries: Record<string, string | number>): string =>
  * its id) and, prefixed `consumer.`, the sink tasks' consumers.
  */
 function workerProperties(dir: string, kafka: KafkaSettings, restPort: number, run: SinkRun): string {
+  if (kafka.kafkaSaslMechanism !== 'scram-sha-512' || kafka.kafkaCaFile)
+    throw new Error('bench:connect expects the embedded broker: SASL SCRAM over plaintext')
   const sasl = {
     'security.protocol': 'SASL_PLAINTEXT',
     'sasl.mechanism': 'SCRAM-SHA-512',
     'sasl.jaas.config': `org.apache.kafka.common.security.scram.ScramLoginModule required username="${kafka.kafkaUsername}" password="${kafka.kafkaPassword}";`,
   }
-  if (kafka.kafkaSaslMechanism !== 'scram-sha-512' || kafka.kafkaCaFile)
-    throw new Error('bench:connect expects the embedded broker: SASL SCRAM over plaintext')
   return properties({
     'bootstrap.servers': kafka.kafkaBrokers,
     ...sasl,
@@ -132,19 +137,23 @@ function connectorProperties(databaseUrl: string, run: SinkRun): string {
     'insert.mode': 'insert',
     'primary.key.mode': 'none',
     'schema.evolution': 'none',
-    'table.name.format': run.table,
+    // table.name.format before 3.x, deprecated now
+    'collection.name.format': run.table,
     'batch.size': run.batch,
     'dialect.postgres.unnest.insert.enabled': String(run.unnest),
   })
 }
 
-/** Connect's own logging: warnings and errors only, as our ETL logs in bench:etl. */
+/**
+ * Connect's own logging: warnings and errors only, as our ETL logs in bench:etl
+ * (BENCH_CONNECT_LOG_LEVEL=DEBUG, say, to see what it does).
+ */
 const log4j = `status = warn
 appender.out.type = Console
 appender.out.name = OUT
 appender.out.layout.type = PatternLayout
 appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = WARN
+rootLogger.level = ${process.env.BENCH_CONNECT_LOG_LEVEL || 'WARN'}
 rootLogger.appenderRef.out.ref = OUT
 `
 
@@ -207,9 +216,12 @@ export async function startConnect(
   return { ...child, pid: child.child.pid!, status }
 }
 
+/** How often the rows are counted while a loader runs, the ETL's as Connect's (a few ms of PostgreSQL's time each). */
+export const POLL_MS = 500
+
 /**
  * Until `table` holds `n` rows; throws when Connect exits, a task fails, or nothing new arrives
- * for 120 s. A count every 250 ms (a few ms of PostgreSQL's time), a progress line every 3 s.
+ * for 120 s. A count every POLL_MS, the tasks' states and a progress line every 3 s.
  */
 export async function waitForRows(pool: Pool, table: string, n: number, connect: Connect): Promise<void> {
   const t0 = performance.now()
@@ -236,6 +248,6 @@ export async function waitForRows(pool: Pool, table: string, n: number, connect:
       throw new Error(
         `Kafka Connect loaded nothing for 120 s (${fmt(count)} / ${fmt(n)} rows):\n${logTail(connect.logFile)}`,
       )
-    await sleep(250)
+    await sleep(POLL_MS)
   }
 }

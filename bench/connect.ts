@@ -12,7 +12,8 @@
  * row), peak RSS, time from start to the first row. Every Connect row is checked against the
  * ETL's. BENCH_CONNECT_MESSAGES readings (default 200,000; 20,000 for a trial),
  * BENCH_CONNECT_BATCH records per batch (default 5,000, the ETL's), BENCH_CONNECT_QUIET_WAIT
- * seconds to wait for a quiet machine before each run (default 20). Fetches the Connect jars
+ * seconds to wait for a quiet machine before each run (default 20), BENCH_CONNECT_CONFIGS the
+ * Connect configurations to run (default insert-1,insert-3,unnest-1,unnest-3). Fetches the Connect jars
  * (connect/pom.xml, Maven) on first use. Appends the table to docs/benchmarks-history.md.
  * Parts: connect-runtime.ts (jars, configuration, the worker), connect-data.ts (records, table,
  * check).
@@ -26,7 +27,7 @@ import { createLogger } from '../src/shared/log.ts'
 import { runSimulator } from '../src/simulator/index.ts'
 import { startServices } from '../src/stack/index.ts'
 import { checkRows, createTargetTable, produceEnvelopes } from './connect-data.ts'
-import { fetchConnectJars, type SinkRun, startConnect, waitForRows } from './connect-runtime.ts'
+import { fetchConnectJars, POLL_MS, type SinkRun, startConnect, waitForRows } from './connect-runtime.ts'
 import {
   benchDir,
   childPids,
@@ -55,11 +56,14 @@ const BATCH = envInt('BENCH_CONNECT_BATCH', 5000)
 const QUIET_WAIT = Number(process.env.BENCH_CONNECT_QUIET_WAIT || 20)
 if (!(QUIET_WAIT >= 0)) throw new Error(`BENCH_CONNECT_QUIET_WAIT must be a number of seconds ≥ 0`)
 const quiet = () => (QUIET_WAIT > 0 ? waitQuiet(QUIET_WAIT) : Promise.resolve())
+/** Connect's configurations to run: insert or unnest, and the number of tasks. */
+const CONFIGS = (process.env.BENCH_CONNECT_CONFIGS || 'insert-1,insert-3,unnest-1,unnest-3').split(',')
 const TARGET = 'sensor_data_connect'
 const log = createLogger('bench', 'warn')
 
 interface Result {
   loader: string
+  rows: number
   rate: number
   loaderCpu: number
   pgCpu: number
@@ -68,7 +72,7 @@ interface Result {
   firstRow: number
 }
 
-const perCpu = (r: Result): number => N / (r.loaderCpu + r.pgCpu)
+const perCpu = (r: Result): number => r.rows / (r.loaderCpu + r.pgCpu)
 
 async function main(): Promise<void> {
   ensureDist()
@@ -118,8 +122,11 @@ async function main(): Promise<void> {
       (pid) => kb(`/proc/${pid}/status`, 'VmHWM'),
       100,
     )
-    // The same count every 500 ms as Connect's wait, so that PostgreSQL does the same extra work.
-    const poll = setInterval(() => void pool.query('SELECT count(*) FROM sensor_data').catch(() => {}), 500)
+    // The same count as Connect's wait makes, so that PostgreSQL does the same extra work.
+    const poll = setInterval(
+      () => void pool.query('SELECT count(*) FROM sensor_data').catch(() => {}),
+      POLL_MS,
+    )
     const code = await new Promise((resolve) => etl.on('exit', resolve))
     clearInterval(poll)
     // Its worker processes included: each was waited for by the ETL, which we waited for.
@@ -131,6 +138,7 @@ async function main(): Promise<void> {
     if (span.rows !== N) throw new Error(`expected ${N} rows, found ${span.rows}`)
     results.push({
       loader: `ETL: \`evf etl run --etl-workers ${workers}\``,
+      rows: span.rows,
       rate: span.rate,
       loaderCpu,
       pgCpu: pg,
@@ -147,8 +155,10 @@ async function main(): Promise<void> {
   await createTargetTable(pool, TARGET)
   for (const unnest of [false, true]) {
     for (const tasks of [1, 3]) {
+      const which = `${unnest ? 'unnest' : 'insert'}-${tasks}`
+      if (!CONFIGS.includes(which)) continue
       const run: SinkRun = {
-        name: `bench-${unnest ? 'unnest' : 'insert'}-${tasks}`,
+        name: `bench-${which}`,
         tasks,
         unnest,
         batch: BATCH,
@@ -181,6 +191,7 @@ async function main(): Promise<void> {
       await checkRows(pool, TARGET, records)
       results.push({
         loader: `Kafka Connect + Debezium JDBC sink: ${unnest ? 'UNNEST insert' : 'inserts'}, ${tasks} task${tasks > 1 ? 's' : ''}`,
+        rows: span.rows,
         rate: span.rate,
         loaderCpu,
         pgCpu: pg,

@@ -20,8 +20,8 @@
  */
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { configToEnv, loadConfig } from '../src/config/index.ts'
-import { createPool } from '../src/db/index.ts'
+import { type Config, configToEnv, loadConfig } from '../src/config/index.ts'
+import { createPool, type Pool } from '../src/db/index.ts'
 import { freePort } from '../src/services/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { runSimulator } from '../src/simulator/index.ts'
@@ -74,6 +74,15 @@ interface Result {
 
 const perCpu = (r: Result): number => r.rows / (r.loaderCpu + r.pgCpu)
 
+/** What every run needs: the broker's login, the database, PostgreSQL's CPU counter. */
+interface Bench {
+  config: Config
+  pool: Pool
+  dataDir: string
+  /** CPU seconds of PostgreSQL: the postmaster and its children, the exited ones included */
+  pgCpu: () => number
+}
+
 async function main(): Promise<void> {
   ensureDist()
   fetchConnectJars()
@@ -91,12 +100,12 @@ async function main(): Promise<void> {
   progress('starting Kafka and PostgreSQL…')
   const services = await startServices(base, log)
   onCleanup('Kafka and PostgreSQL', () => services.stop())
+  // The admin's SCRAM login, for the simulator, the ETL and Connect alike (as bench:etl).
   const config = { ...base, ...services.kafka.admin, databaseUrl: services.databaseUrl }
   const pool = createPool(config.databaseUrl, { max: 2, statementTimeoutMs: 0 })
   onCleanup('the pool', () => pool.end())
   const postmaster = requirePid(join(dataDir, 'postgres', 'postmaster.pid'))
-  // PostgreSQL's CPU: the postmaster and its children, the exited ones included (autovacuum).
-  const pgCpu = () => treesTotal([postmaster])
+  const bench: Bench = { config, pool, dataDir, pgCpu: () => treesTotal([postmaster]) }
 
   progress(`producing ${fmt(N)} readings…`)
   await runSimulator(
@@ -108,43 +117,7 @@ async function main(): Promise<void> {
   const results: Result[] = []
   for (const workers of [1, 2]) {
     if (workers > 1) await pool.query('TRUNCATE sensor_data, dead_letters, etl_offsets')
-    await quiet()
-    progress(`ETL: evf etl run --etl-workers ${workers}…`)
-    const pg0 = pgCpu()
-    const reaped0 = reapedCpu()
-    const t0 = Date.now()
-    const etl = spawn(process.execPath, [distCli, 'etl', 'run', '--etl-workers', String(workers)], {
-      env: { ...process.env, ...configToEnv(config) },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    })
-    const peak = peakMemory(
-      () => [etl.pid!, ...childPids(etl.pid!)],
-      (pid) => kb(`/proc/${pid}/status`, 'VmHWM'),
-      100,
-    )
-    // The same count as Connect's wait makes, so that PostgreSQL does the same extra work.
-    const poll = setInterval(
-      () => void pool.query('SELECT count(*) FROM sensor_data').catch(() => {}),
-      POLL_MS,
-    )
-    const code = await new Promise((resolve) => etl.on('exit', resolve))
-    clearInterval(poll)
-    // Its worker processes included: each was waited for by the ETL, which we waited for.
-    const loaderCpu = reapedCpu() - reaped0
-    const pg = pgCpu() - pg0
-    const peakMb = peak.stop()
-    if (code !== 0) throw new Error(`etl run exited ${code}`)
-    const span = await loadSpan(pool)
-    if (span.rows !== N) throw new Error(`expected ${N} rows, found ${span.rows}`)
-    results.push({
-      loader: `ETL: \`evf etl run --etl-workers ${workers}\``,
-      rows: span.rows,
-      rate: span.rate,
-      loaderCpu,
-      pgCpu: pg,
-      peakMb,
-      firstRow: (span.first - t0) / 1000,
-    })
+    results.push(await runEtl(bench, workers))
   }
   // Its table settled (statistics, visibility map) before the next runs, not by autovacuum in them.
   await pool.query('VACUUM ANALYZE sensor_data')
@@ -157,51 +130,88 @@ async function main(): Promise<void> {
     for (const tasks of [1, 3]) {
       const which = `${unnest ? 'unnest' : 'insert'}-${tasks}`
       if (!CONFIGS.includes(which)) continue
-      const run: SinkRun = {
-        name: `bench-${which}`,
-        tasks,
-        unnest,
-        batch: BATCH,
-        topics,
-        table: TARGET,
-      }
-      await pool.query(`TRUNCATE ${TARGET}`)
-      await quiet()
-      progress(`Connect: Debezium JDBC sink, ${unnest ? 'UNNEST insert' : 'inserts'}, ${tasks} task(s)…`)
-      const pg0 = pgCpu()
-      const t0 = Date.now()
-      const connect = await startConnect(
-        join(dataDir, 'connect', run.name),
-        services.kafka.admin,
-        config.databaseUrl,
-        run,
-      )
-      const peak = peakMemory(
-        () => [connect.pid],
-        (pid) => kb(`/proc/${pid}/status`, 'VmHWM'),
-        100,
-      )
-      await waitForRows(pool, TARGET, records, connect)
-      // Its whole life up to the last row: the JVM's start-up is in it, as the ETL's start is.
-      const loaderCpu = treesTotal([connect.pid])
-      const pg = pgCpu() - pg0
-      const peakMb = peak.stop()
-      await cleanupNow(connect.stop)
-      const span = await loadSpan(pool, TARGET)
-      await checkRows(pool, TARGET, records)
-      results.push({
-        loader: `Kafka Connect + Debezium JDBC sink: ${unnest ? 'UNNEST insert' : 'inserts'}, ${tasks} task${tasks > 1 ? 's' : ''}`,
-        rows: span.rows,
-        rate: span.rate,
-        loaderCpu,
-        pgCpu: pg,
-        peakMb,
-        firstRow: (span.first - t0) / 1000,
-      })
+      const run = { name: `bench-${which}`, tasks, unnest, batch: BATCH, topics, table: TARGET }
+      results.push(await runConnect(bench, run, records))
     }
   }
 
   report(results, records)
+}
+
+/** `evf etl run --etl-workers <workers>` from the first offset, into sensor_data. */
+async function runEtl({ config, pool, pgCpu }: Bench, workers: number): Promise<Result> {
+  await quiet()
+  progress(`ETL: evf etl run --etl-workers ${workers}…`)
+  const pg0 = pgCpu()
+  const reaped0 = reapedCpu()
+  const t0 = Date.now()
+  const etl = spawn(process.execPath, [distCli, 'etl', 'run', '--etl-workers', String(workers)], {
+    env: { ...process.env, ...configToEnv(config) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  // The ETL and, with --etl-workers 2, its worker processes: the peak of any one of them.
+  const peak = peakMemory(
+    () => [etl.pid!, ...childPids(etl.pid!)],
+    (pid) => kb(`/proc/${pid}/status`, 'VmHWM'),
+    100,
+  )
+  // The same count as Connect's wait makes, so that PostgreSQL does the same extra work.
+  const poll = setInterval(() => void pool.query('SELECT count(*) FROM sensor_data').catch(() => {}), POLL_MS)
+  const code = await new Promise((resolve) => etl.on('exit', resolve))
+  clearInterval(poll)
+  // Its worker processes included: each was waited for by the ETL, which we waited for.
+  const loaderCpu = reapedCpu() - reaped0
+  const pg = pgCpu() - pg0
+  const peakMb = peak.stop()
+  if (code !== 0) throw new Error(`etl run exited ${code}`)
+  const span = await loadSpan(pool)
+  if (span.rows !== N) throw new Error(`expected ${N} rows, found ${span.rows}`)
+  return {
+    loader: `ETL: \`evf etl run --etl-workers ${workers}\``,
+    rows: span.rows,
+    rate: span.rate,
+    loaderCpu,
+    pgCpu: pg,
+    peakMb,
+    firstRow: (span.first - t0) / 1000,
+  }
+}
+
+/** A Connect worker with the sink configured as `run`, from the start of the topics, stopped at the last row. */
+async function runConnect(
+  { config, pool, dataDir, pgCpu }: Bench,
+  run: SinkRun,
+  records: number,
+): Promise<Result> {
+  await pool.query(`TRUNCATE ${run.table}`)
+  await quiet()
+  const what = `${run.unnest ? 'UNNEST insert' : 'inserts'}, ${run.tasks} task${run.tasks > 1 ? 's' : ''}`
+  progress(`Connect: Debezium JDBC sink, ${what}…`)
+  const pg0 = pgCpu()
+  const t0 = Date.now()
+  const connect = await startConnect(join(dataDir, 'connect', run.name), config, config.databaseUrl, run)
+  const peak = peakMemory(
+    () => [connect.pid],
+    (pid) => kb(`/proc/${pid}/status`, 'VmHWM'),
+    100,
+  )
+  await waitForRows(pool, run.table, records, connect)
+  // Its whole life up to the last row: the JVM's start-up is in it, as the ETL's start is.
+  const loaderCpu = treesTotal([connect.pid])
+  const pg = pgCpu() - pg0
+  const peakMb = peak.stop()
+  await cleanupNow(connect.stop)
+  const span = await loadSpan(pool, run.table)
+  await checkRows(pool, run.table, records)
+  return {
+    loader: `Kafka Connect + Debezium JDBC sink: ${what}`,
+    rows: span.rows,
+    rate: span.rate,
+    loaderCpu,
+    pgCpu: pg,
+    peakMb,
+    firstRow: (span.first - t0) / 1000,
+  }
 }
 
 function report(results: Result[], records: number): void {

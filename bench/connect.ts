@@ -52,6 +52,7 @@ import {
 } from './harness/index.ts'
 
 const N = envInt('BENCH_CONNECT_MESSAGES', 200_000)
+/** Connect's batches: the ETL's by default (etlBatchSize, 5,000), ten times Debezium's default */
 const BATCH = envInt('BENCH_CONNECT_BATCH', 5000)
 const QUIET_WAIT = Number(process.env.BENCH_CONNECT_QUIET_WAIT || 20)
 if (!(QUIET_WAIT >= 0)) throw new Error(`BENCH_CONNECT_QUIET_WAIT must be a number of seconds ≥ 0`)
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
     }
   }
 
-  report(results, records)
+  report(results, records, config.etlBatchSize)
 }
 
 /** `evf etl run --etl-workers <workers>` from the first offset, into sensor_data. */
@@ -159,18 +160,19 @@ async function runEtl({ config, pool, pgCpu }: Bench, workers: number): Promise<
     (pid) => kb(`/proc/${pid}/status`, 'VmHWM'),
     100,
   )
-  // The same count as Connect's wait makes, so that PostgreSQL does the same extra work.
+  // The same count as Connect's wait makes, so that PostgreSQL does the same extra work; the
+  // ETL's CPU as the count starts, kept from the first count that finds rows (0 when the ETL
+  // loads everything between two counts, as 20,000 readings may).
   let startCpu = 0
-  const poll = setInterval(
-    () =>
-      void pool
-        .query<{ n: number }>('SELECT count(*)::int AS n FROM sensor_data')
-        .then(({ rows }) => {
-          if (!startCpu && rows[0]!.n > 0) startCpu = treesTotal([etl.pid!])
-        })
-        .catch(() => {}),
-    POLL_MS,
-  )
+  const poll = setInterval(() => {
+    const cpu = treesTotal([etl.pid!])
+    void pool
+      .query<{ n: number }>('SELECT count(*)::int AS n FROM sensor_data')
+      .then(({ rows }) => {
+        if (!startCpu && rows[0]!.n > 0) startCpu = cpu
+      })
+      .catch(() => {})
+  }, POLL_MS)
   const code = await new Promise((resolve) => etl.on('exit', resolve))
   clearInterval(poll)
   // Its worker processes included: each was waited for by the ETL, which we waited for.
@@ -235,7 +237,7 @@ async function runConnect(
   }
 }
 
-function report(results: Result[], records: number): void {
+function report(results: Result[], records: number, etlBatch: number): void {
   const etl = results.filter((r) => r.loader.startsWith('ETL'))
   const connect = results.filter((r) => !r.loader.startsWith('ETL'))
   const best = (rs: Result[], f: (r: Result) => number) => Math.max(...rs.map(f))
@@ -269,10 +271,10 @@ function report(results: Result[], records: number): void {
   )
   const notes =
     `${fmt(N)} readings, ${fmt(records)} Connect records, every Connect row checked against the ETL's. ` +
-    `Batches of ${fmt(BATCH)} (the ETL's; Debezium's batch.size and the worker consumer's max.poll.records). ` +
+    `Batches: the ETL's ${fmt(etlBatch)}, Connect's ${fmt(BATCH)} (Debezium's batch.size and the worker consumer's max.poll.records). ` +
     'CPU: each loader from its start to its last row (JVM start-up included), PostgreSQL over the same time; ' +
     `of which before the first rows were seen (start-up, counted every ${POLL_MS} ms): ` +
-    `${results.map((r) => `${r.short} ${r.startCpu.toFixed(1)} s`).join(', ')}. ` +
+    `${results.map((r) => `${r.short} ${r.startCpu ? `${r.startCpu.toFixed(1)} s` : '—'}`).join(', ')}. ` +
     'The ETL also validates and transforms each reading; Connect loads rows transformed beforehand.'
   publish(`Against Kafka Connect (bench:connect), ${fmt(N)} readings`, `${body}\n\n${notes}`)
 }

@@ -4,7 +4,7 @@
  * indexes), and the check that it holds what the ETL loaded, row for row.
  */
 import type { Config } from '../src/config/index.ts'
-import type { Pool } from '../src/db/index.ts'
+import type { Pool, SensorRow } from '../src/db/index.ts'
 // The ETL's own text of a reading time (microseconds), so that both loaders store the same instant.
 import { isoMicros } from '../src/db/queries/load.ts'
 import { transformRecord, validationPolicy } from '../src/etl/index.ts'
@@ -75,7 +75,7 @@ export async function produceEnvelopes(
   const producer = createProducer(config, 'bench-connect-envelopes')
   const stream = await consumer.consume({ topics: sources, mode: 'earliest', autocommit: false })
   const policy = validationPolicy(config, plant, Date.now())
-  let batch: { topic: string; key?: Buffer; value: Buffer; partition: number }[] = []
+  let batch: ConnectRecord[] = []
   let read = 0
   let records = 0
   const idle = setTimeout(() => void stream.close(), 60_000) // nothing more to read: stop waiting
@@ -83,23 +83,8 @@ export async function produceEnvelopes(
     for await (const m of stream) {
       idle.refresh()
       const r = transformRecord(m, policy, new Date().toISOString())
-      if (r.ok) {
-        const payload = {
-          station: r.row.station,
-          data: r.row.data,
-          reading_time: isoMicros(r.row.timestamp),
-          source_topic: r.row.topic,
-          source_partition: r.row.partition,
-          source_offset: Number(r.row.offset),
-        }
-        batch.push({
-          topic: CONNECT_PREFIX + m.topic.slice(config.topicPrefix.length),
-          ...(m.key ? { key: m.key } : {}),
-          // The schema's text once, spliced in: JsonConverter parses it for every record anyway.
-          value: Buffer.from(`{"schema":${SCHEMA_JSON},"payload":${JSON.stringify(payload)}}`),
-          partition: m.partition,
-        })
-      }
+      if (r.ok)
+        batch.push(connectRecord(CONNECT_PREFIX + m.topic.slice(config.topicPrefix.length), m.key, r.row))
       // 500 records (about 0.5 MB) a send: a send's records of one partition are one record
       // batch, which must stay under the broker's 1 MB message.max.bytes.
       if (++read % 500 === 0 || read === n) {
@@ -121,6 +106,32 @@ export async function produceEnvelopes(
   }
   if (read < n) throw new Error(`read ${fmt(read)} of the ${fmt(n)} readings produced`)
   return { topics, records }
+}
+
+interface ConnectRecord {
+  topic: string
+  key?: Buffer
+  value: Buffer
+  partition: number
+}
+
+/** A row as a Connect record: the same key and partition as its reading, to `topic`. */
+function connectRecord(topic: string, key: Buffer | undefined, row: SensorRow): ConnectRecord {
+  const payload = {
+    station: row.station,
+    data: row.data,
+    reading_time: isoMicros(row.timestamp),
+    source_topic: row.topic,
+    source_partition: row.partition,
+    source_offset: Number(row.offset),
+  }
+  return {
+    topic,
+    ...(key ? { key } : {}),
+    // The schema's text made once and spliced in: JsonConverter parses it for every record anyway.
+    value: Buffer.from(`{"schema":${SCHEMA_JSON},"payload":${JSON.stringify(payload)}}`),
+    partition: row.partition,
+  }
 }
 
 /**

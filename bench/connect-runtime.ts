@@ -221,16 +221,9 @@ export const POLL_MS = 500
 
 /**
  * Until `table` holds `n` rows; throws when Connect exits, a task fails, or nothing new arrives
- * for 120 s. A count every POLL_MS, the tasks' states and a progress line every 3 s;
- * `onFirstRow` when the first rows are seen.
+ * for 120 s. A count every POLL_MS, the tasks' states and a progress line every 3 s.
  */
-export async function waitForRows(
-  pool: Pool,
-  table: string,
-  n: number,
-  connect: Connect,
-  onFirstRow: () => void,
-): Promise<void> {
+export async function waitForRows(pool: Pool, table: string, n: number, connect: Connect): Promise<void> {
   const t0 = performance.now()
   let told = t0
   let last = -1
@@ -243,7 +236,6 @@ export async function waitForRows(
       )
     const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)
     const count = rows[0]!.n
-    if (count > 0 && last <= 0) onFirstRow()
     if (count >= n) return
     if (count !== last) [last, moved] = [count, Date.now()]
     if (performance.now() - told > 3000) {

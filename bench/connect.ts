@@ -32,6 +32,7 @@ import {
   benchDir,
   childPids,
   cleanupNow,
+  cpuTimeline,
   distCli,
   ensureDist,
   envInt,
@@ -73,7 +74,7 @@ interface Result {
   peakMb: number
   /** seconds from the loader's start to its first transaction */
   firstRow: number
-  /** the loader's CPU seconds when its first rows were seen: its start-up, mostly */
+  /** the loader's CPU seconds by its first transaction's start: its start-up */
   startCpu: number
 }
 
@@ -160,21 +161,12 @@ async function runEtl({ config, pool, pgCpu }: Bench, workers: number): Promise<
     (pid) => kb(`/proc/${pid}/status`, 'VmHWM'),
     100,
   )
-  // The same count as Connect's wait makes, so that PostgreSQL does the same extra work; the
-  // ETL's CPU as the count starts, kept from the first count that finds rows (0 when the ETL
-  // loads everything between two counts, as 20,000 readings may).
-  let startCpu = 0
-  const poll = setInterval(() => {
-    const cpu = treesTotal([etl.pid!])
-    void pool
-      .query<{ n: number }>('SELECT count(*)::int AS n FROM sensor_data')
-      .then(({ rows }) => {
-        if (!startCpu && rows[0]!.n > 0) startCpu = cpu
-      })
-      .catch(() => {})
-  }, POLL_MS)
+  const timeline = cpuTimeline(() => [etl.pid!], 100)
+  // The same count as Connect's wait makes, so that PostgreSQL does the same extra work.
+  const poll = setInterval(() => void pool.query('SELECT count(*) FROM sensor_data').catch(() => {}), POLL_MS)
   const code = await new Promise((resolve) => etl.on('exit', resolve))
   clearInterval(poll)
+  timeline.stop()
   // Its worker processes included: each was waited for by the ETL, which we waited for.
   const loaderCpu = reapedCpu() - reaped0
   const pg = pgCpu() - pg0
@@ -185,7 +177,7 @@ async function runEtl({ config, pool, pgCpu }: Bench, workers: number): Promise<
   return {
     loader: `ETL: \`evf etl run --etl-workers ${workers}\``,
     short: `ETL ${workers} worker${workers > 1 ? 's' : ''}`,
-    startCpu,
+    startCpu: timeline.at(span.first),
     rows: span.rows,
     rate: span.rate,
     loaderCpu,
@@ -213,21 +205,20 @@ async function runConnect(
     (pid) => kb(`/proc/${pid}/status`, 'VmHWM'),
     100,
   )
-  let startCpu = 0
-  await waitForRows(pool, run.table, records, connect, () => {
-    startCpu = treesTotal([connect.pid])
-  })
+  const timeline = cpuTimeline(() => [connect.pid], 100)
+  await waitForRows(pool, run.table, records, connect)
   // Its whole life up to the last row: the JVM's start-up is in it, as the ETL's start is.
   const loaderCpu = treesTotal([connect.pid])
   const pg = pgCpu() - pg0
   const peakMb = peak.stop()
+  timeline.stop()
   await cleanupNow(connect.stop)
   const span = await loadSpan(pool, run.table)
   await checkRows(pool, run.table, records)
   return {
     loader: `Kafka Connect + Debezium JDBC sink: ${what}`,
     short: `Connect ${what}`,
-    startCpu,
+    startCpu: timeline.at(span.first),
     rows: span.rows,
     rate: span.rate,
     loaderCpu,
@@ -273,8 +264,8 @@ function report(results: Result[], records: number, etlBatch: number): void {
     `${fmt(N)} readings, ${fmt(records)} Connect records, every Connect row checked against the ETL's. ` +
     `Batches: the ETL's ${fmt(etlBatch)}, Connect's ${fmt(BATCH)} (Debezium's batch.size and the worker consumer's max.poll.records). ` +
     'CPU: each loader from its start to its last row (JVM start-up included), PostgreSQL over the same time; ' +
-    `of which before the first rows were seen (start-up, counted every ${POLL_MS} ms): ` +
-    `${results.map((r) => `${r.short} ${r.startCpu ? `${r.startCpu.toFixed(1)} s` : '—'}`).join(', ')}. ` +
+    'of which by its first transaction (start-up, sampled every 100 ms): ' +
+    `${results.map((r) => `${r.short} ${r.startCpu.toFixed(1)} s`).join(', ')}. ` +
     'The ETL also validates and transforms each reading; Connect loads rows transformed beforehand.'
   publish(`Against Kafka Connect (bench:connect), ${fmt(N)} readings`, `${body}\n\n${notes}`)
 }

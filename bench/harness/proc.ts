@@ -146,6 +146,23 @@ export function peakMemory(pids: () => number[], read: (pid: number) => number, 
 }
 
 /**
+ * Samples, every `everyMs`, the CPU seconds of process trees (`treesTotal(roots())`) with the
+ * time, so that a run can tell afterwards how much CPU a process had used by a moment it learns
+ * later (a loader's first transaction, from the rows' created_at). `at(ms)`: the last sample at
+ * or before that epoch time (0 before the first).
+ */
+export function cpuTimeline(roots: () => number[], everyMs: number) {
+  const samples: [at: number, cpu: number][] = []
+  const sample = () => samples.push([Date.now(), treesTotal(roots())])
+  sample()
+  const timer = setInterval(sample, everyMs)
+  return {
+    stop: (): void => clearInterval(timer),
+    at: (ms: number): number => samples.findLast(([t]) => t <= ms)?.[1] ?? 0,
+  }
+}
+
+/**
  * The machine is shared (a build, a test run): before a run, with our servers idle, wait up to
  * `quietWait` seconds until the rest of the machine uses under a quarter of a core.
  */

@@ -203,7 +203,9 @@ try {
         `--etl-workers ${r.workers}: loaded ${fmt(r.summary.loaded)}, rejected ${fmt(r.summary.rejected)}, ${r.summary.batches} batches, ${(r.summary.durationMs / 1000).toFixed(1)} s including start-up.`,
     )
     .join(' ')
-  publish(`ETL load rate, ${fmt(N)} readings`, `${result}\n\n${extra}`)
+  const one = runs.find((r) => r.workers === 1)!
+  const perWorker = `One worker ÷ the COPY limit: ${ratio(one.rate, copyRate)} (target: at least 0.85).`
+  publish(`ETL load rate, ${fmt(N)} readings`, `${result}\n\n${perWorker} ${extra}`)
 } finally {
   await pool.end()
   await services.stop()

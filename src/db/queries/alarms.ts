@@ -347,10 +347,13 @@ export interface EvalReading {
 }
 
 /**
- * The rows loaded from `ranges`, in partition and offset order. The index scans give each range's
- * rows in offset order already: sorting here instead of in PostgreSQL (where a drain of 9,000 rows
- * spent a third of the query in the sort, and more once it spilled past `work_mem`) costs a pass
- * that finds them in order.
+ * The rows loaded from `ranges`, in partition and offset order. Each range is read by its own
+ * index scan: `OFFSET 0` keeps the lateral subquery from being flattened into a join, which the
+ * planner, not knowing how narrow a range is, turned into a hash join over a sequential scan of
+ * the day's partition once it held a few hundred thousand rows (at 10,000 readings/s PostgreSQL's
+ * CPU grew to 0.9 cores within 5 minutes). The scans give each range's rows in offset order
+ * already: sorting here instead of in PostgreSQL (where a drain of 9,000 rows spent a third of the
+ * query in the sort, and more once it spilled past `work_mem`) costs a pass that finds them in order.
  */
 export async function readingsForAlarms(db: Pool, ranges: readonly LoadedRange[]): Promise<EvalReading[]> {
   if (ranges.length === 0) return []
@@ -358,11 +361,14 @@ export async function readingsForAlarms(db: Pool, ranges: readonly LoadedRange[]
     a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition,
   )
   const { rows } = await db.query<EvalReading>(
-    `SELECT s.station, (extract(epoch FROM s.reading_time) * 1000)::float8 AS at, s.data::text AS data,
-            s.source_topic AS topic, s.source_partition AS partition, s.source_offset::text AS offset
-     FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS r(topic, partition, lo, hi)
-     JOIN sensor_data s ON s.source_topic = r.topic AND s.source_partition = r.partition
-       AND s.source_offset >= r.lo AND s.source_offset < r.hi`,
+    `SELECT x.* FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS r(topic, partition, lo, hi)
+     CROSS JOIN LATERAL (
+       SELECT s.station, (extract(epoch FROM s.reading_time) * 1000)::float8 AS at, s.data::text AS data,
+              s.source_topic AS topic, s.source_partition AS partition, s.source_offset::text AS offset
+       FROM sensor_data s
+       WHERE s.source_topic = r.topic AND s.source_partition = r.partition
+         AND s.source_offset >= r.lo AND s.source_offset < r.hi
+       OFFSET 0) x`,
     [
       sorted.map((r) => r.topic),
       sorted.map((r) => r.partition),

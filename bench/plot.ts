@@ -158,6 +158,7 @@ export function soakSvg(data: PlotData): string {
   const h = TOP[1] + PANEL_H + 45
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${h}" viewBox="0 0 ${W} ${h}" font-family="sans-serif" font-size="12">`,
+    `<title>${esc(data.title)}</title>`,
     `<rect width="${W}" height="${h}" fill="white"/>`,
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(data.title)}</text>`,
     lagPanel(data, axis),

@@ -20,12 +20,10 @@
  */
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { type Config, configToEnv, loadConfig } from '../src/config/index.ts'
+import { type Config, configToEnv } from '../src/config/index.ts'
 import { createPool, type Pool } from '../src/db/index.ts'
-import { freePort } from '../src/services/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { runSimulator } from '../src/simulator/index.ts'
-import { startServices } from '../src/stack/index.ts'
 import { checkRows, createTargetTable, produceEnvelopes } from './connect-data.ts'
 import { fetchConnectJars, POLL_MS, type SinkRun, startConnect, waitForRows } from './connect-runtime.ts'
 import {
@@ -47,6 +45,7 @@ import {
   reapedCpu,
   requirePid,
   runBench,
+  stackServices,
   table,
   treesTotal,
   waitQuiet,
@@ -93,21 +92,8 @@ async function main(): Promise<void> {
   ensureDist()
   fetchConnectJars()
   const dataDir = benchDir('bench-connect', true)
-  const base = loadConfig(
-    {
-      dataDir,
-      kafkaPort: await freePort(),
-      kafkaControllerPort: await freePort(),
-      kafkaHeapMb: 768,
-      logLevel: 'warn',
-    },
-    {},
-  )
-  progress('starting Kafka and PostgreSQL…')
-  const services = await startServices(base, log)
+  const { services, config } = await stackServices(dataDir)
   onCleanup('Kafka and PostgreSQL', () => services.stop())
-  // The admin's SCRAM login, for the simulator, the ETL and Connect alike (as bench:etl).
-  const config = { ...base, ...services.kafka.admin, databaseUrl: services.databaseUrl }
   const pool = createPool(config.databaseUrl, { max: 2, statementTimeoutMs: 0 })
   onCleanup('the pool', () => pool.end())
   const postmaster = requirePid(join(dataDir, 'postgres', 'postmaster.pid'))

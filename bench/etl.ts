@@ -12,14 +12,12 @@ import { spawn } from 'node:child_process'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { from as copyFrom } from 'pg-copy-streams'
-import { configToEnv, loadConfig } from '../src/config/index.ts'
+import { configToEnv } from '../src/config/index.ts'
 import { createPool } from '../src/db/index.ts'
 import { transformRecord, validationPolicy } from '../src/etl/index.ts'
 import { createConsumer } from '../src/kafka/index.ts'
-import { freePort } from '../src/services/index.ts'
 import { createLogger } from '../src/shared/log.ts'
 import { runSimulator } from '../src/simulator/index.ts'
-import { startServices } from '../src/stack/index.ts'
 import { allTopics, plant } from '../test/plant.ts'
 import {
   benchDir,
@@ -33,27 +31,15 @@ import {
   progress,
   publish,
   ratio,
+  stackServices,
   table,
 } from './harness/index.ts'
 
 const N = Number(process.env.BENCH_ETL_MESSAGES ?? 1_000_000)
 const SAMPLE = Number(process.env.BENCH_ETL_BASELINE_SAMPLE ?? 20_000)
-const log = createLogger('bench', 'warn')
 ensureDist()
 const dataDir = benchDir('bench-etl', true)
-const base = loadConfig(
-  {
-    dataDir,
-    kafkaPort: await freePort(),
-    kafkaControllerPort: await freePort(),
-    kafkaHeapMb: 768,
-    logLevel: 'warn',
-  },
-  {},
-)
-progress('starting Kafka and PostgreSQL…')
-const services = await startServices(base, log)
-const config = { ...base, ...services.kafka.admin, databaseUrl: services.databaseUrl }
+const { services, config } = await stackServices(dataDir)
 const pool = createPool(config.databaseUrl, { max: 2, statementTimeoutMs: 0 })
 
 interface RunSummaryLike {

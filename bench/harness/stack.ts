@@ -6,7 +6,11 @@
 import type { ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { loadConfig } from '../../src/config/index.ts'
+import { freePort } from '../../src/services/index.ts'
+import { createLogger } from '../../src/shared/log.ts'
 import { sleep } from '../../src/shared/time.ts'
+import { startServices } from '../../src/stack/index.ts'
 import {
   type Child,
   checkInterrupted,
@@ -149,4 +153,25 @@ export function simulatorSummary(
     return JSON.parse(line) as { produced: number; durationMs: number; time: number }
   }
   return undefined
+}
+
+/**
+ * The stack's own Kafka and PostgreSQL (`startServices`, as `stack up` starts them) in `dataDir`
+ * on free ports, and a config logged in to the broker as its admin: bench:etl's and
+ * bench:connect's loaders all run against these.
+ */
+export async function stackServices(dataDir: string) {
+  const base = loadConfig(
+    {
+      dataDir,
+      kafkaPort: await freePort(),
+      kafkaControllerPort: await freePort(),
+      kafkaHeapMb: 768,
+      logLevel: 'warn',
+    },
+    {},
+  )
+  progress('starting Kafka and PostgreSQL…')
+  const services = await startServices(base, createLogger('bench', 'warn'))
+  return { services, config: { ...base, ...services.kafka.admin, databaseUrl: services.databaseUrl } }
 }

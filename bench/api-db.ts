@@ -143,12 +143,14 @@ async function generate(pool: Pool, shape: DataShape, endMs: number): Promise<vo
   const stage = (i: number) => `bench_stage_${i}`
   const staged = chunks.map(deferred)
   let inserted = 0 // chunks moved into sensor_data
-  let wake: (() => void) | undefined
+  // every generator waiting for room (one variable would keep only the last: the others would
+  // never wake, and the inserter would wait forever for their chunks)
+  const waiting: (() => void)[] = []
   let next = 0
   const generator = async () => {
     for (let i = next++; i < chunks.length; i = next++) {
       // at most loaders + 1 chunks staged ahead of the inserter (disk)
-      while (i - inserted > loaders + 1) await new Promise<void>((r) => (wake = r))
+      while (i - inserted > loaders + 1) await new Promise<void>((r) => waiting.push(r))
       checkInterrupted()
       try {
         await pool.query(`CREATE UNLOGGED TABLE ${stage(i)} (${COLUMNS}) AS ${chunks[i]!.select}`)
@@ -171,7 +173,7 @@ async function generate(pool: Pool, shape: DataShape, endMs: number): Promise<vo
         await client.query(`INSERT INTO sensor_data (${COLUMNS}) SELECT ${COLUMNS} FROM ${stage(i)}`)
         await client.query(`DROP TABLE ${stage(i)}`)
         inserted = i + 1
-        wake?.()
+        for (const wake of waiting.splice(0)) wake()
         done += chunks[i]!.rows
         const rate = done / ((performance.now() - t0) / 1000)
         progress(`  ${fmt(done)} / ${fmt(total)} rows (${fmt(rate)} rows/s, ${seconds(t0)})`)

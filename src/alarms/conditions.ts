@@ -101,6 +101,15 @@ export class Conditions {
     }
   }
 
+  /** Per station, the fields of a reading its rules read (the evaluator asks for only these). */
+  fieldsRead(): Map<string, string[]> {
+    const out = new Map<string, string[]>()
+    for (const station of this.stale.keys()) out.set(station, ['sensor_id'])
+    for (const [station, perMeasurement] of this.byStation)
+      out.set(station, [...(out.get(station) ?? []), ...perMeasurement.keys()])
+    return out
+  }
+
   private state(key: string): CondState {
     let s = this.states.get(key)
     if (!s) {

@@ -272,10 +272,11 @@ export class AlarmEvaluator {
       if (from >= r.to) this.pending.delete(key)
     }
     if (ranges.length === 0) return
-    const rows = await readingsForAlarms(this.opts.pool, ranges)
     const conditions = this.conditions!
+    const rows = await readingsForAlarms(this.opts.pool, ranges, conditions.fieldsRead())
     for (const row of rows)
-      conditions.reading(row.station, row.at, JSON.parse(row.data) as Record<string, unknown>)
+      if (row.data !== null)
+        conditions.reading(row.station, row.at, JSON.parse(row.data) as Record<string, unknown>)
     const cursor = new Map(this.cursor)
     for (const r of ranges) cursor.set(`${r.topic}:${r.partition}`, r.to)
     await this.commit(conditions.takeChanges(), [], cursor)

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { decodeLoaded, encodeLoaded, inSourceOrder } from '../../src/db/index.ts'
+import { decodeLoaded, encodeLoaded, inSourceOrder, projection } from '../../src/db/index.ts'
 
 describe('the loaded-ranges message (NOTIFY evf_loaded)', () => {
   it('decodes what it encodes, offsets beyond 2^53 included', () => {
@@ -39,5 +39,27 @@ describe('the rows the alarm evaluator reads back', () => {
       inSourceOrder(mixed).map((r) => `${r.topic}/${r.partition}/${r.offset}`),
       ['a/0/9', 'a/0/10', 'a/1/2', 'b/0/1'],
     )
+  })
+})
+
+describe("the fields the evaluator reads back (a reading's projection)", () => {
+  it('binds every station and field name as a parameter, numbered from the first free one', () => {
+    const fields = new Map([
+      ['paint', ['sensor_id', 'thickness']],
+      ["o'brien", ['x']],
+      ['idle', []],
+    ])
+    const { sql, params } = projection(fields, 5)
+    assert.deepEqual(params, ['sensor_id', 'thickness', 'paint', 'x', "o'brien"])
+    assert.equal(
+      sql,
+      'CASE s.station WHEN $7::text THEN json_build_object($5::text, s.data -> $5::text, $6::text, s.data -> $6::text)::text ' +
+        'WHEN $9::text THEN json_build_object($8::text, s.data -> $8::text)::text END',
+    )
+    assert.ok(!sql.includes('brien'), 'no name is spliced into the SQL')
+  })
+
+  it('is NULL when no rule reads a reading', () => {
+    assert.deepEqual(projection(new Map(), 5), { sql: 'NULL::text', params: [] })
   })
 })

@@ -51,6 +51,7 @@ export {
   lockAlarms,
   type NewAlarmEvent,
   type NewRule,
+  projection,
   putRule,
   type RuleRow,
   readingsForAlarms,

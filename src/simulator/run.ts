@@ -1,4 +1,4 @@
-import type { Producer } from '@platformatic/kafka'
+import { murmur2, type Producer } from '@platformatic/kafka'
 import { type Catalog, catalogFromFile, type SensorMessage } from '../catalog/index.ts'
 import { type Config, checkSimFaults, formatSimFault, simFaultProblems } from '../config/index.ts'
 import { CatalogFollower, createPool, loadCatalog, type Pool } from '../db/index.ts'
@@ -16,12 +16,36 @@ export interface SimulatorSummary {
 
 const SEND_CHUNK = 2000
 
-/** A reading as a Kafka message keyed by its sensor (the client's partitioner picks its partition). */
+/** A sensor's message key and the partition number Kafka's default partitioner gives it. */
+const keys = new Map<string, { key: Buffer; partition: number }>()
+/** Sensor ids come from devices too: the cache is emptied if it ever holds this many. */
+const MAX_KEYS = 100_000
+
+function keyOf(sensorId: string): { key: Buffer; partition: number } {
+  let k = keys.get(sensorId)
+  if (!k) {
+    if (keys.size >= MAX_KEYS) keys.clear()
+    const key = Buffer.from(sensorId)
+    // What the client's default partitioner computes for the key (it takes either modulo the
+    // topic's partition count): hashed once per sensor instead of at every reading.
+    k = { key, partition: murmur2(key) >>> 0 }
+    keys.set(sensorId, k)
+  }
+  return k
+}
+
+/**
+ * A reading as a Kafka message keyed by its sensor: all of a sensor's readings go to one
+ * partition, the one the client's default partitioner picks for the key (murmur2 of the key, as
+ * Java's, but unsigned where Java masks the sign bit: a partition may differ from a Java producer's).
+ */
 export function toMessage(reading: SensorMessage, catalog: Catalog, prefix: string) {
   const station = catalog.station(reading.station)
+  const { key, partition } = keyOf(reading.sensor_id)
   return {
     topic: `${prefix}${station?.topic ?? reading.station}`,
-    key: Buffer.from(reading.sensor_id),
+    key,
+    partition,
     value: Buffer.from(JSON.stringify(reading)),
   }
 }

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { defaultPartitioner } from '@platformatic/kafka'
 import { Command } from 'commander'
 import { Catalog, type NumericMeasurement, type SensorMessage } from '../../src/catalog/index.ts'
 import { withSettings } from '../../src/cli/options.ts'
@@ -16,7 +17,7 @@ import {
   type SimFault,
 } from '../../src/config/index.ts'
 import { PipelineError } from '../../src/errors/index.ts'
-import { type MeanShift, PlantSimulator } from '../../src/simulator/index.ts'
+import { type MeanShift, PlantSimulator, toMessage } from '../../src/simulator/index.ts'
 import { plant, withWelding } from '../plant.ts'
 
 const N = 2000
@@ -258,5 +259,22 @@ describe('simFault (EVF_SIM_FAULT, --sim-fault)', () => {
       assert.match(error.message, /simFault \(EVF_SIM_FAULT, --sim-fault\) "mean-shift:paint\.gloss:1"/)
       return true
     })
+  })
+})
+
+describe("the simulator's Kafka messages", () => {
+  const catalog = plant
+  it("key each reading by its sensor, on the partition the client's default partitioner picks", () => {
+    const sim = new PlantSimulator({ catalog, sensorsPerStation: 3, seed: 7, faultRate: 0 })
+    const first = sim.tick(0).map((r) => toMessage(r, catalog, 'sensor.'))
+    const second = sim.tick(100).map((r) => toMessage(r, catalog, 'sensor.'))
+    for (const [i, m] of first.entries()) {
+      const reading = JSON.parse(String(m.value)) as { sensor_id: string; station: string }
+      assert.equal(m.topic, `sensor.${catalog.station(reading.station)!.topic}`)
+      assert.equal(String(m.key), reading.sensor_id)
+      assert.equal(m.partition, defaultPartitioner(undefined as never, m.key))
+      assert.equal(second[i]!.partition, m.partition, 'a sensor stays on its partition')
+    }
+    assert.ok(new Set(first.map((m) => m.partition % 3)).size > 1, 'sensors spread over 3 partitions')
   })
 })

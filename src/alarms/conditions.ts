@@ -30,6 +30,11 @@ export interface CondState {
   /** stale: the sensor's last reading time and its usual interval (ms) */
   last?: number
   gap?: number
+  /**
+   * spec: while an off-delay (`clear_ms`) runs, the reading time the value came back inside at;
+   * not saved on its own (after a restart the off-delay starts again)
+   */
+  inside?: number
   /** stale: the reading time this state was last marked to be saved at */
   saved?: number
 }
@@ -137,14 +142,23 @@ export class Conditions {
   }
 
   private spec({ rule, measurement }: Bound, station: string, value: number, at: number): void {
-    if (!measurement) return
+    if (!measurement || rule.kind !== 'spec') return
     const limits = specAt(measurement, at / 1000)
     if (!limits) return
     const key = condKey(rule.id, '')
     const s = this.state(key)
     const on = specActive(value, limits, rule.deadband, s.on)
+    const clearMs = rule.params.clear_ms ?? 0
+    if (s.on && clearMs > 0) {
+      if (on) s.inside = undefined
+      else {
+        s.inside ??= at
+        if (at - s.inside < clearMs) return
+      }
+    }
     if (on === s.on) return
     s.on = on
+    s.inside = undefined
     this.dirty.add(key)
     const limit = on
       ? limits.usl !== undefined && value > limits.usl

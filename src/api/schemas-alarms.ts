@@ -139,7 +139,7 @@ export const RuleBody = Type.Object(
     params: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), {
         description:
-          'by kind: spc {we, subgroup, source, baseline, centre, sigma, clear_after}; stale {intervals, min_silent_ms}; pipeline {check, threshold} (docs/alarms.md)',
+          'by kind: spec {clear_ms}; spc {we, subgroup, source, baseline, centre, sigma, clear_after}; stale {intervals, min_silent_ms}; pipeline {check, threshold} (docs/alarms.md)',
       }),
     ),
     enabled: Type.Optional(Type.Boolean()),

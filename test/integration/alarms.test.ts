@@ -108,12 +108,13 @@ describe('alarms on the commit stream', () => {
         to: 'ACKED',
       },
     )
-    // A restart: the readings back in spec are evaluated by the next leader from the cursor.
+    // A restart: the readings back in spec are evaluated by the next leader from the cursor; the
+    // catalog's spec rule clears once they have stayed inside for its off-delay (10 s of reading time).
     await a.close()
     await b.close()
     await produceRaw(
       config,
-      [22, 22.1, 21.9].map((v, i) => ({ topic, key: 'p', value: paint(now + 1 + i * 0.01, v) })),
+      [22, 22.1, 21.9].map((v, i) => ({ topic, key: 'p', value: paint(now + 1 + i * 6, v) })),
     )
     await runBounded(config, pool, log)
     const c = startAlarms(config, deps)

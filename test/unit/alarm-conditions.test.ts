@@ -101,6 +101,41 @@ describe('conditions on the stream', () => {
     assert.deepEqual(seen.flat(), ['on@26.5', 'off@25.4', 'on@27'])
   })
 
+  it('spec with an off-delay: spikes keep one alarm raised; it clears after clear_ms back inside', () => {
+    const c = new Conditions(catalog)
+    c.setRules([
+      rule({
+        kind: 'spec',
+        station: 'paint',
+        measurement: 'booth_temp',
+        deadband: 0.5,
+        params: { clear_ms: 5000 },
+      }),
+    ])
+    // a spike every 2 s, then calm: inside from 6 s on, cleared by the reading at 11 s
+    const temps = [22, 27, 22, 27, 22, 27, 22, 22, 22, 22, 22, 22, 22]
+    const seen = temps.map((t, i) => {
+      c.reading('paint', at + i * 1000, { booth_temp: t })
+      return c.takeChanges().map((x) => `${x.active ? 'on' : 'off'}@${i}s`)
+    })
+    assert.deepEqual(seen.flat(), ['on@1s', 'off@11s'])
+  })
+
+  it("the catalog's spec rules carry an off-delay; a rule written without one clears at once", () => {
+    const spec = catalogRules(catalog).find((r) => r.id === 'spec:paint:booth_temp')!
+    assert.equal((spec.params as { clear_ms: number }).clear_ms, 10_000)
+    const own = checkRule({ kind: 'spec', station: 'paint', measurement: 'booth_temp' }, catalog)
+    assert.deepEqual(own.params, { clear_ms: 0 })
+    assert.throws(
+      () =>
+        checkRule(
+          { kind: 'spec', station: 'paint', measurement: 'booth_temp', params: { clear_ms: -1 } },
+          catalog,
+        ),
+      /params\.clear_ms/,
+    )
+  })
+
   it('SPC: learns its baseline, then fires Western Electric rule 1 on a mean shift, and clears after calm subgroups', () => {
     const c = new Conditions(catalog)
     const spc = rule({

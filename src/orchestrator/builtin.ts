@@ -7,6 +7,8 @@ import { component, evfCommand, heapFlags, SEMI_SPACE_MB } from '../shared/super
 import { cron } from './cron.ts'
 import type { Orchestrator } from './types.ts'
 
+const SUPERVISOR_SEMI_SPACE_MB = 1
+
 /**
  * The built-in orchestrator, Airflow's peer: `stack up` starts the ETL as one supervised
  * component, `etl follow` (continuous, the default) or `etl schedule` (`scheduleEtl` below, in
@@ -16,7 +18,10 @@ export const builtin: Orchestrator = {
   async start({ config, env, etlDatabaseUrl, supervisor }) {
     if (config.etlMode !== 'off') {
       const mode = config.etlMode === 'schedule' ? 'schedule' : 'follow'
-      const command = evfCommand(['etl', mode], heapFlags(config.etlHeapMb, SEMI_SPACE_MB))
+      // `etl schedule` loads in its own process; `etl follow` only supervises its worker processes
+      // (which get their own flags) and allocates little: 1 MB semi-spaces, not 8.
+      const young = mode === 'follow' ? SUPERVISOR_SEMI_SPACE_MB : SEMI_SPACE_MB
+      const command = evfCommand(['etl', mode], heapFlags(config.etlHeapMb, young))
       await supervisor.start(component('etl', command, { ...env, DATABASE_URL: etlDatabaseUrl }))
     }
     const etl = config.etlMode === 'schedule' ? `scheduled: ${config.etlSchedule}` : config.etlMode

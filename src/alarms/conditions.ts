@@ -75,6 +75,7 @@ export class Conditions {
   private readonly states = new Map<string, CondState>()
   private readonly dirty = new Set<string>()
   private changes: Change[] = []
+  private readonly keys = new Map<string, Map<string, string>>()
 
   constructor(private catalog: Catalog) {}
 
@@ -115,6 +116,21 @@ export class Conditions {
     return out
   }
 
+  /** A condition's key (`condKey`), made once: a reading looks up several, and new strings cost. */
+  private key(ruleId: string, subject: string): string {
+    let bySubject = this.keys.get(ruleId)
+    if (!bySubject) {
+      bySubject = new Map()
+      this.keys.set(ruleId, bySubject)
+    }
+    let key = bySubject.get(subject)
+    if (key === undefined) {
+      key = condKey(ruleId, subject)
+      bySubject.set(subject, key)
+    }
+    return key
+  }
+
   private state(key: string): CondState {
     let s = this.states.get(key)
     if (!s) {
@@ -145,7 +161,7 @@ export class Conditions {
     if (!measurement || rule.kind !== 'spec') return
     const limits = specAt(measurement, at / 1000)
     if (!limits) return
-    const key = condKey(rule.id, '')
+    const key = this.key(rule.id, '')
     const s = this.state(key)
     const on = specActive(value, limits, rule.deadband, s.on)
     const clearMs = rule.params.clear_ms ?? 0
@@ -171,7 +187,7 @@ export class Conditions {
   private spc({ rule, measurement }: Bound, station: string, value: number, at: number): void {
     if (rule.kind !== 'spc') return
     const p = rule.params
-    const key = condKey(rule.id, '')
+    const key = this.key(rule.id, '')
     let s = this.state(key)
     if (s.rev !== rule.revision) {
       s = fresh(rule, measurement, s.on)
@@ -236,7 +252,7 @@ export class Conditions {
   }
 
   private seen(rule: Rule, sensor: string, station: string, at: number): void {
-    const key = condKey(rule.id, sensor)
+    const key = this.key(rule.id, sensor)
     const s = this.state(key)
     if (s.last !== undefined && at > s.last) {
       const gap = at - s.last
@@ -281,7 +297,7 @@ export class Conditions {
 
   /** A pipeline check's outcome (the evaluator runs the checks). */
   pipeline(rule: Rule, active: boolean, value: number, at: number, detail: string): void {
-    const key = condKey(rule.id, '')
+    const key = this.key(rule.id, '')
     const s = this.state(key)
     if (s.on === active) return
     s.on = active

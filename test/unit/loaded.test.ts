@@ -23,21 +23,14 @@ describe('the loaded-ranges message (NOTIFY evf_loaded)', () => {
 })
 
 describe('the rows the alarm evaluator reads back', () => {
-  const row = (topic: string, partition: number, offset: string) => ({
-    station: 's',
-    at: 0,
-    data: '{}',
-    topic,
-    partition,
-    offset,
-  })
-  it('come in topic, partition and numeric offset order, sorted only when they are not', () => {
-    const inOrder = [row('a', 0, '9'), row('a', 0, '10'), row('a', 1, '2'), row('b', 0, '1')]
+  const row = (range: number, offset: string) => ({ station: 's', at: 0, data: '{}', range, offset })
+  it('come in range (topic, partition) and numeric offset order, sorted only when they are not', () => {
+    const inOrder = [row(1, '9'), row(1, '10'), row(2, '2'), row(3, '1')]
     assert.equal(inSourceOrder(inOrder), inOrder, 'in order: the same array, untouched')
-    const mixed = [row('b', 0, '1'), row('a', 1, '2'), row('a', 0, '10'), row('a', 0, '9')]
+    const mixed = [row(3, '1'), row(2, '2'), row(1, '10'), row(1, '9')]
     assert.deepEqual(
-      inSourceOrder(mixed).map((r) => `${r.topic}/${r.partition}/${r.offset}`),
-      ['a/0/9', 'a/0/10', 'a/1/2', 'b/0/1'],
+      inSourceOrder(mixed).map((r) => `${r.range}/${r.offset}`),
+      ['1/9', '1/10', '2/2', '3/1'],
     )
   })
 })

@@ -342,8 +342,8 @@ export interface EvalReading {
   at: number
   /** a JSON object of the fields asked for (`readingsForAlarms`), null if none of its station */
   data: string | null
-  topic: string
-  partition: number
+  /** which of the ranges asked for it came from (their order: by topic, then partition) */
+  range: number
   offset: string
 }
 
@@ -370,10 +370,11 @@ export async function readingsForAlarms(
   )
   const { sql, params } = projection(fields, 5)
   const { rows } = await db.query<EvalReading>(
-    `SELECT x.* FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS r(topic, partition, lo, hi)
+    `SELECT x.* FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[])
+       WITH ORDINALITY AS r(topic, partition, lo, hi, i)
      CROSS JOIN LATERAL (
        SELECT s.station, (extract(epoch FROM s.reading_time) * 1000)::float8 AS at, ${sql} AS data,
-              s.source_topic AS topic, s.source_partition AS partition, s.source_offset::text AS offset
+              r.i::int AS range, s.source_offset::text AS offset
        FROM sensor_data s
        WHERE s.source_topic = r.topic AND s.source_partition = r.partition
          AND s.source_offset >= r.lo AND s.source_offset < r.hi
@@ -418,13 +419,9 @@ export function projection(
 const compareOffsets = (a: string, b: string): number => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0)
 
 const compareSource = (a: EvalReading, b: EvalReading): number =>
-  a.topic < b.topic
-    ? -1
-    : a.topic > b.topic
-      ? 1
-      : a.partition - b.partition || compareOffsets(a.offset, b.offset)
+  a.range - b.range || compareOffsets(a.offset, b.offset)
 
-/** `rows` by topic, partition and offset; sorted only if they are not in that order already. */
+/** `rows` by range (topic, partition) and offset; sorted only if they are not in that order already. */
 export function inSourceOrder(rows: EvalReading[]): EvalReading[] {
   for (let i = 1; i < rows.length; i++)
     if (compareSource(rows[i - 1]!, rows[i]!) > 0) return rows.sort(compareSource)

@@ -3,7 +3,7 @@ import { createPool, maintain, type Pool } from '../db/index.ts'
 import { classify } from '../errors/index.ts'
 import { runBounded } from '../etl/index.ts'
 import type { Logger } from '../shared/log.ts'
-import { component, evfCommand, heapFlags, SEMI_SPACE_MB } from '../shared/supervisor.ts'
+import { component, etlWorkerHeapFlags, evfCommand, heapFlags } from '../shared/supervisor.ts'
 import { cron } from './cron.ts'
 import type { Orchestrator } from './types.ts'
 
@@ -18,10 +18,14 @@ export const builtin: Orchestrator = {
   async start({ config, env, etlDatabaseUrl, supervisor }) {
     if (config.etlMode !== 'off') {
       const mode = config.etlMode === 'schedule' ? 'schedule' : 'follow'
-      // `etl schedule` loads in its own process; `etl follow` only supervises its worker processes
-      // (which get their own flags) and allocates little: 1 MB semi-spaces, not 8.
-      const young = mode === 'follow' ? SUPERVISOR_SEMI_SPACE_MB : SEMI_SPACE_MB
-      const command = evfCommand(['etl', mode], heapFlags(config.etlHeapMb, young))
+      // `etl schedule` loads in its own process, with a loader's flags; `etl follow` only
+      // supervises its worker processes (which get those flags) and allocates little: 1 MB
+      // semi-spaces, not 8.
+      const flags =
+        mode === 'follow'
+          ? heapFlags(config.etlHeapMb, SUPERVISOR_SEMI_SPACE_MB)
+          : etlWorkerHeapFlags(config.etlHeapMb)
+      const command = evfCommand(['etl', mode], flags)
       await supervisor.start(component('etl', command, { ...env, DATABASE_URL: etlDatabaseUrl }))
     }
     const etl = config.etlMode === 'schedule' ? `scheduled: ${config.etlSchedule}` : config.etlMode

@@ -220,19 +220,25 @@ export async function startConnect(
 export const POLL_MS = 500
 
 /**
- * Until `table` holds `n` rows; throws when Connect exits, a task fails, or nothing new arrives
- * for 120 s. A count every POLL_MS, the tasks' states and a progress line every 3 s.
+ * Until `table` holds `n` rows; throws when the loader (Connect, or the ETL) exits, a Connect task
+ * fails, or nothing new arrives for 120 s. A count every POLL_MS, Connect's tasks' states and a
+ * progress line every 3 s.
  */
-export async function waitForRows(pool: Pool, table: string, n: number, connect: Connect): Promise<void> {
+export async function waitForRows(
+  pool: Pool,
+  table: string,
+  n: number,
+  loader: Child & { status?: Connect['status'] },
+): Promise<void> {
   const t0 = performance.now()
   let told = t0
   let last = -1
   let moved = Date.now()
   for (;;) {
     checkInterrupted()
-    if (exited(connect.child))
+    if (exited(loader.child))
       throw new Error(
-        `Kafka Connect exited (${connect.child.exitCode ?? connect.child.signalCode}):\n${logTail(connect.logFile)}`,
+        `the loader exited (${loader.child.exitCode ?? loader.child.signalCode}):\n${logTail(loader.logFile)}`,
       )
     const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)
     const count = rows[0]!.n
@@ -240,13 +246,13 @@ export async function waitForRows(pool: Pool, table: string, n: number, connect:
     if (count !== last) [last, moved] = [count, Date.now()]
     if (performance.now() - told > 3000) {
       told = performance.now()
-      const failed = (await connect.status()).find((t) => t.state === 'FAILED')
-      if (failed) throw new Error(`a Kafka Connect task failed:\n${failed.trace ?? logTail(connect.logFile)}`)
+      const failed = (await loader.status?.())?.find((t) => t.state === 'FAILED')
+      if (failed) throw new Error(`a Kafka Connect task failed:\n${failed.trace ?? logTail(loader.logFile)}`)
       progress(`  ${fmt(count)} / ${fmt(n)} rows (${seconds(t0)})`)
     }
     if (Date.now() - moved > 120_000)
       throw new Error(
-        `Kafka Connect loaded nothing for 120 s (${fmt(count)} / ${fmt(n)} rows):\n${logTail(connect.logFile)}`,
+        `nothing loaded for 120 s (${fmt(count)} / ${fmt(n)} rows):\n${logTail(loader.logFile)}`,
       )
     await sleep(POLL_MS)
   }

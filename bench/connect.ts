@@ -46,6 +46,7 @@ import {
   requirePid,
   runBench,
   stackServices,
+  startChild,
   table,
   treesTotal,
   waitQuiet,
@@ -78,6 +79,8 @@ interface Result {
 }
 
 const perCpu = (r: Result): number => r.rows / (r.loaderCpu + r.pgCpu)
+/** The same, the loader's start-up (its CPU by its first transaction) left out: the steady cost. */
+const perCpuSteady = (r: Result): number => r.rows / (r.loaderCpu - r.startCpu + r.pgCpu)
 
 /** What every run needs: the broker's login, the database, PostgreSQL's CPU counter. */
 interface Bench {
@@ -111,6 +114,8 @@ async function main(): Promise<void> {
     if (workers > 1) await pool.query('TRUNCATE sensor_data, dead_letters, etl_offsets')
     results.push(await runEtl(bench, workers))
   }
+  // And as `npm start` runs it, continuously, as Connect runs: `etl follow`, stopped at the last row.
+  results.push(await runFollow(bench))
   // Its table settled (statistics, visibility map) before the next runs, not by autovacuum in them.
   await pool.query('VACUUM ANALYZE sensor_data')
 
@@ -173,6 +178,50 @@ async function runEtl({ config, pool, pgCpu }: Bench, workers: number): Promise<
   }
 }
 
+/**
+ * `evf etl follow` with one worker (a supervisor and its worker process, the loader's heap flags
+ * on the worker, as `npm start` runs it) from the first offset, stopped at the last row: the
+ * continuous service Connect also is. Its CPU: both processes up to the last row.
+ */
+async function runFollow({ config, pool, pgCpu, dataDir }: Bench): Promise<Result> {
+  await pool.query('TRUNCATE sensor_data, dead_letters, etl_offsets')
+  await quiet()
+  progress('ETL: evf etl follow (one worker process), stopped at the last row…')
+  const pg0 = pgCpu()
+  const t0 = Date.now()
+  const follow = startChild('etl follow', process.execPath, [distCli, 'etl', 'follow'], {
+    env: { ...process.env, ...configToEnv({ ...config, etlWorkers: 1 }) },
+    logFile: join(dataDir, 'etl-follow.log'),
+  })
+  const pid = follow.child.pid
+  if (pid === undefined) throw new Error('etl follow did not start')
+  const peak = peakMemory(
+    () => [pid, ...childPids(pid)],
+    (p) => kb(`/proc/${p}/status`, 'VmHWM'),
+    100,
+  )
+  const timeline = cpuTimeline(() => [pid], 100)
+  await waitForRows(pool, 'sensor_data', N, follow)
+  const loaderCpu = treesTotal([pid])
+  const pg = pgCpu() - pg0
+  const peakMb = peak.stop()
+  timeline.stop()
+  await cleanupNow(follow.stop)
+  const span = await loadSpan(pool)
+  if (span.rows !== N) throw new Error(`expected ${N} rows, found ${span.rows}`)
+  return {
+    loader: 'ETL: `evf etl follow`, one worker',
+    short: 'ETL follow',
+    startCpu: timeline.at(span.first),
+    rows: span.rows,
+    rate: span.rate,
+    loaderCpu,
+    pgCpu: pg,
+    peakMb,
+    firstRow: (span.first - t0) / 1000,
+  }
+}
+
 /** A Connect worker with the sink configured as `run`, from the start of the topics, stopped at the last row. */
 async function runConnect(
   { config, pool, dataDir, pgCpu }: Bench,
@@ -223,6 +272,7 @@ function report(results: Result[], records: number, etlBatch: number): void {
     best(connect, (r) => r.rate),
   )
   const cpu = ratio(best(etl, perCpu), best(connect, perCpu))
+  const steady = ratio(best(etl, perCpuSteady), best(connect, perCpuSteady))
   const body = table(
     [
       'loader',
@@ -244,6 +294,7 @@ function report(results: Result[], records: number, etlBatch: number): void {
         `${r.firstRow.toFixed(1)} s`,
       ]),
       ['ETL best ÷ Connect best', rate, cpu, '', '', '', ''],
+      ["the same, the loaders' start-up left out", '', steady, '', '', '', ''],
     ],
   )
   const notes =

@@ -163,18 +163,36 @@ async function runEtl({ config, pool, pgCpu }: Bench, workers: number): Promise<
   const pg = pgCpu() - pg0
   const peakMb = peak.stop()
   if (code !== 0) throw new Error(`etl run exited ${code}`)
+  const names = {
+    loader: `ETL: \`evf etl run --etl-workers ${workers}\``,
+    short: `ETL ${workers} worker${workers > 1 ? 's' : ''}`,
+  }
+  return etlResult(pool, names, { t0, timeline, loaderCpu, pgCpu: pg, peakMb })
+}
+
+/** An ETL run's result, from sensor_data (every reading loaded once) and what was measured. */
+async function etlResult(
+  pool: Pool,
+  names: { loader: string; short: string },
+  m: {
+    t0: number
+    timeline: { at: (ms: number) => number }
+    loaderCpu: number
+    pgCpu: number
+    peakMb: number
+  },
+): Promise<Result> {
   const span = await loadSpan(pool)
   if (span.rows !== N) throw new Error(`expected ${N} rows, found ${span.rows}`)
   return {
-    loader: `ETL: \`evf etl run --etl-workers ${workers}\``,
-    short: `ETL ${workers} worker${workers > 1 ? 's' : ''}`,
-    startCpu: timeline.at(span.first),
+    ...names,
+    startCpu: m.timeline.at(span.first),
     rows: span.rows,
     rate: span.rate,
-    loaderCpu,
-    pgCpu: pg,
-    peakMb,
-    firstRow: (span.first - t0) / 1000,
+    loaderCpu: m.loaderCpu,
+    pgCpu: m.pgCpu,
+    peakMb: m.peakMb,
+    firstRow: (span.first - m.t0) / 1000,
   }
 }
 
@@ -207,19 +225,8 @@ async function runFollow({ config, pool, pgCpu, dataDir }: Bench): Promise<Resul
   const peakMb = peak.stop()
   timeline.stop()
   await cleanupNow(follow.stop)
-  const span = await loadSpan(pool)
-  if (span.rows !== N) throw new Error(`expected ${N} rows, found ${span.rows}`)
-  return {
-    loader: 'ETL: `evf etl follow`, one worker',
-    short: 'ETL follow',
-    startCpu: timeline.at(span.first),
-    rows: span.rows,
-    rate: span.rate,
-    loaderCpu,
-    pgCpu: pg,
-    peakMb,
-    firstRow: (span.first - t0) / 1000,
-  }
+  const names = { loader: 'ETL: `evf etl follow`, one worker', short: 'ETL follow' }
+  return etlResult(pool, names, { t0, timeline, loaderCpu, pgCpu: pg, peakMb })
 }
 
 /** A Connect worker with the sink configured as `run`, from the start of the topics, stopped at the last row. */
